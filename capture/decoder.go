@@ -1,0 +1,720 @@
+package capture
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// DecoderConfig configures a Decoder.
+type DecoderConfig struct {
+	// KeepPayloadPorts lists the ports whose transport payload is copied
+	// into Packet.Payload when either the source or the destination port
+	// matches. Nil means {53}: DNS answers are what the resolver reads.
+	// The name parsers for TLS, HTTP and QUIC need 80 and 443 as well.
+	KeepPayloadPorts []uint16
+	// OtherIP emits IP packets that are neither TCP nor UDP (ICMP, ESP,
+	// GRE...) with Proto set and zero ports. They are counted in
+	// DecoderStats.OtherIP either way; by default they are skipped.
+	OtherIP bool
+	// MaxPendingDatagrams bounds the IP datagrams waiting for missing
+	// fragments. Zero means DefaultMaxPendingDatagrams.
+	MaxPendingDatagrams int
+}
+
+// DefaultDecoderConfig returns the configuration netmon uses.
+func DefaultDecoderConfig() DecoderConfig {
+	return DecoderConfig{
+		KeepPayloadPorts:    []uint16{53},
+		MaxPendingDatagrams: DefaultMaxPendingDatagrams,
+	}
+}
+
+// maxBatchAge is how much packet time one batch may span. A batch is sent
+// when it is full, when it would span more, when a live source is idle for
+// its read timeout, and at the end.
+const maxBatchAge = 100 * time.Millisecond
+
+// stopGrace is how long Run waits, after its context ended, for the
+// consumer to take the last batch. A consumer that still drains its input
+// takes it at once; one that has stopped must not keep Run from returning.
+const stopGrace = 2 * time.Second
+
+// maxLinkSteps bounds the link-layer headers Run will open in one frame
+// (tags, PPPoE): more is a crafted frame, not a network.
+const maxLinkSteps = 6
+
+// DecoderStats counts what the Decoder did with the frames it read. Each
+// frame read lands in exactly one of Decoded, NotIP, OtherIP (when not
+// emitted), Truncated, Malformed, UnsupportedEncap, FragmentsHeld and
+// FragmentsDropped; the other counters give detail.
+type DecoderStats struct {
+	Read    uint64 // frames read from the source
+	Decoded uint64 // Packets emitted; a reassembled datagram counts once
+	// NotIP counts frames that carry no IP: ARP, LLDP, STP, PPP control
+	// and PPPoE discovery, IPX...
+	NotIP uint64
+	// OtherIP counts IP packets whose transport is neither TCP nor UDP.
+	// With DecoderConfig.OtherIP they are also in Decoded.
+	OtherIP uint64
+	// Truncated counts frames that end inside a header, cut by the snap
+	// length or damaged.
+	Truncated uint64
+	// Malformed counts frames with impossible header values.
+	Malformed uint64
+	// UnsupportedEncap counts frames inside an encapsulation netmon does
+	// not open: MPLS, 802.1ah, more than a few stacked headers.
+	UnsupportedEncap uint64
+	// FragmentsHeld counts fragments stored until their datagram is whole.
+	FragmentsHeld uint64
+	// FragmentsDropped counts fragments refused: overlapping or oversized
+	// ones, pieces of datagrams cut too small, and any while
+	// MaxPendingDatagrams datagrams are already waiting.
+	FragmentsDropped uint64
+	// FragmentsExpired counts datagrams abandoned incomplete after 15 to
+	// 30 s of packet time.
+	FragmentsExpired uint64
+	// Reassembled counts datagrams made whole; their Packets are in
+	// Decoded, with the wire bytes of all their fragments.
+	Reassembled uint64
+	// PartialPayload counts emitted Packets whose payload the snap length
+	// cut short. Their headers, and so their counts, are right.
+	PartialPayload uint64
+	// Batches counts batches sent.
+	Batches uint64
+	// DroppedAtStop counts packets of the last batch that no consumer took
+	// within the grace period after the context ended.
+	DroppedAtStop uint64
+}
+
+type decoderCounters struct {
+	read, decoded, notIP, otherIP, truncated, malformed, unsupported atomic.Uint64
+	fragHeld, fragDropped, fragExpired, reassembled, partial         atomic.Uint64
+	batches, droppedAtStop                                           atomic.Uint64
+}
+
+// link is how the first header of a frame is found for a link type.
+type link uint8
+
+const (
+	// The links before linkRawIP index Decoder.parsers: a
+	// DecodingLayerParser starts there.
+	linkEthernet link = iota
+	linkDot1Q
+	linkSLL
+	linkSLL2
+	linkLoopback
+	linkIPv4
+	linkIPv6
+	// The others are resolved by hand to linkIPv4 or linkIPv6 first.
+	linkRawIP
+	linkPPP
+)
+
+const numParsers = int(linkRawIP)
+
+// minLinkLen is the length of the link header a frame starts with.
+func minLinkLen(lk link) int {
+	switch lk {
+	case linkEthernet:
+		return 14
+	case linkSLL:
+		return 16
+	case linkSLL2:
+		return 20
+	case linkLoopback:
+		return 4
+	}
+	return 0
+}
+
+// linkFor maps a link type to the first header of its frames.
+func linkFor(lt layers.LinkType) (link, error) {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return linkEthernet, nil
+	case layers.LinkTypeLinuxSLL:
+		return linkSLL, nil
+	case layers.LinkTypeLinuxSLL2:
+		return linkSLL2, nil
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		return linkLoopback, nil
+	// DLT_RAW is 12 on most systems and 14 on OpenBSD; libpcap reports
+	// LINKTYPE_RAW (101) files as one of those, or as 101.
+	case layers.LinkTypeRaw, 12, 14, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
+		return linkRawIP, nil
+	case layers.LinkTypePPP:
+		return linkPPP, nil
+	}
+	return 0, fmt.Errorf("%w %d (%s): netmon reads Ethernet, Linux cooked (SLL, SLL2), raw IP, BSD loopback and PPP",
+		ErrUnsupportedLink, int(lt), lt)
+}
+
+// Decoder turns raw frames into Packets. It is not safe for concurrent
+// Runs; Stats may be called at any time.
+type Decoder struct {
+	cfg      DecoderConfig
+	keepPort [65536 / 64]uint64 // bit set of KeepPayloadPorts
+	stats    decoderCounters
+
+	// Layers are allocated once and reused for every frame; a
+	// DecodingLayerParser per starting layer shares them.
+	eth     layers.Ethernet
+	dot1q   layers.Dot1Q
+	sll     layers.LinuxSLL
+	sll2    layers.LinuxSLL2
+	loop    layers.Loopback
+	ip4     layers.IPv4
+	ip6     layers.IPv6
+	ext     layers.IPv6ExtensionSkipper // routing and destination options
+	frag    layers.IPv6Fragment
+	tcp     layers.TCP
+	udp     layers.UDP
+	parsers [numParsers]*gopacket.DecodingLayerParser
+	decoded []gopacket.LayerType
+	reasm   *reassembler
+	grace   time.Duration // stopGrace; tests shorten it
+}
+
+// NewDecoder returns a Decoder. It starts nothing.
+func NewDecoder(cfg DecoderConfig) *Decoder {
+	if cfg.KeepPayloadPorts == nil {
+		cfg.KeepPayloadPorts = []uint16{53}
+	}
+	if cfg.MaxPendingDatagrams <= 0 {
+		cfg.MaxPendingDatagrams = DefaultMaxPendingDatagrams
+	}
+	d := &Decoder{
+		cfg:     cfg,
+		decoded: make([]gopacket.LayerType, 0, 16),
+		reasm:   newReassembler(cfg.MaxPendingDatagrams),
+		grace:   stopGrace,
+	}
+	for _, p := range cfg.KeepPayloadPorts {
+		d.keepPort[p/64] |= 1 << (p % 64)
+	}
+	// The skipper claims every IPv6 extension type; the fragment layer,
+	// put after it, takes its own type back.
+	var dlc gopacket.DecodingLayerContainer = gopacket.DecodingLayerSparse(nil)
+	for _, l := range []gopacket.DecodingLayer{
+		&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop,
+		&d.ip4, &d.ip6, &d.ext, &d.frag, &d.tcp, &d.udp,
+	} {
+		dlc = dlc.Put(l)
+	}
+	for i, first := range [numParsers]gopacket.LayerType{
+		linkEthernet: layers.LayerTypeEthernet,
+		linkDot1Q:    layers.LayerTypeDot1Q,
+		linkSLL:      layers.LayerTypeLinuxSLL,
+		linkSLL2:     layers.LayerTypeLinuxSLL2,
+		linkLoopback: layers.LayerTypeLoopback,
+		linkIPv4:     layers.LayerTypeIPv4,
+		linkIPv6:     layers.LayerTypeIPv6,
+	} {
+		p := gopacket.NewDecodingLayerParser(first)
+		p.SetDecodingLayerContainer(dlc)
+		// Stop quietly at the first layer without a decoder (DNS, TLS,
+		// PPPoE...): what was decoded up to there is what we need.
+		p.IgnoreUnsupported = true
+		d.parsers[i] = p
+	}
+	return d
+}
+
+// Stats returns the counters so far, summed over all Runs.
+func (d *Decoder) Stats() DecoderStats {
+	c := &d.stats
+	return DecoderStats{
+		Read:             c.read.Load(),
+		Decoded:          c.decoded.Load(),
+		NotIP:            c.notIP.Load(),
+		OtherIP:          c.otherIP.Load(),
+		Truncated:        c.truncated.Load(),
+		Malformed:        c.malformed.Load(),
+		UnsupportedEncap: c.unsupported.Load(),
+		FragmentsHeld:    c.fragHeld.Load(),
+		FragmentsDropped: c.fragDropped.Load(),
+		FragmentsExpired: c.fragExpired.Load(),
+		Reassembled:      c.reassembled.Load(),
+		PartialPayload:   c.partial.Load(),
+		Batches:          c.batches.Load(),
+		DroppedAtStop:    c.droppedAtStop.Load(),
+	}
+}
+
+// Run reads src until its end (returns nil), until ctx ends (returns nil),
+// or until a read fails (returns the error), and sends the decoded
+// Packets to out in batches from GetBatch. In every case it first sends
+// the batch in hand. It neither closes src nor out: the caller owns both.
+func (d *Decoder) Run(ctx context.Context, src Source, out chan<- *Batch) error {
+	lk, err := linkFor(src.LinkType())
+	if err != nil {
+		return err
+	}
+	d.reasm.reset()
+	defer d.publishExpired()
+
+	b := GetBatch()
+	done := ctx.Done()
+	// send hands b over and starts a new one; false means ctx ended first.
+	send := func() bool {
+		if len(b.Packets) == 0 {
+			return true
+		}
+		select {
+		case out <- b:
+			d.stats.batches.Add(1)
+			b = GetBatch()
+			return true
+		case <-done:
+			return false
+		}
+	}
+	for {
+		select {
+		case <-done:
+			d.finish(ctx, b, out)
+			return nil
+		default:
+		}
+		data, ci, err := src.ReadPacketData()
+		if err != nil {
+			if errors.Is(err, ErrTimeout) {
+				// The interface is idle: deliver what we have now.
+				if !send() {
+					d.finish(ctx, b, out)
+					return nil
+				}
+				continue
+			}
+			d.finish(ctx, b, out)
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		d.stats.read.Add(1)
+		// Decide on the batch's age before decoding: the payload of this
+		// frame is copied into the batch it will travel in.
+		if len(b.Packets) > 0 && ci.Timestamp.Sub(b.Packets[0].TS) > maxBatchAge && !send() {
+			d.finish(ctx, b, out)
+			return nil
+		}
+		d.decode(lk, data, ci, b)
+		if len(b.Packets) >= BatchSize && !send() {
+			d.finish(ctx, b, out)
+			return nil
+		}
+	}
+}
+
+// finish sends the last batch and returns an empty one to the pool. It
+// waits for the consumer as long as ctx lives, and at most stopGrace once
+// ctx has ended.
+func (d *Decoder) finish(ctx context.Context, b *Batch, out chan<- *Batch) {
+	if len(b.Packets) == 0 {
+		b.Release()
+		return
+	}
+	select {
+	case out <- b:
+		d.stats.batches.Add(1)
+		return
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(d.grace)
+	defer t.Stop()
+	select {
+	case out <- b:
+		d.stats.batches.Add(1)
+	case <-t.C:
+		d.stats.droppedAtStop.Add(uint64(len(b.Packets)))
+		b.Release()
+	}
+}
+
+func (d *Decoder) publishExpired() {
+	if n := d.reasm.expired; n > 0 {
+		d.stats.fragExpired.Add(n)
+		d.reasm.expired = 0
+	}
+}
+
+// decode appends the Packet in one frame to b, or counts why there is
+// none. It must never panic, whatever the bytes.
+func (d *Decoder) decode(lk link, data []byte, ci gopacket.CaptureInfo, b *Batch) bool {
+	if len(d.reasm.pending) > 0 {
+		d.reasm.advance(ci.Timestamp)
+		d.publishExpired()
+	}
+	// gopacket reports a frame shorter than its link header as an error
+	// like any other; it is a cut frame.
+	if len(data) < minLinkLen(lk) {
+		d.stats.truncated.Add(1)
+		return false
+	}
+	var ok bool
+	switch lk {
+	case linkRawIP:
+		lk, ok = d.rawIP(data)
+	case linkPPP:
+		lk, data, ok = d.ppp(data)
+	default:
+		ok = true
+	}
+	if !ok {
+		return false
+	}
+	for step := 0; ; step++ {
+		p := d.parsers[lk]
+		if err := p.DecodeLayers(data, &d.decoded); err != nil {
+			d.countError(p, ci)
+			return false
+		}
+		if ipAt := d.lastIP(); ipAt >= 0 {
+			return d.fromIP(ipAt, p.Truncated, ci, b)
+		}
+		if step == maxLinkSteps {
+			d.stats.unsupported.Add(1)
+			return false
+		}
+		// The parser stopped in the link layers: see whether what
+		// follows is something opened by hand.
+		next, rest, known := d.linkPayload()
+		if !known {
+			d.stats.notIP.Add(1)
+			return false
+		}
+		switch next {
+		case 0x8100, 0x88a8, 0x9100:
+			// 0x9100 is an old QinQ tag type gopacket does not know.
+			lk, data = linkDot1Q, rest
+		case layers.EthernetTypePPPoESession:
+			if lk, data, ok = d.pppoe(rest); !ok {
+				return false
+			}
+		case layers.EthernetTypeIPv4:
+			lk, data = linkIPv4, rest // only reached with an empty payload
+		case layers.EthernetTypeIPv6:
+			lk, data = linkIPv6, rest
+		case layers.EthernetTypeMPLSUnicast, layers.EthernetTypeMPLSMulticast, 0x88e7:
+			d.stats.unsupported.Add(1)
+			return false
+		default:
+			d.stats.notIP.Add(1)
+			return false
+		}
+	}
+}
+
+// countError files a frame the parser failed on under a reason: cut short
+// (by the snap length or damage) or impossible.
+func (d *Decoder) countError(p *gopacket.DecodingLayerParser, ci gopacket.CaptureInfo) {
+	if p.Truncated || ci.CaptureLength < ci.Length {
+		d.stats.truncated.Add(1)
+	} else {
+		d.stats.malformed.Add(1)
+	}
+}
+
+// rawIP picks IPv4 or IPv6 from the version nibble, for link types that
+// start with the IP header.
+func (d *Decoder) rawIP(data []byte) (link, bool) {
+	if len(data) == 0 {
+		d.stats.truncated.Add(1)
+		return 0, false
+	}
+	switch data[0] >> 4 {
+	case 4:
+		return linkIPv4, true
+	case 6:
+		return linkIPv6, true
+	}
+	d.stats.notIP.Add(1)
+	return 0, false
+}
+
+// pppoe opens a PPPoE session header (RFC 2516) and the PPP protocol
+// field after it. gopacket's PPPoE and PPP layers cannot be used by a
+// DecodingLayerParser, and eight bytes are quickly read by hand.
+func (d *Decoder) pppoe(b []byte) (link, []byte, bool) {
+	if len(b) < 8 {
+		d.stats.truncated.Add(1)
+		return 0, nil, false
+	}
+	if b[0] != 0x11 || b[1] != 0x00 { // version 1, type 1, code "session data"
+		d.stats.malformed.Add(1)
+		return 0, nil, false
+	}
+	ppp := b[6:]
+	if n := int(binary.BigEndian.Uint16(b[4:6])); n < len(ppp) {
+		ppp = ppp[:n] // drop the Ethernet padding
+	}
+	return d.ppp(ppp)
+}
+
+// ppp opens a PPP header (RFC 1661): an optional HDLC address and control
+// (0xff 0x03), then the protocol, one byte when compressed.
+func (d *Decoder) ppp(b []byte) (link, []byte, bool) {
+	if len(b) >= 2 && b[0] == 0xff && b[1] == 0x03 {
+		b = b[2:]
+	}
+	if len(b) < 1 {
+		d.stats.truncated.Add(1)
+		return 0, nil, false
+	}
+	proto := uint16(b[0])
+	if proto&1 == 0 { // not compressed: two bytes
+		if len(b) < 2 {
+			d.stats.truncated.Add(1)
+			return 0, nil, false
+		}
+		proto = binary.BigEndian.Uint16(b)
+		b = b[2:]
+	} else {
+		b = b[1:]
+	}
+	switch proto {
+	case 0x0021:
+		return linkIPv4, b, true
+	case 0x0057:
+		return linkIPv6, b, true
+	}
+	d.stats.notIP.Add(1) // LCP, IPCP, CHAP...
+	return 0, nil, false
+}
+
+// linkPayload returns the protocol the last decoded link layer announces
+// and the bytes after it.
+func (d *Decoder) linkPayload() (layers.EthernetType, []byte, bool) {
+	if len(d.decoded) == 0 {
+		return 0, nil, false
+	}
+	switch d.decoded[len(d.decoded)-1] {
+	case layers.LayerTypeEthernet:
+		return d.eth.EthernetType, d.eth.Payload, true
+	case layers.LayerTypeDot1Q:
+		return d.dot1q.Type, d.dot1q.Payload, true
+	case layers.LayerTypeLinuxSLL:
+		return d.sll.EthernetType, d.sll.Payload, true
+	case layers.LayerTypeLinuxSLL2:
+		return d.sll2.ProtocolType, d.sll2.Payload, true
+	case layers.LayerTypeLoopback:
+		switch d.loop.Family.LayerType() {
+		case layers.LayerTypeIPv4:
+			return layers.EthernetTypeIPv4, d.loop.Payload, true
+		case layers.LayerTypeIPv6:
+			return layers.EthernetTypeIPv6, d.loop.Payload, true
+		}
+	}
+	return 0, nil, false
+}
+
+// lastIP returns the index in d.decoded of the innermost IP header, or -1.
+// Tunnels (IP in IP, 6in4) decode into the same layer, so the last one is
+// the one the layer now holds.
+func (d *Decoder) lastIP() int {
+	for i := len(d.decoded) - 1; i >= 0; i-- {
+		if t := d.decoded[i]; t == layers.LayerTypeIPv4 || t == layers.LayerTypeIPv6 {
+			return i
+		}
+	}
+	return -1
+}
+
+// fromIP builds the Packet from the layers decoded from index ipAt on.
+func (d *Decoder) fromIP(ipAt int, snapped bool, ci gopacket.CaptureInfo, b *Batch) bool {
+	p := Packet{TS: ci.Timestamp, WireLen: wireLen(ci)}
+	var proto layers.IPProtocol
+	v6 := d.decoded[ipAt] == layers.LayerTypeIPv6
+	if v6 {
+		p.Src = netip.AddrFrom16([16]byte(d.ip6.SrcIP))
+		p.Dst = netip.AddrFrom16([16]byte(d.ip6.DstIP))
+		proto = d.ip6.NextHeader
+		if d.ip6.HopByHop != nil {
+			proto = d.ip6.HopByHop.NextHeader
+		}
+	} else {
+		p.Src = netip.AddrFrom4([4]byte(d.ip4.SrcIP))
+		p.Dst = netip.AddrFrom4([4]byte(d.ip4.DstIP))
+		proto = d.ip4.Protocol
+		if d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
+			if snapped {
+				return d.snappedFragment(&p, d.ip4.FragOffset == 0, proto, d.ip4.Payload, b)
+			}
+			return d.fragment4(ci, b)
+		}
+	}
+	for _, t := range d.decoded[ipAt+1:] {
+		switch t {
+		case layers.LayerTypeTCP, layers.LayerTypeUDP:
+			return d.transport(&p, t, snapped, b)
+		case layers.LayerTypeIPv6Destination, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6HopByHop:
+			proto = d.ext.NextHeader
+		case layers.LayerTypeIPv6Fragment:
+			if d.frag.FragmentOffset != 0 || d.frag.MoreFragments {
+				if snapped {
+					return d.snappedFragment(&p, d.frag.FragmentOffset == 0, d.frag.NextHeader, d.frag.Payload, b)
+				}
+				return d.fragment6(ci, b)
+			}
+			proto = d.frag.NextHeader // an atomic fragment is whole
+		}
+	}
+	if proto == layers.IPProtocolTCP || proto == layers.IPProtocolUDP {
+		// The header says TCP or UDP but the frame ends before it.
+		d.stats.truncated.Add(1)
+		return false
+	}
+	return d.other(&p, proto, b)
+}
+
+// other handles an IP packet that carries neither TCP nor UDP.
+func (d *Decoder) other(p *Packet, proto layers.IPProtocol, b *Batch) bool {
+	d.stats.otherIP.Add(1)
+	if !d.cfg.OtherIP {
+		return false
+	}
+	p.Proto = uint8(proto)
+	return d.emit(p, b)
+}
+
+// transport completes p from the TCP or UDP layer just decoded.
+func (d *Decoder) transport(p *Packet, t gopacket.LayerType, snapped bool, b *Batch) bool {
+	var payload []byte
+	if t == layers.LayerTypeTCP {
+		p.Proto = ProtoTCP
+		p.SrcPort, p.DstPort = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
+		p.TCPFlags = d.tcp.Contents[13] & 0x1f
+		p.Seq = d.tcp.Seq
+		payload = d.tcp.Payload
+	} else {
+		p.Proto = ProtoUDP
+		p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
+		payload = d.udp.Payload
+	}
+	if len(payload) > 0 && (d.keeps(p.SrcPort) || d.keeps(p.DstPort)) {
+		p.Payload = b.keep(payload)
+	}
+	if snapped {
+		d.stats.partial.Add(1)
+	}
+	return d.emit(p, b)
+}
+
+func (d *Decoder) emit(p *Packet, b *Batch) bool {
+	b.Packets = append(b.Packets, *p)
+	d.stats.decoded.Add(1)
+	return true
+}
+
+func (d *Decoder) keeps(port uint16) bool {
+	return d.keepPort[port/64]&(1<<(port%64)) != 0
+}
+
+// fragment4 hands an IPv4 fragment to the reassembler and, when it
+// completes a datagram, decodes the datagram's transport header.
+func (d *Decoder) fragment4(ci gopacket.CaptureInfo, b *Batch) bool {
+	d.reasm.advance(ci.Timestamp)
+	d.publishExpired()
+	ip, wire, st := d.reasm.ipv4(&d.ip4, ci.Timestamp, int(wireLen(ci)))
+	if !d.countFragment(st) {
+		return false
+	}
+	p := Packet{
+		TS:      ci.Timestamp,
+		WireLen: uint32(min(wire, 1<<32-1)),
+		Src:     netip.AddrFrom4([4]byte(ip.SrcIP)),
+		Dst:     netip.AddrFrom4([4]byte(ip.DstIP)),
+	}
+	return d.transportFrom(&p, ip.Protocol, ip.Payload, false, b)
+}
+
+// fragment6 is fragment4 for IPv6.
+func (d *Decoder) fragment6(ci gopacket.CaptureInfo, b *Batch) bool {
+	d.reasm.advance(ci.Timestamp)
+	d.publishExpired()
+	ip, wire, st := d.reasm.ipv6(&d.ip6, &d.frag, ci.Timestamp, int(wireLen(ci)))
+	if !d.countFragment(st) {
+		return false
+	}
+	p := Packet{
+		TS:      ci.Timestamp,
+		WireLen: uint32(min(wire, 1<<32-1)),
+		Src:     netip.AddrFrom16([16]byte(ip.SrcIP)),
+		Dst:     netip.AddrFrom16([16]byte(ip.DstIP)),
+	}
+	return d.transportFrom(&p, ip.NextHeader, ip.Payload, false, b)
+}
+
+// snappedFragment handles a fragment the snap length cut short: it can
+// never be reassembled. A first fragment still has the ports and the
+// start of the payload (the first records of a DNS answer), so it becomes
+// a Packet with a partial payload; a later one is dropped.
+func (d *Decoder) snappedFragment(p *Packet, first bool, proto layers.IPProtocol, payload []byte, b *Batch) bool {
+	if !first {
+		d.stats.fragDropped.Add(1)
+		return false
+	}
+	return d.transportFrom(p, proto, payload, true, b)
+}
+
+func (d *Decoder) countFragment(st fragStatus) bool {
+	switch st {
+	case fragHeld:
+		d.stats.fragHeld.Add(1)
+		return false
+	case fragDropped:
+		d.stats.fragDropped.Add(1)
+		return false
+	}
+	d.stats.reassembled.Add(1)
+	return true
+}
+
+// transportFrom decodes the transport header of a reassembled datagram or
+// a first fragment, skipping IPv6 extension headers that were inside the
+// fragmentable part.
+func (d *Decoder) transportFrom(p *Packet, proto layers.IPProtocol, payload []byte, partial bool, b *Batch) bool {
+	for i := 0; i < 8 && (proto == layers.IPProtocolIPv6Destination ||
+		proto == layers.IPProtocolIPv6Routing || proto == layers.IPProtocolIPv6HopByHop); i++ {
+		if len(payload) < 2 || len(payload) < (int(payload[1])+1)*8 {
+			d.stats.malformed.Add(1)
+			return false
+		}
+		proto, payload = layers.IPProtocol(payload[0]), payload[(int(payload[1])+1)*8:]
+	}
+	var err error
+	var t gopacket.LayerType
+	switch proto {
+	case layers.IPProtocolTCP:
+		t, err = layers.LayerTypeTCP, d.tcp.DecodeFromBytes(payload, gopacket.NilDecodeFeedback)
+	case layers.IPProtocolUDP:
+		t, err = layers.LayerTypeUDP, d.udp.DecodeFromBytes(payload, gopacket.NilDecodeFeedback)
+	default:
+		return d.other(p, proto, b)
+	}
+	switch {
+	case err != nil && partial:
+		d.stats.truncated.Add(1)
+		return false
+	case err != nil:
+		d.stats.malformed.Add(1)
+		return false
+	}
+	return d.transport(p, t, partial, b)
+}
+
+// wireLen is the frame's length on the wire; a file that left it zero
+// gets the captured length.
+func wireLen(ci gopacket.CaptureInfo) uint32 {
+	return uint32(max(ci.Length, ci.CaptureLength, 0))
+}

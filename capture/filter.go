@@ -1,0 +1,76 @@
+package capture
+
+import "github.com/gopacket/gopacket/layers"
+
+// The default filter is built from the pieces below. libpcap's `vlan` and
+// `pppoes` keywords do not test a header and move on: each one shifts the
+// offsets of everything written after it in the expression, parentheses or
+// not, and after `pppoes` the link type is PPP, where `vlan` is an error.
+// So a chain of keywords can only go deeper: untagged, then one tag, then
+// two tags. PPPoE is tested with absolute `ether[]` offsets instead (`vlan`
+// does not move those), right after the Ethernet header and after one tag,
+// and the `pppoes` keyword is not used at all: on a live Linux handle
+// libpcap 1.10 compiles `vlan ... pppoes` into code that reads a scratch
+// slot it never wrote (as in libpcap issue #834), the kernel refuses it
+// ("Kernel filter failed: Invalid argument") and libpcap silently filters
+// in user space, copying every frame of the link. PPPoE inside two tags is
+// therefore not matched, unless the NIC strips the outer tag.
+//
+// On a live Linux handle libpcap compiles the first `vlan` so that it also
+// matches a tag the NIC stripped into packet metadata, and the kernel runs
+// the filter on the untagged frame: a tagged frame then matches the
+// untagged part, and a tagged PPPoE frame the untagged PPPoE part.
+const (
+	// filterWanted is what netmon keeps at the current offsets: DNS, HTTP
+	// and HTTPS (QUIC included) over TCP or UDP, and IP fragments that carry
+	// no ports, so that a fragmented DNS answer can be reassembled.
+	filterWanted = "port 53 or port 80 or port 443" +
+		" or (ip and ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] = 44)"
+
+	// filterPPPoE is filterWanted for a PPPoE session frame right after the
+	// Ethernet header: PPPoE header at 14, PPP protocol at 20, IP at 22.
+	filterPPPoE = "(ether[12:2] = 0x8864 and (" +
+		"(ether[20:2] = 0x21 and (ether[28:2] & 0x1fff != 0 or ((ether[31] = 6 or ether[31] = 17) and (" +
+		"ether[22 + (ether[22] & 0xf) * 4:2] = 53 or ether[22 + (ether[22] & 0xf) * 4:2] = 80 or " +
+		"ether[22 + (ether[22] & 0xf) * 4:2] = 443 or ether[24 + (ether[22] & 0xf) * 4:2] = 53 or " +
+		"ether[24 + (ether[22] & 0xf) * 4:2] = 80 or ether[24 + (ether[22] & 0xf) * 4:2] = 443)))) or " +
+		"(ether[20:2] = 0x57 and (ether[28] = 44 or ((ether[28] = 6 or ether[28] = 17) and (" +
+		"ether[62:2] = 53 or ether[62:2] = 80 or ether[62:2] = 443 or " +
+		"ether[64:2] = 53 or ether[64:2] = 80 or ether[64:2] = 443))))))"
+
+	// filterVLANPPPoE is the same after one VLAN tag (the usual DSL uplink):
+	// PPPoE header at 18, PPP protocol at 24, IP at 26.
+	filterVLANPPPoE = "((ether[12:2] = 0x8100 or ether[12:2] = 0x88a8 or ether[12:2] = 0x9100) and " +
+		"ether[16:2] = 0x8864 and (" +
+		"(ether[24:2] = 0x21 and (ether[32:2] & 0x1fff != 0 or ((ether[35] = 6 or ether[35] = 17) and (" +
+		"ether[26 + (ether[26] & 0xf) * 4:2] = 53 or ether[26 + (ether[26] & 0xf) * 4:2] = 80 or " +
+		"ether[26 + (ether[26] & 0xf) * 4:2] = 443 or ether[28 + (ether[26] & 0xf) * 4:2] = 53 or " +
+		"ether[28 + (ether[26] & 0xf) * 4:2] = 80 or ether[28 + (ether[26] & 0xf) * 4:2] = 443)))) or " +
+		"(ether[24:2] = 0x57 and (ether[32] = 44 or ((ether[32] = 6 or ether[32] = 17) and (" +
+		"ether[66:2] = 53 or ether[66:2] = 80 or ether[66:2] = 443 or " +
+		"ether[68:2] = 53 or ether[68:2] = 80 or ether[68:2] = 443))))))"
+)
+
+// DefaultFilter is the BPF expression netmon captures with on Ethernet:
+// TCP and UDP ports 53, 80 and 443 and IPv4/IPv6 fragments, untagged,
+// behind one or two VLAN tags (0x8100, 0x88a8, 0x9100), and inside PPPoE
+// sessions, untagged or behind one tag. OpenLive, OpenFile and
+// ValidateFilter replace it with PlainFilter on other link types, where
+// `vlan` and `ether[]` do not compile.
+const DefaultFilter = filterWanted +
+	" or " + filterPPPoE +
+	" or " + filterVLANPPPoE +
+	" or (vlan and (" + filterWanted + " or (vlan and (" + filterWanted + "))))"
+
+// PlainFilter is DefaultFilter for link types without VLAN tags or PPPoE
+// (Linux cooked, raw IP, loopback, PPP).
+const PlainFilter = filterWanted
+
+// filterFor adapts DefaultFilter to the link type; any other expression is
+// the user's and is used as written.
+func filterFor(expr string, lt layers.LinkType) string {
+	if expr == DefaultFilter && lt != layers.LinkTypeEthernet {
+		return PlainFilter
+	}
+	return expr
+}

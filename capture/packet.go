@@ -1,0 +1,123 @@
+// Package capture owns packet sources (live libpcap handles, pcap and pcapng
+// files, standard input), BPF filter validation, and decoding raw frames of
+// every supported link type into small Packet values that later stages use.
+package capture
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Packet is the part of one frame that later stages need. It holds no
+// pointer into the capture buffer: Payload, when present, is a copy.
+type Packet struct {
+	// TS is the capture timestamp from the pcap record header, never the
+	// wall clock, so windows are the same live and on replay.
+	TS time.Time
+	// WireLen is the frame's length on the wire (not the captured length).
+	WireLen uint32
+	// Src and Dst are the innermost IP addresses.
+	Src, Dst netip.Addr
+	// SrcPort and DstPort are the TCP or UDP ports; zero for other protocols.
+	SrcPort, DstPort uint16
+	// Proto is the IP protocol number of the transport (6 TCP, 17 UDP).
+	Proto uint8
+	// TCPFlags holds FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 for TCP.
+	// Other bits (URG, ECE, CWR) are cleared, so that an ECN-setup SYN still
+	// compares equal to SYN.
+	TCPFlags uint8
+	// Seq is the TCP sequence number; later stages reassemble streams with it.
+	Seq uint32
+	// Payload is a copy of the transport payload, kept only for packets the
+	// Decoder was configured to keep (port 53 by default); nil otherwise.
+	// It is valid until the Batch that holds it is released.
+	Payload []byte
+	// Dir is set by the resolve stage: which end is the remote service, or
+	// that the packet is not counted at all. The Decoder leaves it zero.
+	Dir Dir
+}
+
+// Dir says which end of a packet is the remote service.
+type Dir uint8
+
+// Verdicts of the resolve stage.
+const (
+	DirUnknown   Dir = iota // not classified yet
+	DirSkip                 // not counted: DNS itself, both ends local, no address
+	DirRemoteSrc            // the source is the remote service, the destination the client
+	DirRemoteDst            // the destination is the remote service, the source the client
+)
+
+// Proto numbers used across the pipeline. A Packet with another Proto only
+// exists when DecoderConfig.OtherIP is set; its ports are zero.
+const (
+	ProtoTCP = 6
+	ProtoUDP = 17
+)
+
+// Batch carries many packets per channel send: one send per packet costs
+// several times libpcap's own read time per packet.
+type Batch struct {
+	Packets []Packet
+	// arena backs the Payload copies of this batch's packets.
+	arena []byte
+}
+
+// BatchSize is the number of packets a Batch holds at most.
+const BatchSize = 256
+
+// arenaSize is the size of a fresh payload arena: 256 DNS messages of
+// typical size fit, so a batch of DNS usually needs one.
+const arenaSize = 16 << 10
+
+// maxPooledArena caps the arena a pooled batch keeps: one burst of large
+// payloads must not pin that much memory in every pooled batch.
+const maxPooledArena = 256 << 10
+
+// NewBatch returns an empty batch with room for BatchSize packets.
+func NewBatch() *Batch {
+	return &Batch{Packets: make([]Packet, 0, BatchSize), arena: make([]byte, 0, arenaSize)}
+}
+
+// batchPool recycles batches between the Decoder and the last stage that
+// reads them, so that steady-state decoding allocates nothing. A sync.Pool
+// holds no state a caller can observe, which is why it may be global.
+var batchPool = sync.Pool{New: func() any { return NewBatch() }}
+
+// GetBatch returns an empty batch from the pool. Give it back with Release
+// once nothing refers to its packets or their payloads any more; a batch
+// that is never released is simply garbage collected.
+func GetBatch() *Batch {
+	return batchPool.Get().(*Batch)
+}
+
+// Release empties b and returns it to the pool. Neither b nor the Payload
+// of any of its packets may be used afterwards: the next user of the batch
+// overwrites them.
+func (b *Batch) Release() {
+	if cap(b.arena) > maxPooledArena {
+		b.arena = nil // keep allocates a fresh, normal-sized one when needed
+	}
+	b.Reset()
+	batchPool.Put(b)
+}
+
+// Reset empties the batch for reuse, keeping its memory.
+func (b *Batch) Reset() {
+	clear(b.Packets)
+	b.Packets = b.Packets[:0]
+	b.arena = b.arena[:0]
+}
+
+// keep copies p into the batch's arena and returns the copy. When the arena
+// is full a fresh one is started, so earlier copies stay valid.
+func (b *Batch) keep(p []byte) []byte {
+	if len(b.arena)+len(p) > cap(b.arena) {
+		n := max(arenaSize, len(p))
+		b.arena = make([]byte, 0, n)
+	}
+	start := len(b.arena)
+	b.arena = append(b.arena, p...)
+	return b.arena[start:len(b.arena):len(b.arena)]
+}
