@@ -1,0 +1,86 @@
+package resolver
+
+import (
+	"testing"
+	"unicode/utf8"
+)
+
+func TestNickname(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"t8.dropbox.com", "Dropbox"},
+		{"r3---sn-x.googlevideo.com", "YouTube"},
+		{"youtube.googleapis.com", "YouTube"}, // leftmost label wins
+		{"www.google.co.jp", "Google"},
+		{"WWW.Google.COM.", "Google"},
+		{"ec2-52-192-72-89.ap-northeast-1.compute.amazonaws.com", "AWS"},
+		{"aws.amazon.com", "Amazon"}, // the registrable label wins
+		{"sha2.san.akam.nflximg.net", "Netflix"},
+		{"youtube.googleapis.com", "YouTube"}, // googleapis names no service by itself
+		{"www.amazon.co.jp", "Amazon"},
+		{"d1a2b3.cloudfront.net", "AWS"},
+		{"captive.apple.com", "Apple"},
+		{"p52-caldav.icloud.com", "Apple"},
+		{"is1-ssl.mzstatic.com", "Apple"},
+		{"login.live.com", "Microsoft"},
+		{"www.office.com", "Microsoft"},
+		{"settings-win.data.microsoft.com", "Microsoft"},
+		{"abs.twimg.com", "Twitter"},
+		{"x.com", "Twitter"},
+		{"api.x.com", "Twitter"},
+		{"x.example.com", "Example"}, // x counts only as the registrable label
+		{"t.co", "Twitter"},
+		{"edgeapi.slack.com", "Slack"},
+		{"line.me", "LINE"},
+		{"obs.line-scdn.net", "LINE"},
+		{"online.com", "Online"},
+		{"live.bbc.co.uk", "Bbc"},
+		{"laws.com", "Laws"},
+		{"aws.example.org", "AWS"},
+		{"scontent-nrt1-1.xx.fbcdn.net", "Facebook"},
+		{"scontent.cdninstagram.com", "Instagram"},
+		{"mmg.whatsapp.net", "WhatsApp"},
+		{"ipv4-c001-tyo001-ix.1.oca.nflxvideo.net", "Netflix"},
+		{"audio-ak-spotify-com.akamaized.net", "Akamai"},
+		{"spclient.wg.spotify.com", "Spotify"},
+		{"v16-webapp.tiktok.com", "TikTok"},
+		{"us04web.zoom.us", "Zoom"},
+		{"zoom.example.com", "Example"},
+		{"github.com", "GitHub"},
+		{"raw.githubusercontent.com", "GitHub"},
+		{"foo.github.io", "GitHub"},
+		{"one.one.one.one", "One"},
+		{"cloudflare-dns.com", "Cloudflare"},
+		{"a23-45-67-89.deploy.static.akamaitechnologies.com", "Akamai"},
+		{"news.bbc.co.uk", "Bbc"},
+		{"ocsp.digicert.com", "Digicert"},
+		{"about.me", "About"},
+		{"xn--80ak6aa92e.com", "Xn--80ak6aa92e"},
+		{"école.fr", "École"},
+		{"printer.local", "Printer"},
+		{"192.0.2.1", "192.0.2.1"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"::ffff:192.0.2.1", "::ffff:192.0.2.1"},
+		{"", ""},
+		{"localhost", "localhost"},
+		{"com", "com"},
+		{"\xffab.com", "\uFFFDab"},
+		{"bad\xff", "bad\uFFFD"},
+	}
+	for _, tt := range tests {
+		got := Nickname(tt.in)
+		if got != tt.want {
+			t.Errorf("Nickname(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if !utf8.ValidString(got) {
+			t.Errorf("Nickname(%q) = %q, not valid UTF-8", tt.in, got)
+		}
+	}
+}
+
+func BenchmarkNickname(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		Nickname("r3---sn-x.googlevideo.com")
+		Nickname("news.bbc.co.uk")
+	}
+}

@@ -1,0 +1,303 @@
+package resolver
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// TableConfig sizes the address → name table.
+type TableConfig struct {
+	// Cap is the most addresses kept; the least recently used goes first.
+	Cap int
+	// MinTTL is the least time an entry is kept, whatever its DNS TTL:
+	// connections outlive TTLs, and a name that vanished after 60 s would
+	// leave a long download nameless.
+	MinTTL time.Duration
+	// PendingCap bounds the records waiting for Drain. The window closer
+	// drains every 10 s, so the default covers a burst far beyond what a
+	// home network learns in that time.
+	PendingCap int
+	// Now is the clock that entry lifetimes are measured on. A replay may
+	// pass the packet clock instead of the wall clock.
+	Now func() time.Time
+}
+
+// DefaultTableConfig returns the defaults documented on TableConfig's
+// fields.
+func DefaultTableConfig() TableConfig {
+	return TableConfig{Cap: 50_000, MinTTL: time.Hour, PendingCap: 16_384, Now: time.Now}
+}
+
+func (c *TableConfig) fill() {
+	d := DefaultTableConfig()
+	if c.Cap <= 0 {
+		c.Cap = d.Cap
+	}
+	if c.MinTTL <= 0 {
+		c.MinTTL = d.MinTTL
+	}
+	if c.PendingCap <= 0 {
+		c.PendingCap = d.PendingCap
+	}
+	if c.Now == nil {
+		c.Now = d.Now
+	}
+}
+
+// TableStats are the table's counters since it was made.
+type TableStats struct {
+	Entries        int    // addresses held now
+	Learned        uint64 // new addresses
+	Changed        uint64 // addresses whose name or definiteness changed
+	Refreshed      uint64 // same name seen again; only its lifetime moved
+	PTRIgnored     uint64 // PTR names not taken because a definite name is held
+	Evicted        uint64 // entries pushed out at Cap
+	Expired        uint64 // entries found past their lifetime and removed
+	Hits, Misses   uint64 // Lookup outcomes
+	PendingDropped uint64 // Drain records lost because PendingCap was reached
+}
+
+// Table maps addresses to the name they were last learned under. It is safe
+// for concurrent use: the learner writes, PTR workers write, and the window
+// closer reads and drains.
+//
+// Entries live in one slice linked into an LRU list by index, so the map
+// holds small values and the garbage collector has few pointers to follow.
+type Table struct {
+	cfg TableConfig
+
+	mu      sync.Mutex
+	index   map[netip.Addr]int32
+	entries []entry
+	free    []int32 // slots of removed entries, reused before growing
+	head    int32   // most recently used, or -1
+	tail    int32   // least recently used, or -1
+	pending []Record
+
+	learned, changed, refreshed, ptrIgnored  atomic.Uint64
+	evicted, expired, hits, misses, pendDrop atomic.Uint64
+}
+
+type entry struct {
+	addr       netip.Addr
+	name       string
+	ts         int64 // Record.TS in Unix nanoseconds
+	expires    int64 // Now-based deadline in Unix nanoseconds
+	prev, next int32
+	src        Source
+}
+
+// NewTable returns an empty table.
+func NewTable(cfg TableConfig) *Table {
+	cfg.fill()
+	return &Table{cfg: cfg, index: make(map[netip.Addr]int32), head: -1, tail: -1}
+}
+
+// Learn records that rec.Addr is called rec.Domain. The entry lives for
+// max(ttl, MinTTL) from now. A definite name replaces anything; a PTR name
+// never replaces a live definite one.
+func (t *Table) Learn(rec Record, ttl time.Duration) {
+	if rec.Domain == "" || !rec.Addr.IsValid() {
+		return
+	}
+	addr := rec.Addr.Unmap()
+	now := t.cfg.Now().UnixNano()
+	exp := now + int64(max(ttl, t.cfg.MinTTL))
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if i, ok := t.index[addr]; ok {
+		e := &t.entries[i]
+		live := e.expires > now
+		switch {
+		case live && e.src.Definite() && !rec.Source.Definite():
+			t.ptrIgnored.Add(1)
+			return
+		case e.name == rec.Domain && (e.src.Definite() || !rec.Source.Definite()):
+			// The same name again is not news for dns_records, even after
+			// it lapsed: the row written before still holds. Only a guess
+			// confirmed by a definite source is a change.
+			e.expires = max(e.expires, exp)
+			t.toFront(i)
+			t.refreshed.Add(1)
+			return
+		}
+		e.name, e.src, e.ts, e.expires = rec.Domain, rec.Source, rec.TS.UnixNano(), exp
+		t.toFront(i)
+		t.changed.Add(1)
+		t.queue(rec, addr)
+		return
+	}
+	t.insert(entry{addr: addr, name: rec.Domain, ts: rec.TS.UnixNano(), expires: exp, src: rec.Source})
+	t.learned.Add(1)
+	t.queue(rec, addr)
+}
+
+// refresh is Learn's allocation-free path for the learner: when addr is
+// already held, live, under exactly name and no less definite, it
+// extends the entry and reports true. Otherwise it changes nothing and the
+// caller makes a string and calls Learn.
+func (t *Table) refresh(addr netip.Addr, name []byte, src Source, ttl time.Duration) bool {
+	now := t.cfg.Now().UnixNano()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i, ok := t.index[addr]
+	if !ok {
+		return false
+	}
+	e := &t.entries[i]
+	if e.expires <= now || e.name != string(name) || (!e.src.Definite() && src.Definite()) {
+		return false
+	}
+	e.expires = max(e.expires, now+int64(max(ttl, t.cfg.MinTTL)))
+	t.toFront(i)
+	t.refreshed.Add(1)
+	return true
+}
+
+// Lookup returns the live name of remote. The client is not used yet; it is
+// there for per-client views, where the answer a client itself received
+// wins over one another client got.
+func (t *Table) Lookup(client, remote netip.Addr) (Record, bool) {
+	_ = client
+	remote = remote.Unmap()
+	now := t.cfg.Now().UnixNano()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i, ok := t.index[remote]
+	if !ok {
+		t.misses.Add(1)
+		return Record{}, false
+	}
+	e := &t.entries[i]
+	if e.expires <= now {
+		t.remove(i)
+		t.expired.Add(1)
+		t.misses.Add(1)
+		return Record{}, false
+	}
+	t.toFront(i)
+	t.hits.Add(1)
+	return Record{TS: time.Unix(0, e.ts).UTC(), Addr: e.addr, Domain: e.name, Source: e.src}, true
+}
+
+// named reports whether addr has a live name, without touching the LRU
+// order: asking is not using.
+func (t *Table) named(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	now := t.cfg.Now().UnixNano()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i, ok := t.index[addr]
+	return ok && t.entries[i].expires > now
+}
+
+// Drain appends to dst the records learned or changed since the previous
+// Drain and returns it.
+func (t *Table) Drain(dst []Record) []Record {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	dst = append(dst, t.pending...)
+	clear(t.pending)
+	t.pending = t.pending[:0]
+	return dst
+}
+
+// Len returns the number of entries held, live or not yet found expired.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.index)
+}
+
+// Stats returns the counters.
+func (t *Table) Stats() TableStats {
+	return TableStats{
+		Entries:        t.Len(),
+		Learned:        t.learned.Load(),
+		Changed:        t.changed.Load(),
+		Refreshed:      t.refreshed.Load(),
+		PTRIgnored:     t.ptrIgnored.Load(),
+		Evicted:        t.evicted.Load(),
+		Expired:        t.expired.Load(),
+		Hits:           t.hits.Load(),
+		Misses:         t.misses.Load(),
+		PendingDropped: t.pendDrop.Load(),
+	}
+}
+
+func (t *Table) queue(rec Record, addr netip.Addr) {
+	if len(t.pending) >= t.cfg.PendingCap {
+		t.pendDrop.Add(1)
+		return
+	}
+	rec.Addr = addr
+	t.pending = append(t.pending, rec)
+}
+
+func (t *Table) insert(e entry) {
+	if len(t.index) >= t.cfg.Cap && t.tail >= 0 {
+		if t.entries[t.tail].expires <= t.cfg.Now().UnixNano() {
+			t.expired.Add(1)
+		} else {
+			t.evicted.Add(1)
+		}
+		t.remove(t.tail)
+	}
+	var i int32
+	if n := len(t.free); n > 0 {
+		i = t.free[n-1]
+		t.free = t.free[:n-1]
+		t.entries[i] = e
+	} else {
+		i = int32(len(t.entries))
+		t.entries = append(t.entries, e)
+	}
+	t.entries[i].prev, t.entries[i].next = -1, -1
+	t.index[e.addr] = i
+	t.pushFront(i)
+}
+
+func (t *Table) remove(i int32) {
+	t.unlink(i)
+	delete(t.index, t.entries[i].addr)
+	t.entries[i] = entry{} // let the name string go
+	t.free = append(t.free, i)
+}
+
+func (t *Table) unlink(i int32) {
+	e := &t.entries[i]
+	if e.prev >= 0 {
+		t.entries[e.prev].next = e.next
+	} else {
+		t.head = e.next
+	}
+	if e.next >= 0 {
+		t.entries[e.next].prev = e.prev
+	} else {
+		t.tail = e.prev
+	}
+	e.prev, e.next = -1, -1
+}
+
+func (t *Table) pushFront(i int32) {
+	e := &t.entries[i]
+	e.prev, e.next = -1, t.head
+	if t.head >= 0 {
+		t.entries[t.head].prev = i
+	}
+	t.head = i
+	if t.tail < 0 {
+		t.tail = i
+	}
+}
+
+func (t *Table) toFront(i int32) {
+	if t.head == i {
+		return
+	}
+	t.unlink(i)
+	t.pushFront(i)
+}

@@ -1,0 +1,262 @@
+package resolver
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func ptrRec(ts time.Time, addr, name string) Record {
+	return Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: SourcePTR}
+}
+
+func TestTable(t *testing.T) {
+	type step struct {
+		advance time.Duration // clock moves first
+		learn   *Record
+		ttl     time.Duration
+		lookup  string // address to look up after learning, if any
+		want    *Record
+	}
+	rec := func(r Record) *Record { return &r }
+	a := "198.51.100.1"
+	tests := []struct {
+		name  string
+		steps []step
+		stats TableStats
+	}{
+		{
+			name: "MinTTL outlives a short TTL",
+			steps: []step{
+				{learn: rec(dnsRec(t0, a, "short.example")), ttl: time.Minute},
+				{advance: 59 * time.Minute, lookup: a, want: rec(dnsRec(t0, a, "short.example"))},
+				{advance: 2 * time.Minute, lookup: a},
+			},
+			stats: TableStats{Learned: 1, Hits: 1, Misses: 1, Expired: 1},
+		},
+		{
+			name: "a TTL longer than MinTTL counts",
+			steps: []step{
+				{learn: rec(dnsRec(t0, a, "long.example")), ttl: 2 * time.Hour},
+				{advance: 119 * time.Minute, lookup: a, want: rec(dnsRec(t0, a, "long.example"))},
+				{advance: 2 * time.Minute, lookup: a},
+			},
+			stats: TableStats{Learned: 1, Hits: 1, Misses: 1, Expired: 1},
+		},
+		{
+			name: "PTR never overrides a live definite name",
+			steps: []step{
+				{learn: rec(dnsRec(t0, a, "real.example"))},
+				{learn: rec(ptrRec(t0, a, "guess.example")), lookup: a, want: rec(dnsRec(t0, a, "real.example"))},
+				{advance: 2 * time.Hour, learn: rec(ptrRec(t0.Add(2*time.Hour), a, "guess.example")), lookup: a,
+					want: rec(ptrRec(t0.Add(2*time.Hour), a, "guess.example"))},
+			},
+			stats: TableStats{Entries: 1, Learned: 1, Changed: 1, PTRIgnored: 1, Hits: 2},
+		},
+		{
+			name: "definite replaces PTR and definite",
+			steps: []step{
+				{learn: rec(ptrRec(t0, a, "guess.example"))},
+				{learn: rec(dnsRec(t0, a, "first.example")), lookup: a, want: rec(dnsRec(t0, a, "first.example"))},
+				{learn: rec(Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "sni.example", Source: SourceSNI}), lookup: a,
+					want: rec(Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "sni.example", Source: SourceSNI})},
+			},
+			stats: TableStats{Entries: 1, Learned: 1, Changed: 2, Hits: 2},
+		},
+		{
+			name: "4-in-6 is the IPv4 address",
+			steps: []step{
+				{learn: rec(dnsRec(t0, "::ffff:"+a, "mapped.example")), lookup: a, want: rec(dnsRec(t0, a, "mapped.example"))},
+			},
+			stats: TableStats{Entries: 1, Learned: 1, Hits: 1},
+		},
+		{
+			name: "empty names are not learned",
+			steps: []step{
+				{learn: rec(dnsRec(t0, a, "")), lookup: a},
+			},
+			stats: TableStats{Misses: 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			tab := newTestTable(t, c)
+			for i, s := range tt.steps {
+				c.Add(s.advance)
+				if s.learn != nil {
+					tab.Learn(*s.learn, s.ttl)
+				}
+				if s.lookup == "" {
+					continue
+				}
+				got, ok := tab.Lookup(client, netip.MustParseAddr(s.lookup))
+				var gotp *Record
+				if ok {
+					gotp = &got
+				}
+				if diff := cmp.Diff(gotp, s.want, cmpOpts); diff != "" {
+					t.Errorf("step %d: Lookup (-got +want):\n%s", i, diff)
+				}
+			}
+			if diff := cmp.Diff(tab.Stats(), tt.stats, cmpOpts); diff != "" {
+				t.Errorf("stats (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTableLRU(t *testing.T) {
+	tab := NewTable(TableConfig{Cap: 3, Now: newClock().Now})
+	for i, n := range []string{"a", "b", "c"} {
+		tab.Learn(dnsRec(t0, fmt.Sprintf("198.51.100.%d", i+1), n+".example"), 0)
+	}
+	tab.Lookup(client, netip.MustParseAddr("198.51.100.1")) // a is used: b is now the oldest
+	tab.Learn(dnsRec(t0, "198.51.100.4", "d.example"), 0)
+	var got []string
+	for i := 1; i <= 4; i++ {
+		if r, ok := tab.Lookup(client, netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})); ok {
+			got = append(got, r.Domain)
+		}
+	}
+	if diff := cmp.Diff(got, []string{"a.example", "c.example", "d.example"}); diff != "" {
+		t.Errorf("names left (-got +want):\n%s", diff)
+	}
+	if s := tab.Stats(); s.Evicted != 1 || s.Entries != 3 {
+		t.Errorf("Evicted, Entries = %d, %d; want 1, 3", s.Evicted, s.Entries)
+	}
+	// The evicted slot is reused rather than the slice grown.
+	if len(tab.entries) != 3 {
+		t.Errorf("%d slots, want 3", len(tab.entries))
+	}
+}
+
+func TestTableDrain(t *testing.T) {
+	a := "198.51.100.1"
+	tests := []struct {
+		name  string
+		learn []Record
+		want  []Record
+	}{
+		{"new", []Record{dnsRec(t0, a, "x.example")}, []Record{dnsRec(t0, a, "x.example")}},
+		{"same again is no change", []Record{dnsRec(t0, a, "x.example"), dnsRec(t0.Add(time.Second), a, "x.example")},
+			[]Record{dnsRec(t0, a, "x.example")}},
+		{"renamed", []Record{dnsRec(t0, a, "x.example"), dnsRec(t0.Add(time.Second), a, "y.example")},
+			[]Record{dnsRec(t0, a, "x.example"), dnsRec(t0.Add(time.Second), a, "y.example")}},
+		{"PTR confirmed by DNS", []Record{ptrRec(t0, a, "x.example"), dnsRec(t0.Add(time.Second), a, "x.example")},
+			[]Record{ptrRec(t0, a, "x.example"), dnsRec(t0.Add(time.Second), a, "x.example")}},
+		{"PTR repeating DNS", []Record{dnsRec(t0, a, "x.example"), ptrRec(t0.Add(time.Second), a, "x.example")},
+			[]Record{dnsRec(t0, a, "x.example")}},
+		{"other source, same name", []Record{dnsRec(t0, a, "x.example"),
+			{TS: t0.Add(time.Second), Addr: netip.MustParseAddr(a), Domain: "x.example", Source: SourceSNI}},
+			[]Record{dnsRec(t0, a, "x.example")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := newTestTable(t, newClock())
+			for _, r := range tt.learn {
+				tab.Learn(r, 0)
+			}
+			if diff := cmp.Diff(tab.Drain(nil), tt.want, cmpOpts); diff != "" {
+				t.Errorf("Drain (-got +want):\n%s", diff)
+			}
+			if got := tab.Drain(nil); len(got) != 0 {
+				t.Errorf("second Drain = %v, want nothing", got)
+			}
+		})
+	}
+
+	t.Run("pending cap", func(t *testing.T) {
+		tab := NewTable(TableConfig{PendingCap: 2, Now: newClock().Now})
+		for i := range 3 {
+			tab.Learn(dnsRec(t0, fmt.Sprintf("198.51.100.%d", i+1), "x.example"), 0)
+		}
+		if got := tab.Drain(nil); len(got) != 2 || tab.Stats().PendingDropped != 1 {
+			t.Errorf("Drain gave %d records with PendingDropped %d, want 2 and 1", len(got), tab.Stats().PendingDropped)
+		}
+	})
+}
+
+func TestTableConcurrent(t *testing.T) {
+	tab := NewTable(TableConfig{Cap: 100})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 1000 {
+				addr := netip.AddrFrom4([4]byte{10, byte(g), byte(i >> 8), byte(i)})
+				tab.Learn(Record{TS: t0, Addr: addr, Domain: "c.example", Source: SourceDNS}, 0)
+				tab.Lookup(client, addr)
+				if i%100 == 0 {
+					tab.Drain(nil)
+					tab.Stats()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := tab.Len(); n != 100 {
+		t.Errorf("Len = %d, want the cap 100", n)
+	}
+}
+
+// TestTableMemory fills a table to the default cap and reports the heap it
+// holds per entry, names included.
+func TestTableMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills 50k entries")
+	}
+	per := tableBytesPerEntry(50_000)
+	t.Logf("table memory: %.0f bytes/entry at 50k entries (names of ~24 bytes, each distinct)", per)
+	if per > 400 && !raceEnabled {
+		t.Errorf("%.0f bytes/entry, want at most 400", per)
+	}
+}
+
+func tableBytesPerEntry(n int) float64 {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("host%06d.example-cdn.net", i)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	tab := NewTable(TableConfig{Cap: n})
+	for i := range n {
+		// The learner makes each name from packet bytes: copy so that
+		// the table, not the names slice, owns the string.
+		name := string([]byte(names[i]))
+		tab.Learn(Record{TS: t0, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Domain: name, Source: SourceDNS}, 0)
+	}
+	tab.Drain(nil)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(tab)
+	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+}
+
+func BenchmarkTableMemory(b *testing.B) {
+	var per float64
+	for b.Loop() {
+		per = tableBytesPerEntry(50_000)
+	}
+	b.ReportMetric(per, "bytes/entry")
+}
+
+func BenchmarkTableLookup(b *testing.B) {
+	tab := NewTable(TableConfig{})
+	const n = 50_000
+	for i := range n {
+		tab.Learn(Record{TS: t0, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Domain: "x.example", Source: SourceDNS}, 0)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		tab.Lookup(client, netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		i = (i + 7919) % n
+	}
+}
