@@ -1,0 +1,51 @@
+// Package aggregate counts packets in tumbling windows on packet time and,
+// when a window closes, names each (client, remote) key once and turns it
+// into rows for the store.
+package aggregate
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/netmon/netmon/resolver"
+)
+
+// Window is one closed window, ready to be written.
+type Window struct {
+	// Start is the window's start in UTC: t − t mod width.
+	Start time.Time
+	// Rows has one entry per (client, domain) seen in the window.
+	Rows []Row
+	// Names are the address → name mappings learned or changed since the
+	// previous window, for dns_records.
+	Names []resolver.Record
+	// Corrections rename rows already written under a guess (a PTR name or
+	// the address literal) once a definite name for that address is known.
+	Corrections []Correction
+}
+
+// Row is one tcpdump_records row.
+type Row struct {
+	Client   netip.Addr
+	Domain   string
+	Nickname string
+	Source   resolver.Source
+	Count    uint64 // packets, both directions
+	Bytes    uint64 // wire bytes, both directions
+}
+
+// Correction says: rows of this agent whose domain is Old and whose name was
+// a guess (source ptr or ip) now belong to New.
+type Correction struct {
+	Addr        netip.Addr
+	Old         string
+	New         string
+	NewNickname string
+	NewSource   resolver.Source
+}
+
+// Sink receives each closed window. The store implements it.
+type Sink interface {
+	WriteWindow(ctx context.Context, w *Window) error
+}

@@ -1,0 +1,374 @@
+package aggregate
+
+import (
+	"context"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver"
+)
+
+// Config sets how windows are cut and bounded.
+type Config struct {
+	// Width is the window length; windows are aligned to the Unix epoch.
+	Width time.Duration
+	// Lateness is how far packet time may pass a window's end before the
+	// window closes, so packets that arrive slightly out of order still
+	// count in their own window.
+	Lateness time.Duration
+	// Live closes windows by the wall clock too, so the last window of a
+	// burst is written even when no later packet arrives.
+	Live bool
+	// MaxKeys caps the (client, remote) keys of one window. Beyond it,
+	// packets count under one overflow key, so a flood of addresses cannot
+	// grow memory without bound.
+	MaxKeys int
+	// MaxGuesses caps how many addresses written under a guessed name
+	// (PTR or the bare address) are remembered for later correction.
+	MaxGuesses int
+}
+
+// DefaultConfig returns the settings netmon runs with.
+func DefaultConfig() Config {
+	return Config{
+		Width:      10 * time.Second,
+		Lateness:   2 * time.Second,
+		MaxKeys:    200_000,
+		MaxGuesses: 16_384,
+	}
+}
+
+// Names is what the windows need from the address table.
+type Names interface {
+	Lookup(client, remote netip.Addr) (resolver.Record, bool)
+	Drain(dst []resolver.Record) []resolver.Record
+}
+
+// PTRRequester starts a background reverse lookup; it must never block.
+type PTRRequester interface {
+	Request(addr netip.Addr)
+}
+
+// Dependencies are the collaborators of Windows.
+type Dependencies struct {
+	Names    Names
+	PTR      PTRRequester // nil: no reverse lookups
+	Nickname func(domain string) string
+	Now      func() time.Time // wall clock, for live mode only
+}
+
+// OverflowDomain names the row that collects packets beyond MaxKeys.
+const OverflowDomain = "(overflow)"
+
+// Stats counts what the windows did. All fields are read atomically.
+type Stats struct {
+	Packets     atomic.Uint64 // packets counted into a window
+	Late        atomic.Uint64 // packets whose window had already closed (written as an extra, additive batch)
+	Overflow    atomic.Uint64 // packets counted under OverflowDomain because a window was full
+	Windows     atomic.Uint64 // windows closed
+	Rows        atomic.Uint64 // rows produced
+	Corrections atomic.Uint64 // corrections produced
+	GuessEvict  atomic.Uint64 // guessed addresses forgotten at MaxGuesses (their rows stay uncorrected)
+}
+
+// Key identifies what a window counts: one client talking to one remote.
+type Key struct {
+	Client, Remote netip.Addr
+}
+
+type counter struct {
+	count, bytes uint64
+}
+
+type window struct {
+	start int64 // unix nanoseconds
+	keys  map[Key]int
+	cnts  []counter
+	order []Key // insertion order, so rows come out deterministically
+}
+
+// Windows is the aggregate stage.
+type Windows struct {
+	cfg   Config
+	deps  Dependencies
+	stats Stats
+
+	open      []*window // open windows, oldest first; almost always one or two
+	watermark int64     // latest packet time seen
+	closedTo  int64     // windows starting before this have been closed once
+
+	guessed   map[netip.Addr]string // address → guessed domain written for it
+	guessFIFO []netip.Addr          // eviction order of guessed
+	drainBuf  []resolver.Record
+}
+
+// New returns an inert Windows; Run starts it.
+func New(cfg Config, deps Dependencies) *Windows {
+	def := DefaultConfig()
+	if cfg.Width <= 0 {
+		cfg.Width = def.Width
+	}
+	if cfg.Lateness < 0 {
+		cfg.Lateness = 0
+	}
+	if cfg.MaxKeys <= 0 {
+		cfg.MaxKeys = def.MaxKeys
+	}
+	if cfg.MaxGuesses <= 0 {
+		cfg.MaxGuesses = def.MaxGuesses
+	}
+	if deps.Nickname == nil {
+		deps.Nickname = resolver.Nickname
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &Windows{cfg: cfg, deps: deps, guessed: make(map[netip.Addr]string)}
+}
+
+// Stats returns the live counters.
+func (w *Windows) Stats() *Stats { return &w.stats }
+
+// Run counts the packets of every batch from in and sends each closed window
+// to out. When in is closed it closes every open window, then out. It
+// returns early only if ctx ends while a send is blocked.
+func (w *Windows) Run(ctx context.Context, in <-chan *capture.Batch, out chan<- *Window) error {
+	defer close(out)
+	var tick <-chan time.Time
+	if w.cfg.Live {
+		// A second is fine-grained enough against a 10 s window and costs nothing.
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case b, ok := <-in:
+			if !ok {
+				return w.closeUntil(ctx, out, 1<<62)
+			}
+			w.Add(b)
+			b.Release()
+			if err := w.closeUntil(ctx, out, w.watermark); err != nil {
+				return err
+			}
+		case now := <-tick:
+			_ = now
+			if err := w.closeUntil(ctx, out, w.deps.Now().UnixNano()); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Add counts the packets of b that the resolve stage marked as countable.
+func (w *Windows) Add(b *capture.Batch) {
+	width := int64(w.cfg.Width)
+	var cur *window
+	for i := range b.Packets {
+		p := &b.Packets[i]
+		var k Key
+		switch p.Dir {
+		case capture.DirRemoteDst:
+			k = Key{Client: p.Src, Remote: p.Dst}
+		case capture.DirRemoteSrc:
+			k = Key{Client: p.Dst, Remote: p.Src}
+		default:
+			continue
+		}
+		ts := p.TS.UnixNano()
+		if ts > w.watermark {
+			w.watermark = ts
+		}
+		start := ts - mod(ts, width)
+		if cur == nil || cur.start != start {
+			cur = w.window(start)
+		}
+		idx, ok := cur.keys[k]
+		if !ok {
+			if len(cur.keys) >= w.cfg.MaxKeys {
+				w.stats.Overflow.Add(1)
+				k = Key{}
+				idx, ok = cur.keys[k]
+			}
+			if !ok {
+				idx = len(cur.cnts)
+				cur.keys[k] = idx
+				cur.cnts = append(cur.cnts, counter{})
+				cur.order = append(cur.order, k)
+				w.requestPTR(k)
+			}
+		}
+		c := &cur.cnts[idx]
+		c.count++
+		c.bytes += uint64(p.WireLen)
+		w.stats.Packets.Add(1)
+	}
+}
+
+// requestPTR asks for a reverse name once per key and window, and only for
+// remotes that have no name yet: the lookup then has the window's length to
+// finish before the window is named.
+func (w *Windows) requestPTR(k Key) {
+	if w.deps.PTR == nil || !k.Remote.IsValid() {
+		return
+	}
+	if _, ok := w.deps.Names.Lookup(k.Client, k.Remote); ok {
+		return
+	}
+	w.deps.PTR.Request(k.Remote)
+}
+
+// window returns the open window starting at start, opening it if needed.
+func (w *Windows) window(start int64) *window {
+	for _, win := range w.open {
+		if win.start == start {
+			return win
+		}
+	}
+	if start < w.closedTo {
+		// Its window was already written: count it in a fresh one that is
+		// written as an extra batch; rows add up in the store.
+		w.stats.Late.Add(1)
+	}
+	win := &window{start: start, keys: make(map[Key]int)}
+	// Keep open sorted by start; new windows are nearly always the newest.
+	i := len(w.open)
+	for i > 0 && w.open[i-1].start > start {
+		i--
+	}
+	w.open = append(w.open, nil)
+	copy(w.open[i+1:], w.open[i:])
+	w.open[i] = win
+	return win
+}
+
+// closeUntil closes, oldest first, every open window whose end plus the
+// lateness is at or before t.
+func (w *Windows) closeUntil(ctx context.Context, out chan<- *Window, t int64) error {
+	width, late := int64(w.cfg.Width), int64(w.cfg.Lateness)
+	for len(w.open) > 0 && w.open[0].start+width+late <= t {
+		win := w.open[0]
+		w.open = w.open[1:]
+		if end := win.start + width; end > w.closedTo {
+			w.closedTo = end
+		}
+		res := w.close(win)
+		select {
+		case out <- res:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// close names every key of win once and turns the window into rows.
+func (w *Windows) close(win *window) *Window {
+	res := &Window{Start: time.Unix(0, win.start).UTC()}
+
+	// Names learned since the last close go to dns_records, and correct
+	// rows written earlier under a guess. Draining before naming this
+	// window means this window already uses the new names.
+	w.drainBuf = w.deps.Names.Drain(w.drainBuf[:0])
+	res.Names = append([]resolver.Record(nil), w.drainBuf...)
+	for _, rec := range w.drainBuf {
+		if !rec.Source.Definite() {
+			continue
+		}
+		old, ok := w.guessed[rec.Addr]
+		if !ok {
+			continue
+		}
+		delete(w.guessed, rec.Addr)
+		if old == rec.Domain {
+			continue
+		}
+		res.Corrections = append(res.Corrections, Correction{
+			Addr: rec.Addr, Old: old, New: rec.Domain,
+			NewNickname: w.deps.Nickname(rec.Domain), NewSource: rec.Source,
+		})
+	}
+
+	type rowKey struct {
+		client netip.Addr
+		domain string
+	}
+	rows := make(map[rowKey]int, len(win.order))
+	nick := make(map[string]string)
+	for i, k := range win.order {
+		c := win.cnts[i]
+		domain, src := w.name(k)
+		rk := rowKey{k.Client, domain}
+		if j, ok := rows[rk]; ok {
+			res.Rows[j].Count += c.count
+			res.Rows[j].Bytes += c.bytes
+			if src < res.Rows[j].Source {
+				res.Rows[j].Source = src
+			}
+			continue
+		}
+		n, ok := nick[domain]
+		if !ok {
+			n = w.deps.Nickname(domain)
+			if k.Remote == (netip.Addr{}) {
+				n = OverflowDomain
+			}
+			nick[domain] = n
+		}
+		rows[rk] = len(res.Rows)
+		res.Rows = append(res.Rows, Row{
+			Client: k.Client, Domain: domain, Nickname: n, Source: src,
+			Count: c.count, Bytes: c.bytes,
+		})
+	}
+	w.stats.Windows.Add(1)
+	w.stats.Rows.Add(uint64(len(res.Rows)))
+	w.stats.Corrections.Add(uint64(len(res.Corrections)))
+	return res
+}
+
+// name picks the name a key is written under, and remembers guesses so a
+// later definite name can correct them.
+func (w *Windows) name(k Key) (string, resolver.Source) {
+	if !k.Remote.IsValid() {
+		return OverflowDomain, resolver.SourceIP
+	}
+	rec, ok := w.deps.Names.Lookup(k.Client, k.Remote)
+	if ok && rec.Source.Definite() {
+		return rec.Domain, rec.Source
+	}
+	domain, src := k.Remote.String(), resolver.SourceIP
+	if ok {
+		domain, src = rec.Domain, rec.Source
+	}
+	w.guess(k.Remote, domain)
+	return domain, src
+}
+
+func (w *Windows) guess(addr netip.Addr, domain string) {
+	if _, ok := w.guessed[addr]; !ok {
+		// Forget the oldest guesses first. The FIFO may still hold
+		// addresses that were corrected since; those cost nothing to drop.
+		for len(w.guessFIFO) >= w.cfg.MaxGuesses {
+			old := w.guessFIFO[0]
+			w.guessFIFO = w.guessFIFO[1:]
+			if _, live := w.guessed[old]; live {
+				delete(w.guessed, old)
+				w.stats.GuessEvict.Add(1)
+			}
+		}
+		w.guessFIFO = append(w.guessFIFO, addr)
+	}
+	w.guessed[addr] = domain
+}
+
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}

@@ -1,0 +1,311 @@
+package aggregate
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver"
+)
+
+// fakeNames is a name table the test controls.
+type fakeNames struct {
+	mu      sync.Mutex
+	names   map[netip.Addr]resolver.Record
+	pending []resolver.Record
+	lookups int
+}
+
+func newFakeNames() *fakeNames { return &fakeNames{names: map[netip.Addr]resolver.Record{}} }
+
+func (f *fakeNames) learn(addr, domain string, src resolver.Source) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rec := resolver.Record{Addr: netip.MustParseAddr(addr), Domain: domain, Source: src}
+	f.names[rec.Addr] = rec
+	f.pending = append(f.pending, rec)
+}
+
+func (f *fakeNames) Lookup(_, remote netip.Addr) (resolver.Record, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups++
+	r, ok := f.names[remote]
+	return r, ok
+}
+
+func (f *fakeNames) Drain(dst []resolver.Record) []resolver.Record {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dst = append(dst, f.pending...)
+	f.pending = nil
+	return dst
+}
+
+type fakePTR struct{ asked []netip.Addr }
+
+func (f *fakePTR) Request(a netip.Addr) { f.asked = append(f.asked, a) }
+
+// addrCmp compares addresses by value; netip.Addr has unexported fields.
+var addrCmp = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+
+var (
+	client  = netip.MustParseAddr("192.168.1.23")
+	client2 = netip.MustParseAddr("192.168.1.24")
+	github  = netip.MustParseAddr("140.82.112.3")
+	dropbox = netip.MustParseAddr("162.125.1.1")
+)
+
+// pkt builds a packet at second sec (fractions allowed) of the Unix epoch.
+func pkt(sec float64, src, dst netip.Addr, dir capture.Dir, wirelen uint32) capture.Packet {
+	return capture.Packet{
+		TS:      time.Unix(0, int64(sec*1e9)),
+		WireLen: wirelen,
+		Src:     src, Dst: dst, SrcPort: 50000, DstPort: 443, Proto: capture.ProtoTCP,
+		Dir: dir,
+	}
+}
+
+func out(c, r netip.Addr, sec float64, n uint32) capture.Packet {
+	return pkt(sec, c, r, capture.DirRemoteDst, n)
+}
+
+func in(c, r netip.Addr, sec float64, n uint32) capture.Packet {
+	return pkt(sec, r, c, capture.DirRemoteSrc, n)
+}
+
+func batch(ps ...capture.Packet) *capture.Batch {
+	b := capture.NewBatch()
+	b.Packets = append(b.Packets, ps...)
+	return b
+}
+
+// collect runs w over the batches and returns every window it wrote.
+func collect(t *testing.T, w *Windows, batches ...*capture.Batch) []*Window {
+	t.Helper()
+	inCh := make(chan *capture.Batch, len(batches))
+	for _, b := range batches {
+		inCh <- b
+	}
+	close(inCh)
+	outCh := make(chan *Window, 100)
+	if err := w.Run(context.Background(), inCh, outCh); err != nil {
+		t.Fatal(err)
+	}
+	var got []*Window
+	for win := range outCh {
+		got = append(got, win)
+	}
+	return got
+}
+
+func TestWindowsCountAndName(t *testing.T) {
+	names := newFakeNames()
+	names.learn("140.82.112.3", "www.github.com", resolver.SourceDNS)
+	names.Drain(nil) // already written earlier
+	w := New(DefaultConfig(), Dependencies{Names: names})
+
+	got := collect(t, w, batch(
+		out(client, github, 1000.5, 100),
+		in(client, github, 1004, 1500),
+		out(client, dropbox, 1009.999, 60),
+		pkt(1005, client, client2, capture.DirSkip, 70), // skipped by the resolve stage
+		out(client, github, 1010, 40),
+	))
+	want := []*Window{
+		{Start: time.Unix(1000, 0).UTC(), Rows: []Row{
+			{Client: client, Domain: "www.github.com", Nickname: "GitHub", Source: resolver.SourceDNS, Count: 2, Bytes: 1600},
+			{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", Source: resolver.SourceIP, Count: 1, Bytes: 60},
+		}},
+		{Start: time.Unix(1010, 0).UTC(), Rows: []Row{
+			{Client: client, Domain: "www.github.com", Nickname: "GitHub", Source: resolver.SourceDNS, Count: 1, Bytes: 40},
+		}},
+	}
+	if d := cmp.Diff(want, got, addrCmp); d != "" {
+		t.Errorf("windows (-want +got):\n%s", d)
+	}
+	if n := w.Stats().Packets.Load(); n != 4 {
+		t.Errorf("counted %d packets, want 4", n)
+	}
+}
+
+// A DNS answer that arrives later in the same window still names the
+// packets that came before it, because names are looked up at close.
+func TestWindowsNameAtClose(t *testing.T) {
+	names := newFakeNames()
+	w := New(DefaultConfig(), Dependencies{Names: names})
+	w.Add(batch(out(client, dropbox, 2000, 10)))
+	names.learn("162.125.1.1", "t8.dropbox.com", resolver.SourceDNS)
+	got := collect(t, w, batch(out(client, dropbox, 2003, 10)))
+	if len(got) != 1 || len(got[0].Rows) != 1 {
+		t.Fatalf("got %d windows, want 1 with one row: %+v", len(got), got)
+	}
+	r := got[0].Rows[0]
+	if r.Domain != "t8.dropbox.com" || r.Nickname != "Dropbox" || r.Count != 2 {
+		t.Errorf("row %+v, want t8.dropbox.com/Dropbox with 2 packets", r)
+	}
+	if len(got[0].Names) != 1 || got[0].Names[0].Domain != "t8.dropbox.com" {
+		t.Errorf("window names %+v, want the learned record for dns_records", got[0].Names)
+	}
+}
+
+// Rows written under a PTR guess or the bare address are corrected once a
+// definite name shows up.
+func TestWindowsCorrections(t *testing.T) {
+	names := newFakeNames()
+	ptr := &fakePTR{}
+	names.learn("140.82.112.3", "lb-140-82-112-3-iad.github.com", resolver.SourcePTR)
+	w := New(DefaultConfig(), Dependencies{Names: names, PTR: ptr})
+	inCh := make(chan *capture.Batch, 4)
+	outCh := make(chan *Window, 10)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background(), inCh, outCh) }()
+
+	inCh <- batch(out(client, github, 3000, 10), out(client, dropbox, 3001, 10))
+	inCh <- batch(out(client, github, 3013, 10)) // closes window 3000
+	first := <-outCh
+	names.learn("140.82.112.3", "github.com", resolver.SourceDNS)
+	names.learn("162.125.1.1", "t8.dropbox.com", resolver.SourceDNS)
+	inCh <- batch(out(client, github, 3025, 10)) // closes window 3010
+	second := <-outCh
+	close(inCh)
+	third := <-outCh
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	wantFirst := []Row{
+		{Client: client, Domain: "lb-140-82-112-3-iad.github.com", Nickname: "GitHub", Source: resolver.SourcePTR, Count: 1, Bytes: 10},
+		{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", Source: resolver.SourceIP, Count: 1, Bytes: 10},
+	}
+	if d := cmp.Diff(wantFirst, first.Rows, addrCmp); d != "" {
+		t.Errorf("first window (-want +got):\n%s", d)
+	}
+	wantCorr := []Correction{
+		{Addr: github, Old: "lb-140-82-112-3-iad.github.com", New: "github.com", NewNickname: "GitHub", NewSource: resolver.SourceDNS},
+		{Addr: dropbox, Old: "162.125.1.1", New: "t8.dropbox.com", NewNickname: "Dropbox", NewSource: resolver.SourceDNS},
+	}
+	if d := cmp.Diff(wantCorr, second.Corrections, addrCmp); d != "" {
+		t.Errorf("corrections (-want +got):\n%s", d)
+	}
+	if second.Rows[0].Domain != "github.com" {
+		t.Errorf("second window row %+v, want github.com", second.Rows[0])
+	}
+	if len(third.Corrections) != 0 {
+		t.Errorf("corrections repeated: %+v", third.Corrections)
+	}
+	// PTR is asked only for the remote that had no name at all.
+	if d := cmp.Diff([]netip.Addr{dropbox}, ptr.asked, addrCmp); d != "" {
+		t.Errorf("PTR requests (-want +got):\n%s", d)
+	}
+}
+
+func TestWindowsLateAndOverflow(t *testing.T) {
+	names := newFakeNames()
+	cfg := DefaultConfig()
+	cfg.MaxKeys = 2
+	w := New(cfg, Dependencies{Names: names})
+	r3 := netip.MustParseAddr("203.0.113.3")
+	got := collect(t, w,
+		batch(out(client, github, 100, 1), out(client, dropbox, 101, 1), out(client, r3, 102, 7), out(client2, r3, 103, 8)),
+		batch(out(client, github, 125, 1)),
+		batch(out(client, github, 105, 5)), // its window closed at 112+: late
+	)
+	if len(got) != 3 {
+		t.Fatalf("got %d windows, want 3", len(got))
+	}
+	var overflow *Row
+	for i, r := range got[0].Rows {
+		if r.Domain == OverflowDomain {
+			overflow = &got[0].Rows[i]
+		}
+	}
+	if overflow == nil || overflow.Count != 2 || overflow.Bytes != 15 || overflow.Nickname != OverflowDomain {
+		t.Errorf("overflow row %+v, want 2 packets / 15 bytes", overflow)
+	}
+	if w.Stats().Overflow.Load() != 2 {
+		t.Errorf("overflow counter %d, want 2", w.Stats().Overflow.Load())
+	}
+	if w.Stats().Late.Load() != 1 {
+		t.Errorf("late counter %d, want 1", w.Stats().Late.Load())
+	}
+	// The late packet comes out in its own window, stamped with its start.
+	var late *Window
+	for _, win := range got {
+		if win.Start.Equal(time.Unix(100, 0)) && win != got[0] {
+			late = win
+		}
+	}
+	if late == nil || len(late.Rows) != 1 || late.Rows[0].Count != 1 || late.Rows[0].Bytes != 5 {
+		t.Errorf("late window %+v, want one row of 1 packet / 5 bytes", late)
+	}
+}
+
+// In live mode the open window is closed by the wall clock when no later
+// packet comes.
+func TestWindowsLiveCloseByClock(t *testing.T) {
+	names := newFakeNames()
+	now := time.Unix(50, 0)
+	var mu sync.Mutex
+	cfg := DefaultConfig()
+	cfg.Live = true
+	w := New(cfg, Dependencies{Names: names, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	inCh := make(chan *capture.Batch, 1)
+	outCh := make(chan *Window, 1)
+	go func() { _ = w.Run(context.Background(), inCh, outCh) }()
+	inCh <- batch(out(client, github, 51, 10))
+	select {
+	case win := <-outCh:
+		t.Fatalf("window %v closed before its time", win.Start)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	mu.Lock()
+	now = time.Unix(62, 0) // end 60 + lateness 2
+	mu.Unlock()
+	select {
+	case win := <-outCh:
+		if !win.Start.Equal(time.Unix(50, 0)) || len(win.Rows) != 1 {
+			t.Errorf("window %+v, want start 50 with one row", win)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the wall clock did not close the window")
+	}
+	close(inCh)
+}
+
+func TestGuessesBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxGuesses = 3
+	w := New(cfg, Dependencies{Names: newFakeNames()})
+	for i := range 10 {
+		a := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
+		w.guess(a, a.String())
+	}
+	if len(w.guessed) > 3 || len(w.guessFIFO) > 3 {
+		t.Errorf("guesses grew to %d/%d, cap 3", len(w.guessed), len(w.guessFIFO))
+	}
+	if w.Stats().GuessEvict.Load() != 7 {
+		t.Errorf("evictions %d, want 7", w.Stats().GuessEvict.Load())
+	}
+}
+
+func BenchmarkWindowsAdd(b *testing.B) {
+	names := newFakeNames()
+	w := New(DefaultConfig(), Dependencies{Names: names})
+	bt := capture.NewBatch()
+	for i := range capture.BatchSize {
+		r := netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 16)})
+		bt.Packets = append(bt.Packets, out(client, r, 100+float64(i)/1000, 100))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		w.Add(bt)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*capture.BatchSize), "ns/packet")
+}
