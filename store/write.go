@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/netmon/netmon/aggregate"
+	"github.com/netmon/netmon/resolver"
+)
+
+const (
+	// rowsPerStatement caps a multi-row INSERT at 8,000 placeholders, far
+	// under the protocol's 65,535, and at well under a megabyte of data,
+	// under any max_allowed_packet.
+	rowsPerStatement = 1000
+
+	// Widths of the columns the writer fills, from migrations/mysql.
+	maxDomainBytes   = 255 // VARBINARY(255)
+	maxNicknameRunes = 255 // VARCHAR(255) utf8mb4
+)
+
+// The statements are built from constants only; every value is a bound
+// parameter.
+const (
+	recordsInsert = `INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes) VALUES `
+	recordsTuple  = `(?,?,?,?,?,?,?,?)`
+	recordsUpsert = ` ON DUPLICATE KEY UPDATE count = count + VALUES(count), bytes = bytes + VALUES(bytes),` +
+		` nickname = VALUES(nickname), source = VALUES(source)`
+
+	namesInsert = `INSERT INTO dns_records (ts, agent, ip_addr, domain, is_definite, source) VALUES `
+	namesTuple  = `(?,?,?,?,?,?)`
+	// A definite name replaces anything; a guess replaces only a guess.
+	// MariaDB evaluates these assignments left to right and later ones see
+	// earlier results, so is_definite, which the condition reads, is last.
+	namesUpsert = ` ON DUPLICATE KEY UPDATE` +
+		` ts = IF(VALUES(is_definite) OR NOT is_definite, VALUES(ts), ts),` +
+		` domain = IF(VALUES(is_definite) OR NOT is_definite, VALUES(domain), domain),` +
+		` source = IF(VALUES(is_definite) OR NOT is_definite, VALUES(source), source),` +
+		` is_definite = IF(VALUES(is_definite) OR NOT is_definite, VALUES(is_definite), is_definite)`
+
+	// MariaDB reads the SELECT into a temporary table first when it names
+	// the INSERT's table, so the new rows are not re-read. In ON DUPLICATE
+	// KEY UPDATE, tcpdump_records.x is the existing row and VALUES(x) the
+	// moved one; the existing row keeps its nickname and source.
+	correctionMove = `INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes)` +
+		` SELECT old.ts, old.agent, old.client, ?, ?, ?, old.count, old.bytes FROM tcpdump_records AS old` +
+		` WHERE old.agent = ? AND old.domain = ? AND old.source IN (?, ?)` +
+		` ON DUPLICATE KEY UPDATE count = tcpdump_records.count + VALUES(count),` +
+		` bytes = tcpdump_records.bytes + VALUES(bytes)`
+	correctionDelete = `DELETE FROM tcpdump_records WHERE agent = ? AND domain = ? AND source IN (?, ?)`
+)
+
+// WriteWindow writes one closed window in one transaction: its rows, added
+// to any already stored under the same (agent, ts, client, domain); its
+// names, into dns_records; then its corrections, which move this agent's
+// rows from a guessed name to a definite one. A window with nothing in it
+// costs no round trip. It implements aggregate.Sink.
+//
+// Values wider than their column are cut to fit rather than failing the
+// whole window: domains to 255 bytes, nicknames to 255 characters (after
+// replacing invalid UTF-8, which a utf8mb4 column rejects).
+func (s *Store) WriteWindow(ctx context.Context, w *aggregate.Window) error {
+	if w == nil || (len(w.Rows) == 0 && len(w.Names) == 0 && len(w.Corrections) == 0) {
+		return nil
+	}
+	// DATETIME has no zone and no fraction: store the UTC wall clock, and
+	// truncate ourselves rather than let the server round or truncate.
+	start := w.Start.UTC().Truncate(time.Second)
+
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("write window %s: begin: %w", start.Format(time.RFC3339), err)
+	}
+	err = s.writeWindow(ctx, tx, start, w)
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		_ = tx.Rollback() // the error that made us roll back is the one to report
+	}
+	if err != nil {
+		return fmt.Errorf("write window %s: %w", start.Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w *aggregate.Window) error {
+	for rows := range chunks(w.Rows) {
+		args := make([]any, 0, len(rows)*8)
+		for _, r := range rows {
+			args = append(args, start, s.agent, r.Client.String(), domainValue(r.Domain),
+				nicknameValue(r.Nickname), r.Source.String(), r.Count, r.Bytes)
+		}
+		if _, err := tx.ExecContext(ctx, multiRow(recordsInsert, recordsTuple, len(rows), recordsUpsert), args...); err != nil {
+			return fmt.Errorf("insert %d rows: %w", len(rows), err)
+		}
+	}
+	for names := range chunks(w.Names) {
+		args := make([]any, 0, len(names)*6)
+		for _, n := range names {
+			ts := n.TS
+			if ts.IsZero() {
+				ts = start
+			}
+			args = append(args, ts.UTC().Truncate(time.Second), s.agent, n.Addr.String(), domainValue(n.Domain),
+				n.Source.Definite(), n.Source.String())
+		}
+		if _, err := tx.ExecContext(ctx, multiRow(namesInsert, namesTuple, len(names), namesUpsert), args...); err != nil {
+			return fmt.Errorf("upsert %d names: %w", len(names), err)
+		}
+	}
+	ptr, ip := resolver.SourcePTR.String(), resolver.SourceIP.String()
+	for _, c := range w.Corrections {
+		oldDomain, newDomain := domainValue(c.Old), domainValue(c.New)
+		if string(oldDomain) == string(newDomain) {
+			// Moving rows onto their own key would double them and the
+			// DELETE would then remove them.
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, correctionMove, newDomain, nicknameValue(c.NewNickname), c.NewSource.String(),
+			s.agent, oldDomain, ptr, ip); err != nil {
+			return fmt.Errorf("correct %q to %q: move rows: %w", c.Old, c.New, err)
+		}
+		if _, err := tx.ExecContext(ctx, correctionDelete, s.agent, oldDomain, ptr, ip); err != nil {
+			return fmt.Errorf("correct %q to %q: delete moved rows: %w", c.Old, c.New, err)
+		}
+	}
+	return nil
+}
+
+// chunks yields s in pieces of at most rowsPerStatement.
+func chunks[T any](s []T) func(yield func([]T) bool) {
+	return func(yield func([]T) bool) {
+		for len(s) > 0 {
+			n := min(len(s), rowsPerStatement)
+			if !yield(s[:n]) {
+				return
+			}
+			s = s[n:]
+		}
+	}
+}
+
+// multiRow returns head, n copies of tuple separated by commas, then tail.
+func multiRow(head, tuple string, n int, tail string) string {
+	var b strings.Builder
+	b.Grow(len(head) + n*(len(tuple)+1) + len(tail))
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(tuple)
+	}
+	b.WriteString(tail)
+	return b.String()
+}
+
+// domainValue is a domain as the VARBINARY column stores it: the bytes as
+// they came, cut to the column's width. Binding []byte keeps the server from
+// treating it as text in the connection's character set.
+func domainValue(d string) []byte {
+	if len(d) > maxDomainBytes {
+		d = d[:maxDomainBytes]
+	}
+	return []byte(d)
+}
+
+// nicknameValue is a nickname as the utf8mb4 column accepts it: valid UTF-8
+// of at most 255 characters.
+func nicknameValue(n string) string {
+	n = strings.ToValidUTF8(n, "\uFFFD")
+	count := 0
+	for i := range n {
+		if count == maxNicknameRunes {
+			return n[:i]
+		}
+		count++
+	}
+	return n
+}
