@@ -1,0 +1,113 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/netmon/netmon/store/storetest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// binary is netmon built once for the tests that need a separate process
+// (standard input, another user, another network namespace).
+var binary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "netmon-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "netmon")
+	build := exec.Command("go", "build", "-o", binary, "./netmon")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build netmon:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// pcapDir is the folder of shared third-party captures.
+func pcapDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("NETMON_PCAP_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "testdata", "pcap")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
+		t.Fatalf("shared captures not found in %s (set NETMON_PCAP_DIR to the folder holding MANIFEST.tsv): %v", dir, err)
+	}
+	abs, _ := filepath.Abs(dir)
+	return abs
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// netmon runs the command line in this process.
+func netmon(t testing.TB, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := execute(context.Background(), args, &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
+// lastLine is the line a failing command ends with: its error.
+func (r result) lastLine() string {
+	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func (r result) mustSucceed(t testing.TB) {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// migratedDB returns a scratch database with netmon's schema and a handle on it.
+func migratedDB(t testing.TB) (string, *sqlx.DB) {
+	t.Helper()
+	dsn := storetest.NewDB(t)
+	netmon(t, "migrate", "--dsn", dsn).mustSucceed(t)
+	return dsn, openDB(t, dsn)
+}
+
+// openDB opens dsn as the tests read it: times in UTC, as Grafana's session.
+func openDB(t testing.TB, dsn string) *sqlx.DB {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["time_zone"] = "'+00:00'"
+	db, err := sqlx.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}

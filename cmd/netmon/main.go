@@ -1,0 +1,13 @@
+// Command netmon counts which web services the devices of a home network
+// talk to, in 10-second windows, and stores the counts for Grafana.
+package main
+
+import (
+	"os"
+
+	"github.com/netmon/netmon/cmd"
+)
+
+func main() {
+	os.Exit(cmd.Execute())
+}

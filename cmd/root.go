@@ -1,0 +1,80 @@
+// Package cmd holds netmon's cobra commands and the wiring of the pipeline
+// stages; the work itself lives in capture, resolver, aggregate and store.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X github.com/netmon/netmon/cmd.version=…".
+var version = "dev"
+
+// Execute runs the command line and returns the process exit code. Errors
+// are printed here, once, as one line.
+func Execute() int {
+	return execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+}
+
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "netmon: %s\n", oneLine(err))
+		return 1
+	}
+	return 0
+}
+
+// oneLine keeps an error to a single line, whatever a library put in it.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+type globalFlags struct {
+	logLevel string
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	var g globalFlags
+	root := &cobra.Command{
+		Use:           "netmon",
+		Short:         "Count which web services the devices of a network talk to, in 10-second windows",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see %q)", err, c.CommandPath()+" --help")
+	})
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	logger := func() (*slog.Logger, error) {
+		var lvl slog.Level
+		if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+			return nil, errors.New("--log-level must be debug, info, warn or error")
+		}
+		return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+	}
+	root.AddCommand(newRunCmd(logger), newReplayCmd(logger), newMigrateCmd(logger), newVersionCmd())
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print netmon's version",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			fmt.Fprintf(c.OutOrStdout(), "netmon %s\n", version)
+			return nil
+		},
+	}
+}

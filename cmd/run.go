@@ -1,0 +1,185 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/store"
+)
+
+// commonFlags are the flags run and replay share.
+type commonFlags struct {
+	filter   string
+	window   time.Duration
+	dsn      string
+	localNet string
+	agent    string
+	noPTR    bool
+}
+
+func (f *commonFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.filter, "filter", capture.DefaultFilter, "BPF filter expression (\"\" for none)")
+	fs.DurationVar(&f.window, "window", 10*time.Second, "window length")
+	fs.StringVar(&f.dsn, "dsn", "", "MariaDB DSN, user:pass@tcp(host:3306)/db (default $NETMON_DSN)")
+	fs.StringVar(&f.localNet, "local-net", "", "extra local networks, comma-separated CIDRs (private ranges are always local)")
+	fs.StringVar(&f.agent, "agent", "", "name of this sensor in the database (default the host name)")
+	fs.BoolVar(&f.noPTR, "no-ptr", false, "do not look up PTR names for addresses DNS did not name")
+}
+
+// prepared is what a command needs before it starts reading.
+type prepared struct {
+	cfg   pipelineConfig
+	store *store.Store
+	log   *slog.Logger
+}
+
+func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, error), live bool) (*prepared, error) {
+	log, err := logger()
+	if err != nil {
+		return nil, err
+	}
+	if f.window < time.Second {
+		return nil, fmt.Errorf("--window must be at least 1s, got %s", f.window)
+	}
+	if f.filter != "" {
+		// Checked before anything else starts; each source applies it again
+		// for its own link type.
+		if err := capture.ValidateFilter(f.filter, layers.LinkTypeEthernet); err != nil {
+			return nil, err
+		}
+	}
+	local, err := resolver.ParsePrefixes(f.localNet)
+	if err != nil {
+		return nil, fmt.Errorf("--local-net: %w", err)
+	}
+	agent := f.agent
+	if agent == "" {
+		if agent, err = os.Hostname(); err != nil || agent == "" {
+			agent = "netmon"
+		}
+	}
+	dsn, err := resolveDSN(f.dsn)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, store.Config{DSN: dsn, Agent: agent})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CheckSchema(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &prepared{
+		cfg:   pipelineConfig{Window: f.window, Live: live, Local: local, PTR: !f.noPTR},
+		store: st,
+		log:   log.With("agent", agent),
+	}, nil
+}
+
+func resolveDSN(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if env := os.Getenv("NETMON_DSN"); env != "" {
+		return env, nil
+	}
+	return "", errors.New("no database given: use --dsn or set NETMON_DSN, e.g. 'netmon:secret@tcp(127.0.0.1:3306)/netmon'")
+}
+
+func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
+	var f commonFlags
+	var iface string
+	c := &cobra.Command{
+		Use:   "run -i IFACE",
+		Short: "Capture live on an interface and write 10-second counts to the database",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if iface == "" {
+				return errors.New("no interface given: use -i IFACE (e.g. -i eth0)")
+			}
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			p, err := f.prepare(ctx, logger, true)
+			if err != nil {
+				return err
+			}
+			defer p.store.Close()
+			src, err := capture.OpenLive(liveConfig(iface, f.filter))
+			if err != nil {
+				return err
+			}
+			p.log.Info("capturing", "interface", iface, "filter", f.filter, "window_s", f.window.Seconds())
+			in := input{name: iface, open: func() (capture.Source, error) { return src, nil }}
+			res, err := runPipeline(ctx, p.cfg, []input{in}, p.store, p.log)
+			p.log.Info("stopped", "packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows,
+				"pcap_received", res.Capture.Received, "pcap_dropped", res.Capture.Dropped, "if_dropped", res.Capture.IfDropped)
+			if err != nil {
+				return err
+			}
+			return errors.Join(append(res.InputErrs, lostErr(res.LostWindows))...)
+		},
+	}
+	c.Flags().StringVarP(&iface, "interface", "i", "", "interface to capture on (required)")
+	f.register(c.Flags())
+	return c
+}
+
+func newReplayCmd(logger func() (*slog.Logger, error)) *cobra.Command {
+	var f commonFlags
+	c := &cobra.Command{
+		Use:   "replay FILE...",
+		Short: "Read pcap/pcapng files (\"-\" for standard input) through the pipeline, windows from packet time",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, files []string) error {
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			p, err := f.prepare(ctx, logger, false)
+			if err != nil {
+				return err
+			}
+			defer p.store.Close()
+			inputs := make([]input, len(files))
+			for i, name := range files {
+				inputs[i] = input{name: name, open: func() (capture.Source, error) {
+					return capture.OpenFile(name, f.filter)
+				}}
+			}
+			res, err := runPipeline(ctx, p.cfg, inputs, p.store, p.log)
+			p.log.Info("replayed", "files", len(files), "packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows)
+			if err != nil {
+				return err
+			}
+			return errors.Join(append(res.InputErrs, lostErr(res.LostWindows))...)
+		},
+	}
+	f.register(c.Flags())
+	return c
+}
+
+// liveConfig is capture's default live setup (promiscuous, a snap length
+// that holds a whole ClientHello segment) with the user's filter.
+func liveConfig(iface, filter string) capture.LiveConfig {
+	cfg := capture.DefaultLiveConfig(iface)
+	cfg.Filter = filter
+	return cfg
+}
+
+func lostErr(n uint64) error {
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d windows could not be written to the database (see the log above)", n)
+}
