@@ -28,15 +28,20 @@ type Config struct {
 	// MaxGuesses caps how many addresses written under a guessed name
 	// (PTR or the bare address) are remembered for later correction.
 	MaxGuesses int
+	// MaxFlowNames caps the flows whose name is remembered for the packets
+	// that came before it (a TCP handshake before its ClientHello). Beyond
+	// it such packets count under the address's name.
+	MaxFlowNames int
 }
 
 // DefaultConfig returns the settings netmon runs with.
 func DefaultConfig() Config {
 	return Config{
-		Width:      10 * time.Second,
-		Lateness:   2 * time.Second,
-		MaxKeys:    200_000,
-		MaxGuesses: 16_384,
+		Width:        10 * time.Second,
+		Lateness:     2 * time.Second,
+		MaxKeys:      200_000,
+		MaxGuesses:   16_384,
+		MaxFlowNames: 65_536,
 	}
 }
 
@@ -71,11 +76,33 @@ type Stats struct {
 	Rows        atomic.Uint64 // rows produced
 	Corrections atomic.Uint64 // corrections produced
 	GuessEvict  atomic.Uint64 // guessed addresses forgotten at MaxGuesses (their rows stay uncorrected)
+	// FlowNamesDropped counts flows whose name could not be remembered at
+	// MaxFlowNames: their packets from before the name count under the
+	// address's name.
+	FlowNamesDropped atomic.Uint64
+	// FlowsUnnamedAtClose counts keys of flows still awaiting their name
+	// when their window closed: counted under the address's name.
+	FlowsUnnamedAtClose atomic.Uint64
 }
 
-// Key identifies what a window counts: one client talking to one remote.
+// Key identifies what a window counts: one client talking to one remote,
+// under the name the flow gave (when it gave one).
 type Key struct {
 	Client, Remote netip.Addr
+	// Name is the flow's own name, for packets of a flow that named its
+	// server in its first bytes. Packets of all flows with the same name
+	// share it.
+	Name *capture.FlowName
+	// Flow is the learn stage's id of a flow whose name was still awaited
+	// when these packets came; at close they take the name the flow gave,
+	// if it gave one.
+	Flow uint32
+}
+
+// flowName is a flow's name, noted when the packet that brought it passed.
+type flowName struct {
+	name *capture.FlowName
+	at   int64 // packet time, Unix nanoseconds
 }
 
 type counter struct {
@@ -87,7 +114,14 @@ type window struct {
 	keys  map[Key]int
 	cnts  []counter
 	order []Key // insertion order, so rows come out deterministically
+	// late: the window was due to close when it opened (its start had
+	// been closed already, or a replay went back in time). touched: a
+	// packet was counted in it since the last close attempt.
+	late, touched bool
 }
+
+// closeAll is the time that closes every window, at the end of input.
+const closeAll = 1 << 62
 
 // Windows is the aggregate stage.
 type Windows struct {
@@ -102,6 +136,9 @@ type Windows struct {
 	guessed   map[netip.Addr]string // address → guessed domain written for it
 	guessFIFO []netip.Addr          // eviction order of guessed
 	drainBuf  []resolver.Record
+	closing   []*window // scratch of closeUntil
+
+	flowNames map[uint32]flowName // flow id → the name it gave, for its earlier packets
 }
 
 // New returns an inert Windows; Run starts it.
@@ -119,13 +156,16 @@ func New(cfg Config, deps Dependencies) *Windows {
 	if cfg.MaxGuesses <= 0 {
 		cfg.MaxGuesses = def.MaxGuesses
 	}
+	if cfg.MaxFlowNames <= 0 {
+		cfg.MaxFlowNames = def.MaxFlowNames
+	}
 	if deps.Nickname == nil {
 		deps.Nickname = resolver.Nickname
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Windows{cfg: cfg, deps: deps, guessed: make(map[netip.Addr]string)}
+	return &Windows{cfg: cfg, deps: deps, guessed: make(map[netip.Addr]string), flowNames: make(map[uint32]flowName)}
 }
 
 // Stats returns the live counters.
@@ -147,7 +187,7 @@ func (w *Windows) Run(ctx context.Context, in <-chan *capture.Batch, out chan<- 
 		select {
 		case b, ok := <-in:
 			if !ok {
-				return w.closeUntil(ctx, out, 1<<62)
+				return w.closeUntil(ctx, out, closeAll)
 			}
 			w.Add(b)
 			b.Release()
@@ -169,6 +209,11 @@ func (w *Windows) Add(b *capture.Batch) {
 	var cur *window
 	for i := range b.Packets {
 		p := &b.Packets[i]
+		if p.Flow != 0 && p.Name != nil {
+			// This packet brought its flow's name: remember it for the
+			// flow's earlier packets, whatever this packet's direction.
+			w.noteFlow(p)
+		}
 		var k Key
 		switch p.Dir {
 		case capture.DirRemoteDst:
@@ -177,6 +222,11 @@ func (w *Windows) Add(b *capture.Batch) {
 			k = Key{Client: p.Dst, Remote: p.Src}
 		default:
 			continue
+		}
+		if p.Name != nil {
+			k.Name = p.Name
+		} else {
+			k.Flow = p.Flow
 		}
 		ts := p.TS.UnixNano()
 		if ts > w.watermark {
@@ -201,6 +251,7 @@ func (w *Windows) Add(b *capture.Batch) {
 				w.requestPTR(k)
 			}
 		}
+		cur.touched = true
 		c := &cur.cnts[idx]
 		c.count++
 		c.bytes += uint64(p.WireLen)
@@ -208,11 +259,24 @@ func (w *Windows) Add(b *capture.Batch) {
 	}
 }
 
+// noteFlow remembers the name p's flow gave.
+func (w *Windows) noteFlow(p *capture.Packet) {
+	if _, ok := w.flowNames[p.Flow]; ok {
+		return
+	}
+	if len(w.flowNames) >= w.cfg.MaxFlowNames {
+		w.stats.FlowNamesDropped.Add(1)
+		return
+	}
+	w.flowNames[p.Flow] = flowName{name: p.Name, at: p.TS.UnixNano()}
+}
+
 // requestPTR asks for a reverse name once per key and window, and only for
 // remotes that have no name yet: the lookup then has the window's length to
-// finish before the window is named.
+// finish before the window is named. A flow that named itself needs none,
+// and one still awaiting its name asks at close if it found none.
 func (w *Windows) requestPTR(k Key) {
-	if w.deps.PTR == nil || !k.Remote.IsValid() {
+	if w.deps.PTR == nil || !k.Remote.IsValid() || k.Flow != 0 || (k.Name != nil && k.Name.Domain != "") {
 		return
 	}
 	if _, ok := w.deps.Names.Lookup(k.Client, k.Remote); ok {
@@ -228,12 +292,17 @@ func (w *Windows) window(start int64) *window {
 			return win
 		}
 	}
+	win := &window{start: start, keys: make(map[Key]int)}
 	if start < w.closedTo {
 		// Its window was already written: count it in a fresh one that is
 		// written as an extra batch; rows add up in the store.
 		w.stats.Late.Add(1)
+		win.late = true
 	}
-	win := &window{start: start, keys: make(map[Key]int)}
+	if start+int64(w.cfg.Width)+int64(w.cfg.Lateness) <= w.watermark {
+		// Due as soon as it opens (a replay that went back in time).
+		win.late = true
+	}
 	// Keep open sorted by start; new windows are nearly always the newest.
 	i := len(w.open)
 	for i > 0 && w.open[i-1].start > start {
@@ -246,12 +315,33 @@ func (w *Windows) window(start int64) *window {
 }
 
 // closeUntil closes, oldest first, every open window whose end plus the
-// lateness is at or before t.
+// lateness is at or before t. A late window (due when it opened: packets
+// for a window already written, or a replay that went back in time)
+// closes once a batch passed without adding to it: the next batch may
+// still hold the name of a flow its packets await.
 func (w *Windows) closeUntil(ctx context.Context, out chan<- *Window, t int64) error {
 	width, late := int64(w.cfg.Width), int64(w.cfg.Lateness)
-	for len(w.open) > 0 && w.open[0].start+width+late <= t {
-		win := w.open[0]
-		w.open = w.open[1:]
+	closing := w.closing[:0]
+	kept := w.open[:0]
+	for _, win := range w.open {
+		due := win.start+width+late <= t
+		if due && win.late && win.touched && t != closeAll {
+			win.touched, due = false, false
+		}
+		if due {
+			closing = append(closing, win)
+		} else {
+			kept = append(kept, win)
+		}
+	}
+	clear(w.open[len(kept):])
+	w.open = kept
+	w.closing = closing
+	if len(closing) == 0 {
+		return nil
+	}
+	defer clear(w.closing) // let the closed windows go
+	for _, win := range closing {
 		if end := win.start + width; end > w.closedTo {
 			w.closedTo = end
 		}
@@ -262,6 +352,7 @@ func (w *Windows) closeUntil(ctx context.Context, out chan<- *Window, t int64) e
 			return ctx.Err()
 		}
 	}
+	w.forgetFlows()
 	return nil
 }
 
@@ -300,13 +391,24 @@ func (w *Windows) close(win *window) *Window {
 	nick := make(map[string]string)
 	for i, k := range win.order {
 		c := win.cnts[i]
-		domain, src := w.name(k)
+		fn := k.Name
+		if fn == nil && k.Flow != 0 {
+			if f, ok := w.flowNames[k.Flow]; ok {
+				fn = f.name
+			} else {
+				w.stats.FlowsUnnamedAtClose.Add(1)
+			}
+		}
+		domain, src := w.name(k, fn)
 		rk := rowKey{k.Client, domain}
 		if j, ok := rows[rk]; ok {
 			res.Rows[j].Count += c.count
 			res.Rows[j].Bytes += c.bytes
 			if src < res.Rows[j].Source {
 				res.Rows[j].Source = src
+			}
+			if fn != nil && fn.Nickname != "" {
+				res.Rows[j].Nickname = fn.Nickname // the protocol is surer than the name
 			}
 			continue
 		}
@@ -317,6 +419,9 @@ func (w *Windows) close(win *window) *Window {
 				n = OverflowDomain
 			}
 			nick[domain] = n
+		}
+		if fn != nil && fn.Nickname != "" {
+			n = fn.Nickname
 		}
 		rows[rk] = len(res.Rows)
 		res.Rows = append(res.Rows, Row{
@@ -330,11 +435,16 @@ func (w *Windows) close(win *window) *Window {
 	return res
 }
 
-// name picks the name a key is written under, and remembers guesses so a
-// later definite name can correct them.
-func (w *Windows) name(k Key) (string, resolver.Source) {
+// name picks the name a key is written under: the flow's own name fn when
+// it has one, else the client's view of the remote's name, the remote's
+// name, its PTR name, its address. It remembers guesses so a later
+// definite name can correct them.
+func (w *Windows) name(k Key, fn *capture.FlowName) (string, resolver.Source) {
 	if !k.Remote.IsValid() {
 		return OverflowDomain, resolver.SourceIP
+	}
+	if fn != nil && fn.Domain != "" {
+		return fn.Domain, resolver.Source(fn.Source)
 	}
 	rec, ok := w.deps.Names.Lookup(k.Client, k.Remote)
 	if ok && rec.Source.Definite() {
@@ -343,9 +453,27 @@ func (w *Windows) name(k Key) (string, resolver.Source) {
 	domain, src := k.Remote.String(), resolver.SourceIP
 	if ok {
 		domain, src = rec.Domain, rec.Source
+	} else if k.Flow != 0 && w.deps.PTR != nil {
+		// Its PTR was not asked for when the flow's name was awaited.
+		w.deps.PTR.Request(k.Remote)
 	}
 	w.guess(k.Remote, domain)
 	return domain, src
+}
+
+// forgetFlows drops the names of flows that no open window can need: a
+// flow's waiting packets came before the packet that named it, so only a
+// window starting at or before that packet can hold them.
+func (w *Windows) forgetFlows() {
+	oldest := int64(closeAll)
+	if len(w.open) > 0 {
+		oldest = w.open[0].start
+	}
+	for id, f := range w.flowNames {
+		if f.at < oldest {
+			delete(w.flowNames, id)
+		}
+	}
 }
 
 func (w *Windows) guess(addr netip.Addr, domain string) {

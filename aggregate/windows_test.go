@@ -309,3 +309,113 @@ func BenchmarkWindowsAdd(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*capture.BatchSize), "ns/packet")
 }
+
+// flowPkt is out() or in() with the learn stage's marks.
+func flowPkt(p capture.Packet, flow uint32, name *capture.FlowName) capture.Packet {
+	p.Flow, p.Name = flow, name
+	return p
+}
+
+// Packets of a flow count under the name its first bytes gave, those
+// before the name included; packets of other flows to the same address
+// count under the address's name.
+func TestWindowsFlowNames(t *testing.T) {
+	names := newFakeNames()
+	names.learn("140.82.112.3", "github.com", resolver.SourceDNS)
+	names.Drain(nil)
+	ptr := &fakePTR{}
+	w := New(DefaultConfig(), Dependencies{Names: names, PTR: ptr})
+	sni := &capture.FlowName{Domain: "api.github.com", Source: uint8(resolver.SourceSNI)}
+	dot := &capture.FlowName{Nickname: "DNS-over-TLS"}
+	r3 := netip.MustParseAddr("203.0.113.3")
+	got := collect(t, w,
+		batch(
+			flowPkt(out(client, github, 100, 60), 7, nil),   // SYN
+			flowPkt(in(client, github, 100.1, 60), 7, nil),  // SYN-ACK
+			flowPkt(out(client, github, 100.2, 50), 8, nil), // another flow, never named
+			out(client, github, 100.3, 40),                  // a flow from before netmon: no marks
+		),
+		batch(
+			flowPkt(out(client, github, 100.4, 600), 7, sni), // the ClientHello
+			flowPkt(in(client, github, 101, 1500), 0, sni),
+			flowPkt(out(client, r3, 102, 100), 0, dot), // DoT without SNI: the address's name, DoT's nickname
+		),
+	)
+	want := []Row{
+		{Client: client, Domain: "api.github.com", Nickname: "GitHub", Source: resolver.SourceSNI, Count: 4, Bytes: 2220},
+		{Client: client, Domain: "github.com", Nickname: "GitHub", Source: resolver.SourceDNS, Count: 2, Bytes: 90},
+		{Client: client, Domain: "203.0.113.3", Nickname: "DNS-over-TLS", Source: resolver.SourceIP, Count: 1, Bytes: 100},
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d windows, want 1", len(got))
+	}
+	if d := cmp.Diff(want, got[0].Rows, addrCmp); d != "" {
+		t.Errorf("rows (-want +got):\n%s", d)
+	}
+	if n := w.Stats().FlowsUnnamedAtClose.Load(); n != 1 {
+		t.Errorf("FlowsUnnamedAtClose = %d, want 1 (flow 8)", n)
+	}
+	// A named flow needs no PTR; the unnamed address gets one when asked,
+	// and nothing else does.
+	if d := cmp.Diff([]netip.Addr{r3}, ptr.asked, addrCmp); d != "" {
+		t.Errorf("PTR requests (-want +got):\n%s", d)
+	}
+	if len(w.flowNames) != 0 {
+		t.Errorf("%d flow names kept after every window closed", len(w.flowNames))
+	}
+}
+
+// When a replay goes back in time every window is late; a flow whose name
+// comes in the batch after its handshake must still be named.
+func TestWindowsFlowNamesInLateWindows(t *testing.T) {
+	names := newFakeNames()
+	w := New(DefaultConfig(), Dependencies{Names: names})
+	sni := &capture.FlowName{Domain: "late.example", Source: uint8(resolver.SourceSNI)}
+	got := collect(t, w,
+		batch(out(client, dropbox, 5000, 1)), // a later file first
+		batch(flowPkt(out(client, dropbox, 100, 10), 3, nil)),
+		batch(flowPkt(out(client, dropbox, 100.5, 20), 3, sni)),
+		batch(out(client, dropbox, 115, 1)),
+	)
+	var rows []Row
+	for _, win := range got {
+		if win.Start.Equal(time.Unix(100, 0)) {
+			rows = append(rows, win.Rows...)
+		}
+	}
+	want := []Row{{Client: client, Domain: "late.example", Nickname: "Late", Source: resolver.SourceSNI, Count: 2, Bytes: 30}}
+	if d := cmp.Diff(want, rows, addrCmp); d != "" {
+		t.Errorf("late window rows (-want +got):\n%s", d)
+	}
+}
+
+func TestWindowsFlowNamesBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxFlowNames = 2
+	w := New(cfg, Dependencies{Names: newFakeNames()})
+	sni := &capture.FlowName{Domain: "a.example", Source: uint8(resolver.SourceSNI)}
+	w.Add(batch(flowPkt(out(client, github, 100, 1), 1, sni), flowPkt(out(client, github, 100, 1), 2, sni),
+		flowPkt(out(client, github, 100, 1), 3, sni), flowPkt(out(client, github, 100, 1), 3, sni)))
+	if n, d := len(w.flowNames), w.Stats().FlowNamesDropped.Load(); n != 2 || d != 2 {
+		t.Errorf("%d flow names kept, %d dropped; want 2 and 2", n, d)
+	}
+}
+
+// BenchmarkWindowsAddNamed is BenchmarkWindowsAdd for packets of flows
+// that named themselves: the key holds the flow's name.
+func BenchmarkWindowsAddNamed(b *testing.B) {
+	names := newFakeNames()
+	w := New(DefaultConfig(), Dependencies{Names: names})
+	bt := capture.NewBatch()
+	fn := []*capture.FlowName{{Domain: "a.example", Source: uint8(resolver.SourceSNI)}, {Domain: "b.example", Source: uint8(resolver.SourceSNI)}}
+	for i := range capture.BatchSize {
+		r := netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 16)})
+		bt.Packets = append(bt.Packets, flowPkt(out(client, r, 100+float64(i)/1000, 100), 0, fn[i%2]))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		w.Add(bt)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*capture.BatchSize), "ns/packet")
+}

@@ -16,6 +16,8 @@ func benchFrames(b *testing.B) map[string][]byte {
 		"udp-dns": ether(0x0800, ipPacket(b, flow{proto: ProtoUDP, sport: 53, dport: 40000, payload: dns})),
 		"tcp-443": ether(0x0800, ipPacket(b, flow{proto: ProtoTCP, sport: 40000, dport: 443, flags: 0x10,
 			seq: 1, payload: make([]byte, 1400)})),
+		"tcp-443-from-server": ether(0x0800, ipPacket(b, flow{proto: ProtoTCP, sport: 443, dport: 40000, back: true,
+			flags: 0x10, seq: 1, payload: make([]byte, 1400)})),
 		"vlan-tcp6-443": ether(0x8100, cat(tag(10, 0x86dd), ipPacket(b, flow{v6: true, proto: ProtoTCP, sport: 40000,
 			dport: 443, flags: 0x10, seq: 1, payload: make([]byte, 1400)}))),
 	}

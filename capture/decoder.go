@@ -19,8 +19,24 @@ type DecoderConfig struct {
 	// KeepPayloadPorts lists the ports whose transport payload is copied
 	// into Packet.Payload when either the source or the destination port
 	// matches. Nil means {53}: DNS answers are what the resolver reads.
-	// The name parsers for TLS, HTTP and QUIC need 80 and 443 as well.
 	KeepPayloadPorts []uint16
+	// NamePorts are the server ports whose flows name their server in
+	// their first bytes: TLS ClientHello, HTTP request, QUIC Initial. The
+	// payload a client sends to one of them is copied while it lies within
+	// the connection's first FlowStartBytes (TCP), or when it starts with a
+	// QUIC long header (UDP). A TCP connection whose SYN was seen is
+	// watched whatever its port. Nil means {80, 443, 853}; an empty,
+	// non-nil slice copies no first bytes at all.
+	NamePorts []uint16
+	// FlowStartBytes is how much of a TCP connection's client → server
+	// stream is copied: a ClientHello with post-quantum key shares is a
+	// few KiB, headers of an HTTP request rarely more. Zero means
+	// DefaultFlowStartBytes.
+	FlowStartBytes int
+	// MaxFlowStarts bounds the TCP connections whose first bytes are
+	// watched at once; beyond it some are forgotten (counted in
+	// DecoderStats.NameFlowsEvicted). Zero means DefaultMaxFlowStarts.
+	MaxFlowStarts int
 	// OtherIP emits IP packets that are neither TCP nor UDP (ICMP, ESP,
 	// GRE...) with Proto set and zero ports. They are counted in
 	// DecoderStats.OtherIP either way; by default they are skipped.
@@ -34,6 +50,9 @@ type DecoderConfig struct {
 func DefaultDecoderConfig() DecoderConfig {
 	return DecoderConfig{
 		KeepPayloadPorts:    []uint16{53},
+		NamePorts:           []uint16{80, 443, 853},
+		FlowStartBytes:      DefaultFlowStartBytes,
+		MaxFlowStarts:       DefaultMaxFlowStarts,
 		MaxPendingDatagrams: DefaultMaxPendingDatagrams,
 	}
 }
@@ -88,6 +107,15 @@ type DecoderStats struct {
 	// PartialPayload counts emitted Packets whose payload the snap length
 	// cut short. Their headers, and so their counts, are right.
 	PartialPayload uint64
+	// NameFlows counts TCP connections whose first client bytes were
+	// watched for a server name.
+	NameFlows uint64
+	// NameFlowsEvicted counts watched connections forgotten at
+	// MaxFlowStarts before their first bytes were all seen.
+	NameFlowsEvicted uint64
+	// NamePayloads counts packets whose payload was copied for the name
+	// parsers (first bytes of TCP connections, QUIC long headers).
+	NamePayloads uint64
 	// Batches counts batches sent.
 	Batches uint64
 	// DroppedAtStop counts packets of the last batch that no consumer took
@@ -99,6 +127,7 @@ type decoderCounters struct {
 	read, decoded, notIP, otherIP, truncated, malformed, unsupported atomic.Uint64
 	fragHeld, fragDropped, fragExpired, reassembled, partial         atomic.Uint64
 	batches, droppedAtStop                                           atomic.Uint64
+	nameFlows, nameFlowsEvicted, namePayloads                        atomic.Uint64
 }
 
 // link is how the first header of a frame is found for a link type.
@@ -163,6 +192,8 @@ func linkFor(lt layers.LinkType) (link, error) {
 type Decoder struct {
 	cfg      DecoderConfig
 	keepPort [65536 / 64]uint64 // bit set of KeepPayloadPorts
+	nameBits [65536 / 64]uint64 // bit set of NamePorts
+	starts   *flowStarts        // nil when NamePorts is empty
 	stats    decoderCounters
 
 	// Layers are allocated once and reused for every frame; a
@@ -189,6 +220,15 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 	if cfg.KeepPayloadPorts == nil {
 		cfg.KeepPayloadPorts = []uint16{53}
 	}
+	if cfg.NamePorts == nil {
+		cfg.NamePorts = []uint16{80, 443, 853}
+	}
+	if cfg.FlowStartBytes <= 0 {
+		cfg.FlowStartBytes = DefaultFlowStartBytes
+	}
+	if cfg.MaxFlowStarts <= 0 {
+		cfg.MaxFlowStarts = DefaultMaxFlowStarts
+	}
 	if cfg.MaxPendingDatagrams <= 0 {
 		cfg.MaxPendingDatagrams = DefaultMaxPendingDatagrams
 	}
@@ -200,6 +240,12 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 	}
 	for _, p := range cfg.KeepPayloadPorts {
 		d.keepPort[p/64] |= 1 << (p % 64)
+	}
+	for _, p := range cfg.NamePorts {
+		d.nameBits[p/64] |= 1 << (p % 64)
+	}
+	if len(cfg.NamePorts) > 0 {
+		d.starts = newFlowStarts(cfg.FlowStartBytes, cfg.MaxFlowStarts)
 	}
 	// The skipper claims every IPv6 extension type; the fragment layer,
 	// put after it, takes its own type back.
@@ -245,6 +291,9 @@ func (d *Decoder) Stats() DecoderStats {
 		FragmentsExpired: c.fragExpired.Load(),
 		Reassembled:      c.reassembled.Load(),
 		PartialPayload:   c.partial.Load(),
+		NameFlows:        c.nameFlows.Load(),
+		NameFlowsEvicted: c.nameFlowsEvicted.Load(),
+		NamePayloads:     c.namePayloads.Load(),
 		Batches:          c.batches.Load(),
 		DroppedAtStop:    c.droppedAtStop.Load(),
 	}
@@ -601,8 +650,12 @@ func (d *Decoder) transport(p *Packet, t gopacket.LayerType, snapped bool, b *Ba
 		p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
 		payload = d.udp.Payload
 	}
-	if len(payload) > 0 && (d.keeps(p.SrcPort) || d.keeps(p.DstPort)) {
+	switch {
+	case len(payload) > 0 && (d.keeps(p.SrcPort) || d.keeps(p.DstPort)):
 		p.Payload = b.keep(payload)
+	case d.keepStart(p, payload):
+		p.Payload = b.keep(payload)
+		d.stats.namePayloads.Add(1)
 	}
 	if snapped {
 		d.stats.partial.Add(1)

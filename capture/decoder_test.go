@@ -54,8 +54,13 @@ func TestDecodeLinkTypes(t *testing.T) {
 						src, dst := f.addrs()
 						p := Packet{TS: ts, WireLen: uint32(len(data) + 4), Src: src, Dst: dst,
 							SrcPort: f.sport, DstPort: f.dport, Proto: proto, TCPFlags: flags, Seq: f.seq}
-						if port == 53 {
+						switch {
+						case port == 53:
 							p.Payload = dns
+						case proto == ProtoTCP:
+							// A ClientHello in the SYN (TCP Fast Open) is
+							// the connection's first bytes.
+							p.Payload = tls
 						}
 						want = append(want, p)
 					}

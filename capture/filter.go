@@ -22,9 +22,11 @@ import "github.com/gopacket/gopacket/layers"
 // untagged part, and a tagged PPPoE frame the untagged PPPoE part.
 const (
 	// filterWanted is what netmon keeps at the current offsets: DNS, HTTP
-	// and HTTPS (QUIC included) over TCP or UDP, and IP fragments that carry
-	// no ports, so that a fragmented DNS answer can be reassembled.
-	filterWanted = "port 53 or port 80 or port 443" +
+	// and HTTPS (QUIC included) over TCP or UDP, DNS over TLS and over QUIC
+	// (853, so that devices that bypass the local resolver show up as
+	// such), and IP fragments that carry no ports, so that a fragmented DNS
+	// answer can be reassembled.
+	filterWanted = "port 53 or port 80 or port 443 or port 853" +
 		" or (ip and ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] = 44)"
 
 	// filterPPPoE is filterWanted for a PPPoE session frame right after the
@@ -32,11 +34,12 @@ const (
 	filterPPPoE = "(ether[12:2] = 0x8864 and (" +
 		"(ether[20:2] = 0x21 and (ether[28:2] & 0x1fff != 0 or ((ether[31] = 6 or ether[31] = 17) and (" +
 		"ether[22 + (ether[22] & 0xf) * 4:2] = 53 or ether[22 + (ether[22] & 0xf) * 4:2] = 80 or " +
-		"ether[22 + (ether[22] & 0xf) * 4:2] = 443 or ether[24 + (ether[22] & 0xf) * 4:2] = 53 or " +
-		"ether[24 + (ether[22] & 0xf) * 4:2] = 80 or ether[24 + (ether[22] & 0xf) * 4:2] = 443)))) or " +
+		"ether[22 + (ether[22] & 0xf) * 4:2] = 443 or ether[22 + (ether[22] & 0xf) * 4:2] = 853 or " +
+		"ether[24 + (ether[22] & 0xf) * 4:2] = 53 or ether[24 + (ether[22] & 0xf) * 4:2] = 80 or " +
+		"ether[24 + (ether[22] & 0xf) * 4:2] = 443 or ether[24 + (ether[22] & 0xf) * 4:2] = 853)))) or " +
 		"(ether[20:2] = 0x57 and (ether[28] = 44 or ((ether[28] = 6 or ether[28] = 17) and (" +
-		"ether[62:2] = 53 or ether[62:2] = 80 or ether[62:2] = 443 or " +
-		"ether[64:2] = 53 or ether[64:2] = 80 or ether[64:2] = 443))))))"
+		"ether[62:2] = 53 or ether[62:2] = 80 or ether[62:2] = 443 or ether[62:2] = 853 or " +
+		"ether[64:2] = 53 or ether[64:2] = 80 or ether[64:2] = 443 or ether[64:2] = 853))))))"
 
 	// filterVLANPPPoE is the same after one VLAN tag (the usual DSL uplink):
 	// PPPoE header at 18, PPP protocol at 24, IP at 26.
@@ -44,15 +47,16 @@ const (
 		"ether[16:2] = 0x8864 and (" +
 		"(ether[24:2] = 0x21 and (ether[32:2] & 0x1fff != 0 or ((ether[35] = 6 or ether[35] = 17) and (" +
 		"ether[26 + (ether[26] & 0xf) * 4:2] = 53 or ether[26 + (ether[26] & 0xf) * 4:2] = 80 or " +
-		"ether[26 + (ether[26] & 0xf) * 4:2] = 443 or ether[28 + (ether[26] & 0xf) * 4:2] = 53 or " +
-		"ether[28 + (ether[26] & 0xf) * 4:2] = 80 or ether[28 + (ether[26] & 0xf) * 4:2] = 443)))) or " +
+		"ether[26 + (ether[26] & 0xf) * 4:2] = 443 or ether[26 + (ether[26] & 0xf) * 4:2] = 853 or " +
+		"ether[28 + (ether[26] & 0xf) * 4:2] = 53 or ether[28 + (ether[26] & 0xf) * 4:2] = 80 or " +
+		"ether[28 + (ether[26] & 0xf) * 4:2] = 443 or ether[28 + (ether[26] & 0xf) * 4:2] = 853)))) or " +
 		"(ether[24:2] = 0x57 and (ether[32] = 44 or ((ether[32] = 6 or ether[32] = 17) and (" +
-		"ether[66:2] = 53 or ether[66:2] = 80 or ether[66:2] = 443 or " +
-		"ether[68:2] = 53 or ether[68:2] = 80 or ether[68:2] = 443))))))"
+		"ether[66:2] = 53 or ether[66:2] = 80 or ether[66:2] = 443 or ether[66:2] = 853 or " +
+		"ether[68:2] = 53 or ether[68:2] = 80 or ether[68:2] = 443 or ether[68:2] = 853))))))"
 )
 
 // DefaultFilter is the BPF expression netmon captures with on Ethernet:
-// TCP and UDP ports 53, 80 and 443 and IPv4/IPv6 fragments, untagged,
+// TCP and UDP ports 53, 80, 443 and 853 and IPv4/IPv6 fragments, untagged,
 // behind one or two VLAN tags (0x8100, 0x88a8, 0x9100), and inside PPPoE
 // sessions, untagged or behind one tag. OpenLive, OpenFile and
 // ValidateFilter replace it with PlainFilter on other link types, where

@@ -67,10 +67,10 @@ func TestDefaultFilterMatches(t *testing.T) {
 	}
 	for _, enc := range encaps {
 		for _, pk := range packets {
-			for _, port := range []uint16{53, 80, 443, 22, 8080} {
+			for _, port := range []uint16{53, 80, 443, 853, 22, 8080} {
 				frame := enc.wrap(pk.ip(port))
 				ci := gopacket.CaptureInfo{CaptureLength: len(frame), Length: len(frame)}
-				wanted := port == 53 || port == 80 || port == 443 || strings.Contains(pk.name, "fragment")
+				wanted := port == 53 || port == 80 || port == 443 || port == 853 || strings.Contains(pk.name, "fragment")
 				if got := bpf.Matches(ci, frame); got != wanted {
 					t.Errorf("%s/%s port %d: Matches = %v, want %v", enc.name, pk.name, port, got, wanted)
 				}
@@ -156,7 +156,7 @@ func TestDefaultFilterBot(t *testing.T) {
 	}
 }
 
-func wantedPort(p uint16) bool { return p == 53 || p == 80 || p == 443 }
+func wantedPort(p uint16) bool { return p == 53 || p == 80 || p == 443 || p == 853 }
 
 // TestFilterCompilesForEveryLinkType checks DefaultFilter is adapted to
 // link types where `vlan` does not compile.

@@ -34,13 +34,18 @@ type flow struct {
 	seq        uint32
 	payload    []byte
 	ipv4Option bool // add an IPv4 option, so the IHL is not 5
+	back       bool // from the server to the client
 }
 
 func (f flow) addrs() (src, dst netip.Addr) {
+	src, dst = client4, server4
 	if f.v6 {
-		return client6, server6
+		src, dst = client6, server6
 	}
-	return client4, server4
+	if f.back {
+		src, dst = dst, src
+	}
+	return src, dst
 }
 
 // ipPacket serializes f as an IPv4 or IPv6 packet with real lengths and

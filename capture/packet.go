@@ -30,12 +30,41 @@ type Packet struct {
 	// Seq is the TCP sequence number; later stages reassemble streams with it.
 	Seq uint32
 	// Payload is a copy of the transport payload, kept only for packets the
-	// Decoder was configured to keep (port 53 by default); nil otherwise.
-	// It is valid until the Batch that holds it is released.
+	// Decoder was configured to keep: DNS (port 53) both ways, and the first
+	// bytes a client sends toward a name port (DecoderConfig.NamePorts); nil
+	// otherwise. It is valid until the Batch that holds it is released.
 	Payload []byte
+	// Name is set by the learn stage on every packet of a flow whose first
+	// bytes named its server (TLS SNI, HTTP Host, QUIC Initial SNI), once
+	// that name is known. It points to a value the learn stage shares
+	// between all packets of that name, so setting it costs no allocation.
+	Name *FlowName
+	// Flow is set by the learn stage while a flow's name is still awaited
+	// (the handshake before the ClientHello, say), and on the packet that
+	// brings the name: later stages then count the waiting packets under the
+	// name that came. Zero when the flow's name is settled either way.
+	Flow uint32
 	// Dir is set by the resolve stage: which end is the remote service, or
 	// that the packet is not counted at all. The Decoder leaves it zero.
 	Dir Dir
+}
+
+// FlowName is the name a flow gave its server in its first bytes. The
+// learn stage makes one per distinct name and reuses it.
+type FlowName struct {
+	// Domain is the server name, lower-cased, without port or final dot.
+	// It is empty for a flow that named no server but whose protocol says
+	// what it is (DNS-over-TLS without SNI): the address's name is used.
+	Domain string
+	// Source is the resolver.Source the name came from (sni, http, quic).
+	Source uint8
+	// Nickname, when set, is the service label for the flow whatever its
+	// domain: DNS-over-TLS for port 853, for example.
+	Nickname string
+	// Outer marks the public (outer) name of an Encrypted ClientHello, or
+	// a ClientHello that also carried an encrypted (ESNI) name: the name the
+	// user really asked for is hidden.
+	Outer bool
 }
 
 // Dir says which end of a packet is the remote service.

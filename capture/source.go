@@ -276,16 +276,28 @@ func OpenFile(path string, filter string) (Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read capture file: %w", err)
 	}
-	defer f.Close() // libpcap reads from a duplicate of the descriptor
 	st, err := f.Stat()
 	switch {
 	case err != nil:
+		f.Close()
 		return nil, fmt.Errorf("cannot read capture file: %w", err)
 	case st.IsDir():
+		f.Close()
 		return nil, fmt.Errorf("%s: %w (it is a directory)", fileLabel(path), ErrNotCapture)
 	case st.Mode().IsRegular() && st.Size() == 0:
+		f.Close()
 		return nil, fmt.Errorf("%s: %w (the file is empty)", fileLabel(path), ErrNotCapture)
 	}
+	if st.Mode().IsRegular() {
+		src, ok, err := openGoFile(f, path, filter)
+		if ok || err != nil {
+			if err != nil {
+				f.Close()
+			}
+			return src, err
+		}
+	}
+	defer f.Close() // libpcap reads from a duplicate of the descriptor
 	return openStream(f, path, filter)
 }
 

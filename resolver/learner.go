@@ -12,7 +12,7 @@ import (
 	"github.com/netmon/netmon/capture"
 )
 
-// LearnerConfig bounds the DNS learner's state.
+// LearnerConfig bounds the learner's state.
 type LearnerConfig struct {
 	// TCPFlows is the most DNS-over-TCP streams reassembled at once; the
 	// stream idle longest goes first.
@@ -24,12 +24,45 @@ type LearnerConfig struct {
 	// TCPIdle drops a stream that has carried nothing for this long, on
 	// packet time, so that lost FINs do not pin memory.
 	TCPIdle time.Duration
+
+	// Flows is the most TCP and UDP flows followed for their names at
+	// once; the flow idle longest goes first. Each costs about 300 bytes.
+	Flows int
+	// FlowIdle forgets a flow that carried nothing for this long, on
+	// packet time. Its later packets, if any, count under the address's
+	// name.
+	FlowIdle time.Duration
+	// FlowBytes bounds the first bytes read per flow, like the Decoder's
+	// FlowStartBytes: a ClientHello or request head larger than this is
+	// given up.
+	FlowBytes int
+	// FlowBuffers bounds the flows that buffer first bytes at once (those
+	// whose name spans several packets), so that FlowBuffers × FlowBytes
+	// bounds the memory they take.
+	FlowBuffers int
+
+	// DNSMatch says whether a UDP response must answer a query netmon saw
+	// (transaction ID, client and server address and port) to be learned
+	// from; the zero value is DNSMatchAuto.
+	DNSMatch DNSMatch
+	// Queries bounds the UDP queries awaiting their answer; past it the
+	// oldest is forgotten (its answer then counts as unmatched).
+	Queries int
+	// QueryTimeout is how long, in packet time, a query waits for its answer.
+	QueryTimeout time.Duration
+	// QueryClients bounds the clients DNSMatchAuto remembers as sending
+	// queries; past it, every client's responses must match.
+	QueryClients int
 }
 
 // DefaultLearnerConfig returns the defaults documented on LearnerConfig's
 // fields.
 func DefaultLearnerConfig() LearnerConfig {
-	return LearnerConfig{TCPFlows: 1024, TCPFlowBytes: 65535 + 2, TCPIdle: 30 * time.Second}
+	return LearnerConfig{
+		TCPFlows: 1024, TCPFlowBytes: 65535 + 2, TCPIdle: 30 * time.Second,
+		Flows: 32768, FlowIdle: 5 * time.Minute, FlowBytes: 16 << 10, FlowBuffers: 1024,
+		Queries: 16384, QueryTimeout: defaultQueryTimeout, QueryClients: 4096,
+	}
 }
 
 func (c *LearnerConfig) fill() {
@@ -43,6 +76,27 @@ func (c *LearnerConfig) fill() {
 	if c.TCPIdle <= 0 {
 		c.TCPIdle = d.TCPIdle
 	}
+	if c.Flows <= 0 {
+		c.Flows = d.Flows
+	}
+	if c.FlowIdle <= 0 {
+		c.FlowIdle = d.FlowIdle
+	}
+	if c.FlowBytes <= 0 {
+		c.FlowBytes = d.FlowBytes
+	}
+	if c.FlowBuffers <= 0 {
+		c.FlowBuffers = d.FlowBuffers
+	}
+	if c.Queries <= 0 {
+		c.Queries = d.Queries
+	}
+	if c.QueryTimeout <= 0 {
+		c.QueryTimeout = d.QueryTimeout
+	}
+	if c.QueryClients <= 0 {
+		c.QueryClients = d.QueryClients
+	}
 }
 
 // LearnerStats are the learner's counters since it was made. Every message
@@ -50,7 +104,8 @@ func (c *LearnerConfig) fill() {
 type LearnerStats struct {
 	Packets   uint64 // UDP datagrams and TCP segments from port 53
 	Messages  uint64 // DNS messages handed to the parser
-	Addresses uint64 // A/AAAA answers handed to the table
+	Addresses uint64 // A/AAAA answers and SVCB address hints handed to the table
+	SVCBHints uint64 // of those, ipv4hint/ipv6hint addresses of HTTPS/SVCB answers
 	Known     uint64 // of those, answers the table already held (no allocation)
 
 	NoPayload   uint64 // UDP datagrams without payload: empty, or not kept by the Decoder
@@ -64,12 +119,41 @@ type LearnerStats struct {
 	Unspecified uint64 // 0.0.0.0 or :: answers, a blocker's "no", not learned
 	NoName      uint64 // address whose name is the root: nothing to call it
 
+	// Matching UDP responses to queries (LearnerConfig.DNSMatch).
+	Queries        uint64 // UDP queries to port 53 remembered
+	Matched        uint64 // UDP responses that answered a remembered query
+	Unmatched      uint64 // UDP responses that answered none: not learned from (spoofed, late, or their query unseen)
+	QueriesEvicted uint64 // queries forgotten unanswered because Queries were waiting
+	QueriesExpired uint64 // queries forgotten unanswered after QueryTimeout
+
 	TCPRetransmits uint64 // segments wholly seen before
 	TCPOutOfOrder  uint64 // segments held until the gap before them filled
 	TCPGaps        uint64 // gaps never filled: the partial message was dropped and the stream resynchronised
 	TCPEvicted     uint64 // streams dropped because TCPFlows was reached
 	TCPIdle        uint64 // streams dropped after TCPIdle without a segment
 	TCPOverflow    uint64 // streams dropped because TCPFlowBytes was exceeded
+
+	// Flows followed for the names in their first bytes. Each one ends
+	// named (NamesSNI + NamesHTTP + NamesQUIC), unnamed (FlowsUnnamed,
+	// FlowLiterals, FlowBuffersFull), or forgotten while it waited
+	// (FlowsEvicted); DNS-over-TLS flows without a name are named by port.
+	Flows           uint64 // flows followed from their start (or from their first bytes)
+	NamesSNI        uint64 // flows named by a TLS ClientHello
+	NamesHTTP       uint64 // flows named by an HTTP request
+	NamesQUIC       uint64 // flows named by a QUIC Initial (or a gQUIC CHLO)
+	NamesOuter      uint64 // of those, outer names of an Encrypted ClientHello (or beside ESNI)
+	NamesProxied    uint64 // of those, HTTP proxy requests: the flow is named, the proxy's address is not
+	FlowsUnnamed    uint64 // flows whose first bytes held no name: no SNI, not TLS, HTTP or QUIC, too large
+	FlowLiterals    uint64 // flows whose SNI or Host was an address literal or no host name
+	FlowBuffersFull uint64 // flows given up because FlowBuffers flows were already buffering
+	FlowsEvicted    uint64 // flows dropped at Flows while their name was still awaited
+	FlowsExpired    uint64 // flows forgotten after FlowIdle (or after closing)
+	InternResets    uint64 // times the set of shared flow names started afresh
+
+	QUICInitials       uint64 // Initial packets decrypted (and gQUIC CHLO packets read)
+	QUICUndecryptable  uint64 // long-header packets that could not be parsed or opened
+	QUICSkipped        uint64 // packets that cannot carry a ClientHello: 0-RTT, Handshake, short header, version negotiation
+	QUICUnknownVersion uint64 // Initials of an unknown version that opened with version 1 keys
 }
 
 type learnerCounters struct {
@@ -77,6 +161,13 @@ type learnerCounters struct {
 	notResponse, opcode, rcode, malformed, truncated, tcBit     atomic.Uint64
 	tooMany, unspecified, noName, noPayload                     atomic.Uint64
 	tcpRetrans, tcpOOO, tcpGaps, tcpEvicted, tcpIdle, tcpOverfl atomic.Uint64
+	svcbHints                                                   atomic.Uint64
+	queries, matched, unmatched, queriesEvicted, queriesExpired atomic.Uint64
+
+	flows, namesSNI, namesHTTP, namesQUIC, namesOuter, namesProxied  atomic.Uint64
+	flowsUnnamed, flowLiterals, flowBuffersFull, flowsEvicted        atomic.Uint64
+	flowsExpired                                                     atomic.Uint64
+	quicInitials, quicUndecryptable, quicSkipped, quicUnknownVersion atomic.Uint64
 }
 
 // maxAnswers bounds the records read from one message. Real answers carry a
@@ -94,13 +185,16 @@ type addrAnswer struct {
 	owner span
 	addr  netip.Addr
 	ttl   uint32
+	src   Source // SourceDNS, or SourceSVCB for a hint
 }
 
 type cnameAnswer struct{ owner, target span }
 
 // Learner reads DNS responses off the wire and teaches the Table which
-// name each answered address was asked for. Learn must be called from one
-// goroutine; Stats may be called from any.
+// name each answered address was asked for, per client; and it follows
+// every other flow to read the name its first bytes give (TLS SNI, HTTP
+// Host, QUIC Initial SNI) and mark the flow's packets with it. Learn must
+// be called from one goroutine; Stats may be called from any.
 type Learner struct {
 	cfg   LearnerConfig
 	table *Table
@@ -119,20 +213,40 @@ type Learner struct {
 	flows     map[flowKey]*tcpFlow
 	lastSweep int64
 
+	// Flows and their names; scratch buffers of the first-bytes parsers.
+	q       queries
+	ft      flowTable
+	intern  interner
+	scratch []byte // a ClientHello joined from several records
+	nameBuf []byte // a normalised name
+	qpkt    []byte // a QUIC packet with its header protection removed
+	qplain  []byte // a decrypted QUIC payload
+	qmask   [16]byte
+	qnonce  [12]byte
+
 	c learnerCounters
 }
 
 // NewLearner returns a learner that writes into t.
 func NewLearner(cfg LearnerConfig, t *Table) *Learner {
 	cfg.fill()
-	return &Learner{cfg: cfg, table: t, flows: make(map[flowKey]*tcpFlow)}
+	return &Learner{cfg: cfg, table: t, flows: make(map[flowKey]*tcpFlow), ft: newFlowTable()}
 }
 
-// Learn reads the DNS responses in b: UDP and TCP packets from port 53.
+// Learn reads the DNS responses in b (UDP and TCP packets from port 53),
+// and follows every other TCP and UDP flow: it sets Packet.Name on each
+// packet of a flow that named its server, and Packet.Flow on packets of a
+// flow whose name is still awaited.
 func (l *Learner) Learn(b *capture.Batch) {
 	for i := range b.Packets {
 		p := &b.Packets[i]
 		if p.SrcPort != 53 {
+			switch {
+			case p.DstPort == 53:
+				l.query(p)
+			case p.Proto == capture.ProtoTCP || p.Proto == capture.ProtoUDP:
+				l.flowPacket(p)
+			}
 			continue
 		}
 		switch p.Proto {
@@ -143,7 +257,12 @@ func (l *Learner) Learn(b *capture.Batch) {
 				l.c.noPayload.Add(1)
 				continue
 			}
-			l.message(p.Payload, p.TS)
+			// Only a response needs its query; anything else is for
+			// message to count.
+			if len(p.Payload) > 2 && p.Payload[2]&0x80 != 0 && !l.believe(p, p.Payload) {
+				continue
+			}
+			l.message(p.Payload, p.TS, p.Dst)
 		case capture.ProtoTCP:
 			l.c.packets.Add(1)
 			l.segment(p)
@@ -162,13 +281,25 @@ func (l *Learner) Stats() LearnerStats {
 		TooMany: c.tooMany.Load(), Unspecified: c.unspecified.Load(), NoName: c.noName.Load(),
 		TCPRetransmits: c.tcpRetrans.Load(), TCPOutOfOrder: c.tcpOOO.Load(), TCPGaps: c.tcpGaps.Load(),
 		TCPEvicted: c.tcpEvicted.Load(), TCPIdle: c.tcpIdle.Load(), TCPOverflow: c.tcpOverfl.Load(),
+		SVCBHints: c.svcbHints.Load(),
+		Queries:   c.queries.Load(), Matched: c.matched.Load(), Unmatched: c.unmatched.Load(),
+		QueriesEvicted: c.queriesEvicted.Load(), QueriesExpired: c.queriesExpired.Load(),
+
+		Flows: c.flows.Load(), NamesSNI: c.namesSNI.Load(), NamesHTTP: c.namesHTTP.Load(),
+		NamesQUIC: c.namesQUIC.Load(), NamesOuter: c.namesOuter.Load(), NamesProxied: c.namesProxied.Load(),
+		FlowsUnnamed: c.flowsUnnamed.Load(), FlowLiterals: c.flowLiterals.Load(),
+		FlowBuffersFull: c.flowBuffersFull.Load(), FlowsEvicted: c.flowsEvicted.Load(),
+		FlowsExpired: c.flowsExpired.Load(), InternResets: l.intern.resets.Load(),
+		QUICInitials: c.quicInitials.Load(), QUICUndecryptable: c.quicUndecryptable.Load(),
+		QUICSkipped: c.quicSkipped.Load(), QUICUnknownVersion: c.quicUnknownVersion.Load(),
 	}
 }
 
 // message parses one DNS message record by record, so that a message cut
 // short by snaplen or a lost fragment still yields every answer before the
-// cut.
-func (l *Learner) message(msg []byte, ts time.Time) {
+// cut. client is the address the response went to: its view of the
+// answered addresses is kept apart from other clients'.
+func (l *Learner) message(msg []byte, ts time.Time, client netip.Addr) {
 	l.c.messages.Add(1)
 	h, err := l.p.Start(msg)
 	switch {
@@ -211,7 +342,7 @@ func (l *Learner) message(msg []byte, ts time.Time) {
 		l.c.truncated.Add(1)
 	}
 	l.followChain()
-	l.teach(ts)
+	l.teach(ts, client)
 }
 
 // answers reads the answer section into l.addrs and l.cnames. It reports
@@ -249,10 +380,52 @@ func (l *Learner) answers() bool {
 			}
 			owner := l.addName(&h.Name)
 			l.cnames = append(l.cnames, cnameAnswer{owner: owner, target: l.addName(&r.CNAME)})
+		case dnsmessage.TypeHTTPS, dnsmessage.TypeSVCB:
+			// Browsers ask for HTTPS records beside A/AAAA, and may connect
+			// to the address hints alone (RFC 9460 §7.3).
+			var r dnsmessage.SVCBResource
+			var err error
+			if h.Type == dnsmessage.TypeHTTPS {
+				var hr dnsmessage.HTTPSResource
+				hr, err = l.p.HTTPSResource()
+				r = hr.SVCBResource
+			} else {
+				r, err = l.p.SVCBResource()
+			}
+			if err != nil {
+				return false
+			}
+			l.hints(&h, &r)
 		default:
 			if err := l.p.SkipAnswer(); err != nil {
 				return false
 			}
+		}
+	}
+}
+
+// hints adds the ipv4hint and ipv6hint addresses of an HTTPS or SVCB
+// record (RFC 9460 §7.3) as answers for the record's owner.
+func (l *Learner) hints(h *dnsmessage.ResourceHeader, r *dnsmessage.SVCBResource) {
+	var owner span
+	named := false
+	for _, p := range r.Params {
+		var size int
+		switch p.Key {
+		case dnsmessage.SVCParamIPv4Hint:
+			size = 4
+		case dnsmessage.SVCParamIPv6Hint:
+			size = 16
+		default:
+			continue
+		}
+		if !named {
+			owner, named = l.addName(&h.Name), true
+		}
+		for v := p.Value; len(v) >= size; v = v[size:] {
+			addr, _ := netip.AddrFromSlice(v[:size])
+			l.addrs = append(l.addrs, addrAnswer{owner: owner, addr: addr.Unmap(), ttl: h.TTL, src: SourceSVCB})
+			l.c.svcbHints.Add(1)
 		}
 	}
 }
@@ -287,8 +460,8 @@ func (l *Learner) inChain(s span) bool {
 }
 
 // teach hands each address answer to the table under the asked name when
-// its owner is on the chain, else under its own owner name.
-func (l *Learner) teach(ts time.Time) {
+// its owner is on the chain, else under its own owner name, for client.
+func (l *Learner) teach(ts time.Time, client netip.Addr) {
 	for _, a := range l.addrs {
 		if a.addr.IsUnspecified() {
 			l.c.unspecified.Add(1)
@@ -305,14 +478,18 @@ func (l *Learner) teach(ts time.Time) {
 		}
 		l.c.addresses.Add(1)
 		ttl := time.Duration(a.ttl) * time.Second
-		if l.table.refresh(a.addr, name, SourceDNS, ttl) {
+		src := a.src
+		if src == SourceNone {
+			src = SourceDNS
+		}
+		if l.table.refresh(client, a.addr, name, src, ttl) {
 			l.c.known.Add(1)
 			continue
 		}
 		if l.lastName != string(name) {
 			l.lastName = string(name)
 		}
-		l.table.Learn(Record{TS: ts, Addr: a.addr, Domain: l.lastName, Source: SourceDNS}, ttl)
+		l.table.LearnFor(client, Record{TS: ts, Addr: a.addr, Domain: l.lastName, Source: src}, ttl)
 	}
 }
 

@@ -24,6 +24,9 @@ func Nickname(domain string) string {
 	if ipLiteral(d) {
 		return strings.ToValidUTF8(domain, "\uFFFD")
 	}
+	if encryptedDNS(d) {
+		return NickDoH
+	}
 	reg, err := publicsuffix.EffectiveTLDPlusOne(d)
 	regStart := -1
 	if err == nil {
@@ -52,6 +55,32 @@ func Nickname(domain string) string {
 	first = strings.ToValidUTF8(first, "\uFFFD")
 	r, n := utf8.DecodeRuneInString(first)
 	return string(unicode.ToUpper(r)) + first[n:]
+}
+
+// encryptedDNS reports whether d names a well-known public DNS-over-HTTPS
+// resolver. Traffic to it means a device resolves names past the local
+// DNS, which a user wants to see as such rather than as "Google". The same
+// names serve DNS over TLS on port 853; the learn stage nicknames those
+// flows by their port.
+func encryptedDNS(d string) bool {
+	switch d {
+	case "dns.google", "dns.google.com", "dns64.dns.google", "one.one.one.one",
+		"dns.quad9.net", "dns9.quad9.net", "dns10.quad9.net", "dns11.quad9.net", "dns12.quad9.net",
+		"doh.opendns.com", "doh.familyshield.opendns.com", "doh.umbrella.com",
+		"dns.nextdns.io", "doh.cleanbrowsing.org", "dns.adguard.com", "dns.adguard-dns.com",
+		"unfiltered.adguard-dns.com", "family.adguard-dns.com", "dns.mullvad.net", "doh.mullvad.net",
+		"adblock.dns.mullvad.net", "base.dns.mullvad.net", "doh.dns.sb", "dns.alidns.com", "doh.pub",
+		"dns.controld.com", "freedns.controld.com", "doh.xfinity.com", "doh.libredns.gr", "dns.twnic.tw":
+		return true
+	}
+	// Every name under these is a resolver endpoint (a per-user or
+	// per-policy one for the last three).
+	for _, suffix := range []string{"cloudflare-dns.com", "cloudflare-gateway.com", "dns.nextdns.io", "dns.controld.com"} {
+		if d == suffix || strings.HasSuffix(d, "."+suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // ipLiteral reports whether d is an IP address. The cheap test first keeps

@@ -35,6 +35,8 @@ func TestSharedCapturesDNS(t *testing.T) {
 		t.Fatal(err)
 	}
 	var total, matched int
+	var auto, on LearnerStats // query matching, as netmon runs (auto) and forced on
+	var onHit int
 	for _, f := range files {
 		want := filepath.Join(dir, "expected", f.Name()+".tsv")
 		if f.IsDir() {
@@ -45,7 +47,15 @@ func TestSharedCapturesDNS(t *testing.T) {
 		}
 		t.Run(f.Name(), func(t *testing.T) {
 			rows := expectedDNS(t, want)
-			got := replayDNS(t, filepath.Join(dir, f.Name()))
+			got, st := replayDNS(t, filepath.Join(dir, f.Name()), LearnerConfig{})
+			gotOn, stOn := replayDNS(t, filepath.Join(dir, f.Name()), LearnerConfig{DNSMatch: DNSMatchOn})
+			auto.Queries, auto.Matched, auto.Unmatched = auto.Queries+st.Queries, auto.Matched+st.Matched, auto.Unmatched+st.Unmatched
+			on.Queries, on.Matched, on.Unmatched = on.Queries+stOn.Queries, on.Matched+stOn.Matched, on.Unmatched+stOn.Unmatched
+			for _, r := range expectedDNS(t, want) {
+				if gotOn[r.addr.String()+" "+r.name] {
+					onHit++
+				}
+			}
 			reason := knownMisses(f.Name())
 			hit := 0
 			for _, r := range rows {
@@ -83,12 +93,14 @@ func TestSharedCapturesDNS(t *testing.T) {
 	}
 	if total > 0 {
 		t.Logf("all captures: %d/%d expected DNS rows learned (%.1f%%)", matched, total, 100*float64(matched)/float64(total))
+		t.Logf("query matching auto: %d queries, %d responses matched, %d unmatched", auto.Queries, auto.Matched, auto.Unmatched)
+		t.Logf("query matching on: %d queries, %d responses matched, %d unmatched; %d/%d expected DNS rows learned", on.Queries, on.Matched, on.Unmatched, onHit, total)
 	}
 }
 
 // sharedCaptures returns the folder of shared captures: $NETMON_PCAP_DIR,
 // or the shared folder beside the repository.
-func sharedCaptures(t *testing.T) string {
+func sharedCaptures(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("NETMON_PCAP_DIR")
 	if dir == "" {
@@ -232,7 +244,7 @@ func tunnelled(encap string) bool {
 // replayDNS feeds a capture through the Decoder and a Learner and returns
 // every "address name" pair the table learned, names printed as tshark
 // prints them.
-func replayDNS(t *testing.T, path string) map[string]bool {
+func replayDNS(t *testing.T, path string, cfg LearnerConfig) (map[string]bool, LearnerStats) {
 	t.Helper()
 	src, err := capture.OpenFile(path, "")
 	if err != nil {
@@ -243,7 +255,7 @@ func replayDNS(t *testing.T, path string) map[string]bool {
 	// at any time, not what survives.
 	now := func() time.Time { return t0 }
 	tab := NewTable(TableConfig{Cap: 1 << 20, PendingCap: 1 << 20, Now: now})
-	l := NewLearner(LearnerConfig{}, tab)
+	l := NewLearner(cfg, tab)
 	dec := capture.NewDecoder(capture.DecoderConfig{})
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -265,8 +277,8 @@ func replayDNS(t *testing.T, path string) map[string]bool {
 	for _, r := range tab.Drain(nil) {
 		got[r.Addr.String()+" "+strings.ToLower(tsharkEscape(r.Domain))] = true
 	}
-	t.Logf("learner: %+v", l.Stats())
-	return got
+	t.Logf("learner (DNS match %s): %+v", cfg.DNSMatch, l.Stats())
+	return got, l.Stats()
 }
 
 // tsharkEscape prints a name the way tshark writes it in the ground truth:

@@ -53,15 +53,25 @@ type TableStats struct {
 	Changed        uint64 // addresses whose name or definiteness changed
 	Refreshed      uint64 // same name seen again; only its lifetime moved
 	PTRIgnored     uint64 // PTR names not taken because a definite name is held
+	FlowIgnored    uint64 // names from flows (SNI, Host, QUIC) not taken because DNS named the address otherwise
+	ViewHits       uint64 // Lookups answered by the client's own DNS view
+	ViewsEvicted   uint64 // client views dropped beyond maxViews clients per address
 	Evicted        uint64 // entries pushed out at Cap
 	Expired        uint64 // entries found past their lifetime and removed
 	Hits, Misses   uint64 // Lookup outcomes
 	PendingDropped uint64 // Drain records lost because PendingCap was reached
 }
 
-// Table maps addresses to the name they were last learned under. It is safe
-// for concurrent use: the learner writes, PTR workers write, and the window
-// closer reads and drains.
+// Table maps addresses to the name they were last learned under, and
+// keeps per client the name that client's own DNS answers gave: one CDN
+// address serves many names, and the one a device asked for is the best
+// guess for its traffic. It is safe for concurrent use: the learner
+// writes, PTR workers write, and the window closer reads and drains.
+//
+// Names a flow gave in its first bytes (SNI, Host, QUIC) fill in for
+// addresses DNS did not name, but do not replace a live DNS name: the flow
+// itself carries its own name, and the address's DNS name is the better
+// guess for the address's other flows.
 //
 // Entries live in one slice linked into an LRU list by index, so the map
 // holds small values and the garbage collector has few pointers to follow.
@@ -78,6 +88,7 @@ type Table struct {
 
 	learned, changed, refreshed, ptrIgnored  atomic.Uint64
 	evicted, expired, hits, misses, pendDrop atomic.Uint64
+	flowIgnored, viewHits, viewsEvicted      atomic.Uint64
 }
 
 type entry struct {
@@ -87,7 +98,27 @@ type entry struct {
 	expires    int64 // Now-based deadline in Unix nanoseconds
 	prev, next int32
 	src        Source
+	views      []view // per-client DNS names, oldest first
 }
+
+// view is the name one client's own DNS answers last gave an address.
+type view struct {
+	client netip.Addr
+	name   string
+	src    Source
+}
+
+// maxViews bounds the clients whose own view of one address is kept; a
+// home network rarely has more devices on one CDN address at once, and
+// the others fall back to the name the latest answer gave.
+const maxViews = 4
+
+// resolved reports whether names from s came from DNS itself (A/AAAA or
+// SVCB hints): those are what a client resolved.
+func resolved(s Source) bool { return s == SourceDNS || s == SourceSVCB }
+
+// fromFlow reports whether names from s came from a flow's first bytes.
+func fromFlow(s Source) bool { return s == SourceSNI || s == SourceHTTP || s == SourceQUIC }
 
 // NewTable returns an empty table.
 func NewTable(cfg TableConfig) *Table {
@@ -96,13 +127,21 @@ func NewTable(cfg TableConfig) *Table {
 }
 
 // Learn records that rec.Addr is called rec.Domain. The entry lives for
-// max(ttl, MinTTL) from now. A definite name replaces anything; a PTR name
-// never replaces a live definite one.
+// max(ttl, MinTTL) from now. A DNS name replaces anything; a name from a
+// flow replaces anything but a live DNS name; a PTR name never replaces a
+// live definite one.
 func (t *Table) Learn(rec Record, ttl time.Duration) {
+	t.LearnFor(netip.Addr{}, rec, ttl)
+}
+
+// LearnFor is Learn for a DNS answer that client received: besides the
+// address's name, it keeps the name as client's own view of the address.
+func (t *Table) LearnFor(client netip.Addr, rec Record, ttl time.Duration) {
 	if rec.Domain == "" || !rec.Addr.IsValid() {
 		return
 	}
 	addr := rec.Addr.Unmap()
+	client = client.Unmap()
 	now := t.cfg.Now().UnixNano()
 	exp := now + int64(max(ttl, t.cfg.MinTTL))
 
@@ -110,10 +149,21 @@ func (t *Table) Learn(rec Record, ttl time.Duration) {
 	defer t.mu.Unlock()
 	if i, ok := t.index[addr]; ok {
 		e := &t.entries[i]
+		t.view(e, client, rec)
 		live := e.expires > now
 		switch {
 		case live && e.src.Definite() && !rec.Source.Definite():
 			t.ptrIgnored.Add(1)
+			return
+		case live && resolved(e.src) && fromFlow(rec.Source) && e.name != rec.Domain:
+			t.flowIgnored.Add(1)
+			return
+		case e.name == rec.Domain && resolved(rec.Source) && fromFlow(e.src):
+			// DNS confirms what a flow said: the name stays, and is now
+			// the address's DNS name, which later flows do not replace.
+			e.src, e.expires = rec.Source, max(e.expires, exp)
+			t.toFront(i)
+			t.refreshed.Add(1)
 			return
 		case e.name == rec.Domain && (e.src.Definite() || !rec.Source.Definite()):
 			// The same name again is not news for dns_records, even after
@@ -130,17 +180,39 @@ func (t *Table) Learn(rec Record, ttl time.Duration) {
 		t.queue(rec, addr)
 		return
 	}
-	t.insert(entry{addr: addr, name: rec.Domain, ts: rec.TS.UnixNano(), expires: exp, src: rec.Source})
+	i := t.insert(entry{addr: addr, name: rec.Domain, ts: rec.TS.UnixNano(), expires: exp, src: rec.Source})
+	t.view(&t.entries[i], client, rec)
 	t.learned.Add(1)
 	t.queue(rec, addr)
 }
 
-// refresh is Learn's allocation-free path for the learner: when addr is
-// already held, live, under exactly name and no less definite, it
-// extends the entry and reports true. Otherwise it changes nothing and the
-// caller makes a string and calls Learn.
-func (t *Table) refresh(addr netip.Addr, name []byte, src Source, ttl time.Duration) bool {
+// view records rec as client's own view of e's address, when rec is a DNS
+// answer client received.
+func (t *Table) view(e *entry, client netip.Addr, rec Record) {
+	if !client.IsValid() || !resolved(rec.Source) {
+		return
+	}
+	for j := range e.views {
+		if v := &e.views[j]; v.client == client {
+			v.name, v.src = rec.Domain, rec.Source
+			return
+		}
+	}
+	if len(e.views) >= maxViews {
+		e.views = append(e.views[:0], e.views[1:]...)
+		t.viewsEvicted.Add(1)
+	}
+	e.views = append(e.views, view{client: client, name: rec.Domain, src: rec.Source})
+}
+
+// refresh is LearnFor's allocation-free path for the learner: when addr
+// is already held, live, under exactly name, no less definite, and client's
+// view already says name, it extends the entry and reports true.
+// Otherwise it changes nothing and the caller makes a string and calls
+// LearnFor.
+func (t *Table) refresh(client, addr netip.Addr, name []byte, src Source, ttl time.Duration) bool {
 	now := t.cfg.Now().UnixNano()
+	client = client.Unmap()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	i, ok := t.index[addr]
@@ -148,8 +220,24 @@ func (t *Table) refresh(addr netip.Addr, name []byte, src Source, ttl time.Durat
 		return false
 	}
 	e := &t.entries[i]
-	if e.expires <= now || e.name != string(name) || (!e.src.Definite() && src.Definite()) {
+	if e.expires <= now || e.name != string(name) || (!e.src.Definite() && src.Definite()) ||
+		(resolved(src) && !resolved(e.src)) {
 		return false
+	}
+	if client.IsValid() && resolved(src) {
+		seen := false
+		for _, v := range e.views {
+			if v.client == client {
+				if v.name != string(name) || v.src != src {
+					return false
+				}
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			return false
+		}
 	}
 	e.expires = max(e.expires, now+int64(max(ttl, t.cfg.MinTTL)))
 	t.toFront(i)
@@ -157,11 +245,11 @@ func (t *Table) refresh(addr netip.Addr, name []byte, src Source, ttl time.Durat
 	return true
 }
 
-// Lookup returns the live name of remote. The client is not used yet; it is
-// there for per-client views, where the answer a client itself received
-// wins over one another client got.
+// Lookup returns the live name of remote for client: the name client's own
+// DNS answers last gave remote, else the address's name (the latest DNS
+// answer any client got, else a flow's name, else a PTR name).
 func (t *Table) Lookup(client, remote netip.Addr) (Record, bool) {
-	_ = client
+	client = client.Unmap()
 	remote = remote.Unmap()
 	now := t.cfg.Now().UnixNano()
 	t.mu.Lock()
@@ -180,6 +268,14 @@ func (t *Table) Lookup(client, remote netip.Addr) (Record, bool) {
 	}
 	t.toFront(i)
 	t.hits.Add(1)
+	if client.IsValid() {
+		for _, v := range e.views {
+			if v.client == client {
+				t.viewHits.Add(1)
+				return Record{TS: time.Unix(0, e.ts).UTC(), Addr: e.addr, Domain: v.name, Source: v.src}, true
+			}
+		}
+	}
 	return Record{TS: time.Unix(0, e.ts).UTC(), Addr: e.addr, Domain: e.name, Source: e.src}, true
 }
 
@@ -220,6 +316,9 @@ func (t *Table) Stats() TableStats {
 		Changed:        t.changed.Load(),
 		Refreshed:      t.refreshed.Load(),
 		PTRIgnored:     t.ptrIgnored.Load(),
+		FlowIgnored:    t.flowIgnored.Load(),
+		ViewHits:       t.viewHits.Load(),
+		ViewsEvicted:   t.viewsEvicted.Load(),
 		Evicted:        t.evicted.Load(),
 		Expired:        t.expired.Load(),
 		Hits:           t.hits.Load(),
@@ -237,7 +336,7 @@ func (t *Table) queue(rec Record, addr netip.Addr) {
 	t.pending = append(t.pending, rec)
 }
 
-func (t *Table) insert(e entry) {
+func (t *Table) insert(e entry) int32 {
 	if len(t.index) >= t.cfg.Cap && t.tail >= 0 {
 		if t.entries[t.tail].expires <= t.cfg.Now().UnixNano() {
 			t.expired.Add(1)
@@ -258,6 +357,7 @@ func (t *Table) insert(e entry) {
 	t.entries[i].prev, t.entries[i].next = -1, -1
 	t.index[e.addr] = i
 	t.pushFront(i)
+	return i
 }
 
 func (t *Table) remove(i int32) {

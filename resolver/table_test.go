@@ -11,6 +11,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+func sniRec(ts time.Time, addr, name string) Record {
+	return Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: SourceSNI}
+}
+
 func ptrRec(ts time.Time, addr, name string) Record {
 	return Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: SourcePTR}
 }
@@ -63,10 +67,36 @@ func TestTable(t *testing.T) {
 			steps: []step{
 				{learn: rec(ptrRec(t0, a, "guess.example"))},
 				{learn: rec(dnsRec(t0, a, "first.example")), lookup: a, want: rec(dnsRec(t0, a, "first.example"))},
-				{learn: rec(Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "sni.example", Source: SourceSNI}), lookup: a,
-					want: rec(Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "sni.example", Source: SourceSNI})},
+				{learn: rec(Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "hint.example", Source: SourceSVCB}), lookup: a,
+					want: rec(Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "hint.example", Source: SourceSVCB})},
 			},
 			stats: TableStats{Entries: 1, Learned: 1, Changed: 2, Hits: 2},
+		},
+		{
+			name: "a flow's name fills in for DNS but does not replace it",
+			steps: []step{
+				{learn: rec(ptrRec(t0, a, "guess.example"))},
+				{learn: rec(sniRec(t0, a, "sni.example")), lookup: a, want: rec(sniRec(t0, a, "sni.example"))},
+				{learn: rec(sniRec(t0, a, "other.example")), lookup: a, want: rec(sniRec(t0, a, "other.example"))},
+				{learn: rec(dnsRec(t0, a, "dns.example")), lookup: a, want: rec(dnsRec(t0, a, "dns.example"))},
+				{learn: rec(sniRec(t0, a, "sni.example")), lookup: a, want: rec(dnsRec(t0, a, "dns.example"))},
+				{learn: rec(sniRec(t0, a, "dns.example")), lookup: a, want: rec(dnsRec(t0, a, "dns.example"))},
+				// Once the DNS name lapsed, a flow's name takes over.
+				{advance: 2 * time.Hour, learn: rec(sniRec(t0, a, "late.example")), lookup: a, want: rec(sniRec(t0, a, "late.example"))},
+			},
+			stats: TableStats{Entries: 1, Learned: 1, Changed: 4, Refreshed: 1, FlowIgnored: 1, Hits: 6},
+		},
+		{
+			name: "DNS confirming a flow's name makes it the DNS name",
+			steps: []step{
+				{learn: rec(sniRec(t0, a, "same.example"))},
+				{learn: rec(dnsRec(t0, a, "same.example")), lookup: a, want: rec(dnsRec(t0, a, "same.example"))},
+				{learn: rec(sniRec(t0, a, "other.example")), lookup: a, want: rec(dnsRec(t0, a, "same.example"))},
+			},
+			// The name in dns_records does not change, so nothing is queued
+			// again; the entry's source does, so that flows no longer
+			// replace it.
+			stats: TableStats{Entries: 1, Learned: 1, Refreshed: 1, FlowIgnored: 1, Hits: 2},
 		},
 		{
 			name: "4-in-6 is the IPv4 address",

@@ -13,6 +13,7 @@ const (
 	tcpFIN = 0x01
 	tcpSYN = 0x02
 	tcpRST = 0x04
+	tcpACK = 0x10
 )
 
 // maxHeldSegments bounds the out-of-order segments kept per stream; past it
@@ -159,7 +160,7 @@ func (l *Learner) messages(f *tcpFlow, p *capture.Packet) {
 		if len(b) < 2+n {
 			break
 		}
-		l.message(b[2:2+n], p.TS)
+		l.message(b[2:2+n], p.TS, p.Dst)
 		b = b[2+n:]
 	}
 	f.buf = f.buf[:copy(f.buf, b)]

@@ -1,7 +1,10 @@
-// Package resolver turns addresses into names: it parses DNS answers seen on
-// the wire, keeps the bounded address → name table, looks up PTR names in the
-// background, decides which end of a packet is local, and maps domains to
-// service nicknames.
+// Package resolver turns addresses and flows into names: it parses DNS
+// answers seen on the wire (and the address hints of HTTPS/SVCB answers),
+// reads the name a flow gives its server in its first bytes (TLS SNI, HTTP
+// Host, QUIC Initial SNI), keeps the bounded address → name table with each
+// client's own view and the bounded flow → name table, looks up PTR names in
+// the background, decides which end of a packet is local, and maps domains
+// to service nicknames.
 package resolver
 
 import (

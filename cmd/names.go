@@ -1,0 +1,41 @@
+package cmd
+
+import (
+	"log/slog"
+
+	"github.com/netmon/netmon/aggregate"
+	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver"
+)
+
+// logNames says, once the pipeline stopped, where the names came from and
+// what the name stages dropped: flows forgotten at their caps, first bytes
+// that could not be buffered, QUIC packets that did not open.
+func logNames(log *slog.Logger, d capture.DecoderStats, l resolver.LearnerStats, t resolver.TableStats, w *aggregate.Stats) {
+	log.Info("names",
+		"dns_answers", l.Addresses, "svcb_hints", l.SVCBHints,
+		"flows", l.Flows, "flows_sni", l.NamesSNI, "flows_http", l.NamesHTTP, "flows_quic", l.NamesQUIC,
+		"flows_ech_outer", l.NamesOuter, "flows_proxied", l.NamesProxied,
+		"flows_unnamed", l.FlowsUnnamed, "flows_literal", l.FlowLiterals,
+		"quic_initials", l.QUICInitials, "quic_undecryptable", l.QUICUndecryptable, "quic_unknown_version", l.QUICUnknownVersion,
+		"client_view_hits", t.ViewHits, "flow_names_ignored", t.FlowIgnored)
+	log.Info("dns",
+		"packets", l.Packets, "messages", l.Messages, "queries", l.Queries,
+		"responses_matched", l.Matched, "responses_unmatched", l.Unmatched,
+		"queries_evicted", l.QueriesEvicted, "queries_expired", l.QueriesExpired,
+		"not_response", l.NotResponse, "opcode", l.Opcode, "rcode", l.RCode, "malformed", l.Malformed,
+		"truncated", l.Truncated, "too_many_answers", l.TooMany, "unspecified", l.Unspecified, "no_name", l.NoName,
+		"tcp_gaps", l.TCPGaps, "tcp_evicted", l.TCPEvicted, "tcp_overflow", l.TCPOverflow)
+	log.Info("state",
+		"table_entries", t.Entries, "table_evicted", t.Evicted, "table_pending_dropped", t.PendingDropped,
+		"decoder_name_flows_evicted", d.NameFlowsEvicted, "learner_flows_evicted", l.FlowsEvicted,
+		"learner_flows_expired", l.FlowsExpired, "windows_overflow_packets", w.Overflow.Load(),
+		"windows_guesses_evicted", w.GuessEvict.Load())
+	drops := d.NameFlowsEvicted + l.FlowsEvicted + l.FlowBuffersFull + t.ViewsEvicted + w.FlowNamesDropped.Load()
+	if drops > 0 {
+		log.Warn("name state dropped at its caps",
+			"decoder_name_flows_evicted", d.NameFlowsEvicted, "learner_flows_evicted", l.FlowsEvicted,
+			"learner_flow_buffers_full", l.FlowBuffersFull, "table_views_evicted", t.ViewsEvicted,
+			"windows_flow_names_dropped", w.FlowNamesDropped.Load())
+	}
+}

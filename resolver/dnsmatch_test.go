@@ -1,0 +1,136 @@
+package resolver
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/netmon/netmon/capture"
+)
+
+// queryPacket is the client's query that udpPacket's response answers.
+func queryPacket(ts time.Time, id uint16) capture.Packet {
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: id, RecursionDesired: true})
+	if err := b.StartQuestions(); err != nil {
+		panic(err)
+	}
+	if err := b.Question(dnsmessage.Question{Name: mustName("a.example"), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}); err != nil {
+		panic(err)
+	}
+	msg, err := b.Finish()
+	if err != nil {
+		panic(err)
+	}
+	return capture.Packet{TS: ts, Src: client, Dst: server, SrcPort: 50000, DstPort: 53, Proto: capture.ProtoUDP, Payload: msg}
+}
+
+func withID(id uint16) msgOpt { return func(h *dnsmessage.Header) { h.ID = id } }
+
+// TestDNSMatch checks which responses each mode learns from, and that
+// every response not learned from is counted as unmatched.
+func TestDNSMatch(t *testing.T) {
+	answer := func(ts time.Time, id uint16) capture.Packet {
+		return udpPacket(ts, response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")}, withID(id)))
+	}
+	otherServer := func(p capture.Packet) capture.Packet { p.Src = netip.MustParseAddr("203.0.113.66"); return p }
+	otherPort := func(p capture.Packet) capture.Packet { p.DstPort = 50001; return p }
+	tests := []struct {
+		name           string
+		mode           DNSMatch
+		packets        []capture.Packet
+		learn          bool
+		matched, unmat uint64
+	}{
+		{"auto: answers only", DNSMatchAuto, []capture.Packet{answer(t0, 1)}, true, 0, 0},
+		{"auto: matching answer", DNSMatchAuto, []capture.Packet{queryPacket(t0, 7), answer(t0, 7)}, true, 1, 0},
+		{"auto: wrong ID", DNSMatchAuto, []capture.Packet{queryPacket(t0, 7), answer(t0, 8)}, false, 0, 1},
+		{"auto: other server", DNSMatchAuto, []capture.Packet{queryPacket(t0, 7), otherServer(answer(t0, 7))}, false, 0, 1},
+		{"auto: other client port", DNSMatchAuto, []capture.Packet{queryPacket(t0, 7), otherPort(answer(t0, 7))}, false, 0, 1},
+		{"auto: too late", DNSMatchAuto, []capture.Packet{queryPacket(t0, 7), answer(t0.Add(time.Minute), 7)}, false, 0, 1},
+		{"auto: second answer", DNSMatchAuto, []capture.Packet{queryPacket(t0, 7), answer(t0, 7), otherServer(answer(t0, 7))}, true, 1, 1},
+		{"on: answers only", DNSMatchOn, []capture.Packet{answer(t0, 1)}, false, 0, 1},
+		{"on: matching answer", DNSMatchOn, []capture.Packet{queryPacket(t0, 7), answer(t0, 7)}, true, 1, 0},
+		{"off: wrong ID", DNSMatchOff, []capture.Packet{queryPacket(t0, 7), answer(t0, 8)}, true, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := newTestTable(t, newClock())
+			l := NewLearner(LearnerConfig{DNSMatch: tt.mode}, tab)
+			l.Learn(batch(tt.packets...))
+			if got := len(learned(tab)) > 0; got != tt.learn {
+				t.Errorf("learned = %v, want %v", got, tt.learn)
+			}
+			s := l.Stats()
+			if s.Matched != tt.matched || s.Unmatched != tt.unmat {
+				t.Errorf("Matched, Unmatched = %d, %d; want %d, %d", s.Matched, s.Unmatched, tt.matched, tt.unmat)
+			}
+		})
+	}
+}
+
+// TestDNSMatchTCP checks that a response over TCP, which a blind sender
+// cannot forge, needs no query.
+func TestDNSMatchTCP(t *testing.T) {
+	tab := newTestTable(t, newClock())
+	l := NewLearner(LearnerConfig{DNSMatch: DNSMatchOn}, tab)
+	msg := response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")})
+	seg := capture.Packet{TS: t0, Src: server, Dst: client, SrcPort: 53, DstPort: 50000, Proto: capture.ProtoTCP,
+		TCPFlags: 0x18, Seq: 1000, Payload: append([]byte{byte(len(msg) >> 8), byte(len(msg))}, msg...)}
+	l.Learn(batch(seg))
+	if got := learned(tab); len(got) != 1 {
+		t.Errorf("learned %v from a TCP answer, want one record", got)
+	}
+	if s := l.Stats(); s.Unmatched != 0 {
+		t.Errorf("Unmatched = %d, want 0", s.Unmatched)
+	}
+}
+
+// TestDNSMatchBounded floods queries: the pending ones stay within
+// Queries (the oldest evicted, counted), and past QueryClients clients
+// every client's responses must match.
+func TestDNSMatchBounded(t *testing.T) {
+	tab := newTestTable(t, newClock())
+	l := NewLearner(LearnerConfig{Queries: 64, QueryClients: 8}, tab)
+	var ps []capture.Packet
+	for i := range 1000 {
+		q := queryPacket(t0, uint16(i))
+		q.Src = netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		ps = append(ps, q)
+	}
+	l.Learn(batch(ps...))
+	if n := len(l.q.pending); n > 64 {
+		t.Errorf("%d queries pending, want at most 64", n)
+	}
+	s := l.Stats()
+	if s.Queries != 1000 || s.QueriesEvicted != 1000-64 {
+		t.Errorf("Queries, QueriesEvicted = %d, %d; want 1000, %d", s.Queries, s.QueriesEvicted, 1000-64)
+	}
+	// client (192.168.1.23) never sent a query, but the client set
+	// overflowed: its unmatched answer is not believed.
+	l.Learn(batch(udpPacket(t0, response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")}))))
+	if got := learned(tab); len(got) != 0 {
+		t.Errorf("learned %v from an unmatched answer past QueryClients", got)
+	}
+	if s := l.Stats(); s.Unmatched != 1 {
+		t.Errorf("Unmatched = %d, want 1", s.Unmatched)
+	}
+	// Queries expire on packet time.
+	l.Learn(batch(queryPacket(t0.Add(time.Hour), 1)))
+	if s := l.Stats(); s.QueriesExpired != 64 || len(l.q.pending) != 1 {
+		t.Errorf("QueriesExpired = %d, pending %d; want 64, 1", s.QueriesExpired, len(l.q.pending))
+	}
+}
+
+func TestParseDNSMatch(t *testing.T) {
+	for _, s := range []string{"auto", "on", "off"} {
+		m, err := ParseDNSMatch(s)
+		if err != nil || m.String() != s {
+			t.Errorf("ParseDNSMatch(%q) = %v, %v", s, m, err)
+		}
+	}
+	if _, err := ParseDNSMatch("yes"); err == nil {
+		t.Error("ParseDNSMatch(yes) did not fail")
+	}
+}

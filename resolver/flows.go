@@ -1,0 +1,469 @@
+package resolver
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/netmon/netmon/capture"
+)
+
+// A flow names its server in its first bytes: the SNI of a TLS ClientHello
+// or of a QUIC Initial, the Host of an HTTP request. The learner follows
+// every TCP and UDP flow from its start, reads those first bytes, and then
+// marks every packet of the flow, in both directions, with the name
+// (capture.Packet.Name). Packets that come before the name (the TCP
+// handshake) carry the flow's id instead (capture.Packet.Flow), and the
+// windows count them under whatever name the flow turns out to have.
+
+// flowState is where a flow stands.
+type flowState uint8
+
+const (
+	flowPending flowState = iota // its name may still come
+	flowNamed                    // it has a name of its own
+	flowDone                     // it has none; its packets count under the address's name
+)
+
+// Limits on waiting for a name. A ClientHello follows the handshake at
+// once; a flow that has not named itself after this many packets, or this
+// long, never will.
+const (
+	maxPendingPackets = 64
+	maxPendingNanos   = int64(10e9)
+	// closedLinger keeps a flow that saw FIN or RST a little longer than
+	// the packets that close it need.
+	closedLinger = int64(30e9)
+)
+
+// Nicknames of encrypted DNS, which a user wants to see as such: those
+// devices bypass the local resolver.
+const (
+	NickDoH = "DNS-over-HTTPS"
+	NickDoT = "DNS-over-TLS"
+	NickDoQ = "DNS-over-QUIC"
+)
+
+// dotPort is the port of DNS over TLS (RFC 7858) and over QUIC (RFC 9250).
+const dotPort = 853
+
+// nameFlowKey is a TCP or UDP flow in both directions: the lower endpoint
+// first.
+type nameFlowKey struct {
+	a, b   netip.Addr
+	pa, pb uint16
+	proto  uint8
+}
+
+func nameKeyOf(p *capture.Packet) nameFlowKey {
+	if c := p.Src.Compare(p.Dst); c < 0 || c == 0 && p.SrcPort <= p.DstPort {
+		return nameFlowKey{a: p.Src, b: p.Dst, pa: p.SrcPort, pb: p.DstPort, proto: p.Proto}
+	}
+	return nameFlowKey{a: p.Dst, b: p.Src, pa: p.DstPort, pb: p.SrcPort, proto: p.Proto}
+}
+
+// lruStep is how stale a flow's place in the LRU list may get before a
+// packet moves it to the front: moving on every packet would cost more
+// than the list's order is worth, and eviction only needs it roughly.
+const lruStep = int64(1e9)
+
+type nameFlow struct {
+	key     nameFlowKey
+	id      uint32
+	state   flowState
+	clientA bool // the client (the end that opened the flow) is key.a
+	closing bool
+	synBase bool   // base is the SYN's sequence number + 1
+	based   bool   // base is set
+	base    uint32 // TCP sequence number of the first client byte
+	pending uint16 // packets seen while pending
+	name    *capture.FlowName
+	started int64
+	last    int64
+	moved   int64       // packet time of the last move to the LRU front
+	first   *firstBytes // buffers while the name is awaited, when needed
+	prev    int32
+	next    int32
+}
+
+// fromClient reports whether p goes from the flow's client to its server.
+func (f *nameFlow) fromClient(p *capture.Packet) bool {
+	if f.clientA {
+		return p.SrcPort == f.key.pa && p.Src == f.key.a
+	}
+	return p.SrcPort == f.key.pb && p.Src == f.key.b
+}
+
+// server returns the end the flow's client opened it to.
+func (f *nameFlow) server() (netip.Addr, uint16) {
+	if f.clientA {
+		return f.key.b, f.key.pb
+	}
+	return f.key.a, f.key.pa
+}
+
+// firstBytes holds what a pending flow has sent so far, when its first
+// packet did not hold the whole name.
+type firstBytes struct {
+	stream prefix // TCP: the client's bytes from the first
+	quic   quicState
+}
+
+// flowTable is the learner's bounded flow → name table. Entries live in
+// one slice, linked into a least-recently-used list by index, like Table.
+type flowTable struct {
+	index     map[nameFlowKey]int32
+	entries   []nameFlow
+	free      []int32
+	head      int32
+	tail      int32
+	buffering int // flows holding a firstBytes
+	nextID    uint32
+	lastSweep int64
+	// The last flow looked up: packets come in bursts of one flow, and
+	// comparing a key costs less than hashing it.
+	lastKey nameFlowKey
+	lastIdx int32
+}
+
+func newFlowTable() flowTable {
+	return flowTable{index: make(map[nameFlowKey]int32), head: -1, tail: -1}
+}
+
+// flowPacket follows one TCP or UDP packet that is not DNS.
+func (l *Learner) flowPacket(p *capture.Packet) {
+	ts := p.TS.UnixNano()
+	l.sweepFlows(ts)
+	ft := &l.ft
+	k := nameKeyOf(p)
+	i, ok := ft.lastIdx, k == ft.lastKey
+	if !ok {
+		if i, ok = ft.index[k]; !ok {
+			if i, ok = l.openFlow(k, p, ts); !ok {
+				return
+			}
+		}
+		ft.lastKey, ft.lastIdx = k, i
+	}
+	f := &ft.entries[i]
+	if p.Proto == capture.ProtoTCP && p.TCPFlags&(tcpSYN|tcpACK) == tcpSYN && (!f.synBase || f.base != p.Seq+1) {
+		// A new connection on the ports of one that ended: it names
+		// itself afresh. (A retransmitted SYN keeps its sequence number.)
+		l.removeFlow(i)
+		if i, ok = l.openFlow(k, p, ts); !ok {
+			return
+		}
+		ft.lastKey, ft.lastIdx = k, i
+		f = &ft.entries[i]
+	}
+	f.last = ts
+	if ts-f.moved > lruStep {
+		f.moved = ts
+		ft.toFront(i)
+	}
+	if p.TCPFlags&(tcpFIN|tcpRST) != 0 {
+		f.closing = true
+	}
+	switch f.state {
+	case flowNamed:
+		p.Name = f.name
+		return
+	case flowDone:
+		return
+	}
+	p.Flow = f.id
+	f.pending++
+	fromClient := f.fromClient(p)
+	switch {
+	case fromClient && len(p.Payload) > 0:
+		l.readFirst(f, p)
+	case fromClient && p.Proto == capture.ProtoUDP:
+		// The Decoder keeps only long-header datagrams: a client datagram
+		// without payload is a short header, so the handshake is over.
+		l.unnamed(f, &l.c.flowsUnnamed)
+	}
+	if f.state == flowPending && (f.pending > maxPendingPackets || ts-f.started > maxPendingNanos) {
+		l.unnamed(f, &l.c.flowsUnnamed)
+	}
+	if f.state == flowNamed {
+		p.Name = f.name // p.Flow stays set: it tells the windows which flow was named
+	}
+}
+
+// openFlow starts following the flow of p when p can start one: a SYN, the
+// first bytes the Decoder kept, or anything on the DNS-over-TLS port.
+func (l *Learner) openFlow(k nameFlowKey, p *capture.Packet, ts int64) (int32, bool) {
+	syn := p.Proto == capture.ProtoTCP && p.TCPFlags&(tcpSYN|tcpACK) == tcpSYN
+	dot := p.SrcPort == dotPort || p.DstPort == dotPort
+	if !syn && len(p.Payload) == 0 && !dot {
+		return 0, false
+	}
+	ft := &l.ft
+	if len(ft.index) >= l.cfg.Flows && ft.tail >= 0 {
+		if ft.entries[ft.tail].state == flowPending {
+			l.c.flowsEvicted.Add(1)
+		}
+		l.removeFlow(ft.tail)
+	}
+	ft.nextID++
+	if ft.nextID == 0 {
+		ft.nextID = 1
+	}
+	f := nameFlow{key: k, id: ft.nextID, started: ts, last: ts, moved: ts, prev: -1, next: -1}
+	fromSrc := syn || !(p.SrcPort < 1024 && p.SrcPort < p.DstPort)
+	// Without a SYN, a packet from the well-known port is a server's, of a
+	// connection that began before netmon.
+	f.clientA = fromSrc == (k.a == p.Src && k.pa == p.SrcPort)
+	if syn {
+		f.base, f.based, f.synBase = p.Seq+1, true, true
+	}
+	var i int32
+	if n := len(ft.free); n > 0 {
+		i = ft.free[n-1]
+		ft.free = ft.free[:n-1]
+		ft.entries[i] = f
+	} else {
+		i = int32(len(ft.entries))
+		ft.entries = append(ft.entries, f)
+	}
+	ft.index[k] = i
+	ft.pushFront(i)
+	l.c.flows.Add(1)
+	if !syn && len(p.Payload) == 0 {
+		// Mid-stream on 853: no first bytes will come, but the port
+		// says what the flow is.
+		l.unnamed(&ft.entries[i], nil)
+	}
+	return i, true
+}
+
+// readFirst reads a client packet's payload as the flow's first bytes.
+func (l *Learner) readFirst(f *nameFlow, p *capture.Packet) {
+	limit := l.cfg.FlowBytes
+	if p.Proto == capture.ProtoUDP {
+		if !l.buffer(f) {
+			return
+		}
+		info, st := l.quicDatagram(&f.first.quic, p.Payload, limit)
+		l.conclude(f, st, info.sni, SourceQUIC, info.outer, false)
+		return
+	}
+	seq := p.Seq
+	if p.TCPFlags&tcpSYN != 0 {
+		seq++ // data in a SYN (TCP Fast Open) follows its sequence number
+	}
+	if !f.based {
+		f.base, f.based = seq, true
+	}
+	off := int(int32(seq - f.base))
+	if off < 0 && !f.synBase && -off < limit {
+		// An earlier segment came after a later one, and no SYN fixed
+		// where the stream starts: it starts here.
+		if f.first != nil {
+			f.first.stream.shift(-off)
+		}
+		f.base, off = seq, 0
+	}
+	if f.first == nil && off == 0 {
+		// The usual case: the first segment holds the whole ClientHello
+		// or request head, read where it lies.
+		if st := l.parseFirst(f, p.Payload); st != needMore {
+			return
+		}
+	}
+	if !l.buffer(f) {
+		return
+	}
+	s := &f.first.stream
+	if !s.add(off, p.Payload, limit) {
+		l.unnamed(f, &l.c.flowsUnnamed)
+		return
+	}
+	if len(s.buf) == 0 {
+		return // still waiting for the first segment
+	}
+	if st := l.parseFirst(f, s.buf); st == needMore && s.full(limit) {
+		l.unnamed(f, &l.c.flowsUnnamed)
+	}
+}
+
+// parseFirst parses a client stream's first bytes as TLS or HTTP, and
+// concludes the flow unless more bytes are needed.
+func (l *Learner) parseFirst(f *nameFlow, b []byte) status {
+	switch c := b[0]; {
+	case c == tlsRecordHandshake:
+		info, st := tlsHello(b, &l.scratch, l.cfg.FlowBytes)
+		l.conclude(f, st, info.sni, SourceSNI, info.outer, false)
+		return st
+	case 'A' <= c && c <= 'Z':
+		req, st := httpHost(b)
+		l.conclude(f, st, req.host, SourceHTTP, false, req.proxied)
+		return st
+	}
+	l.unnamed(f, &l.c.flowsUnnamed)
+	return noName
+}
+
+// buffer gives f room to keep its first bytes, within FlowBuffers.
+func (l *Learner) buffer(f *nameFlow) bool {
+	if f.first != nil {
+		return true
+	}
+	if l.ft.buffering >= l.cfg.FlowBuffers {
+		l.unnamed(f, &l.c.flowBuffersFull)
+		return false
+	}
+	l.ft.buffering++
+	f.first = &firstBytes{}
+	return true
+}
+
+func (l *Learner) releaseBuf(f *nameFlow) {
+	if f.first != nil {
+		f.first = nil
+		l.ft.buffering--
+	}
+}
+
+// conclude settles a pending flow after a parser's verdict.
+func (l *Learner) conclude(f *nameFlow, st status, raw []byte, src Source, outer, proxied bool) {
+	switch st {
+	case needMore:
+		return
+	case noName:
+		l.unnamed(f, &l.c.flowsUnnamed)
+		return
+	}
+	name, ok := flowHostName(l.nameBuf[:0], raw)
+	l.nameBuf = name
+	if !ok {
+		l.unnamed(f, &l.c.flowLiterals)
+		return
+	}
+	f.name = l.intern.get(name, nameVariant{src: src, nick: dnsNick(f), outer: outer})
+	f.state = flowNamed
+	l.releaseBuf(f)
+	switch src {
+	case SourceSNI:
+		l.c.namesSNI.Add(1)
+	case SourceHTTP:
+		l.c.namesHTTP.Add(1)
+	case SourceQUIC:
+		l.c.namesQUIC.Add(1)
+	}
+	if outer {
+		l.c.namesOuter.Add(1)
+	}
+	if proxied {
+		// The server is a proxy: the name is the flow's, not the address's.
+		l.c.namesProxied.Add(1)
+		return
+	}
+	server, _ := f.server()
+	l.table.Learn(Record{TS: time.Unix(0, f.last).UTC(), Addr: server, Domain: f.name.Domain, Source: src}, 0)
+}
+
+// unnamed settles a flow without a name of its own, counting it under
+// reason. On the DNS-over-TLS port the flow still gets a nickname, and the
+// address's name.
+func (l *Learner) unnamed(f *nameFlow, reason *atomic.Uint64) {
+	if f.state != flowPending {
+		return
+	}
+	l.releaseBuf(f)
+	if reason != nil {
+		reason.Add(1)
+	}
+	if nick := dnsNick(f); nick != "" {
+		f.name = l.intern.get(nil, nameVariant{nick: nick})
+		f.state = flowNamed
+		return
+	}
+	f.state = flowDone
+}
+
+// dnsNick is the nickname a flow has by its port alone.
+func dnsNick(f *nameFlow) string {
+	if _, port := f.server(); port != dotPort {
+		return ""
+	}
+	if f.key.proto == capture.ProtoUDP {
+		return NickDoQ
+	}
+	return NickDoT
+}
+
+// sweepFlows drops flows idle longer than FlowIdle (closed ones after
+// closedLinger), at most twice per closedLinger of packet time.
+func (l *Learner) sweepFlows(now int64) {
+	ft := &l.ft
+	if now-ft.lastSweep < closedLinger/2 {
+		return
+	}
+	ft.lastSweep = now
+	idle := int64(l.cfg.FlowIdle)
+	// Walk from the least recently used end: entries are in order of
+	// their last packet (give or take lruStep), so the walk stops at the
+	// first recent one.
+	for i := ft.tail; i >= 0; {
+		f := &ft.entries[i]
+		prev := f.prev
+		quiet := now - f.last
+		switch {
+		case quiet > idle || (f.closing && quiet > closedLinger):
+			l.c.flowsExpired.Add(1)
+			l.removeFlow(i)
+		case quiet <= closedLinger:
+			return
+		}
+		i = prev
+	}
+}
+
+func (l *Learner) removeFlow(i int32) {
+	ft := &l.ft
+	f := &ft.entries[i]
+	l.releaseBuf(f)
+	ft.unlink(i)
+	delete(ft.index, f.key)
+	if ft.lastIdx == i {
+		ft.lastKey = nameFlowKey{}
+	}
+	*f = nameFlow{}
+	ft.free = append(ft.free, i)
+}
+
+func (ft *flowTable) unlink(i int32) {
+	e := &ft.entries[i]
+	if e.prev >= 0 {
+		ft.entries[e.prev].next = e.next
+	} else {
+		ft.head = e.next
+	}
+	if e.next >= 0 {
+		ft.entries[e.next].prev = e.prev
+	} else {
+		ft.tail = e.prev
+	}
+	e.prev, e.next = -1, -1
+}
+
+func (ft *flowTable) pushFront(i int32) {
+	e := &ft.entries[i]
+	e.prev, e.next = -1, ft.head
+	if ft.head >= 0 {
+		ft.entries[ft.head].prev = i
+	}
+	ft.head = i
+	if ft.tail < 0 {
+		ft.tail = i
+	}
+}
+
+func (ft *flowTable) toFront(i int32) {
+	if ft.head == i {
+		return
+	}
+	ft.unlink(i)
+	ft.pushFront(i)
+}

@@ -1,0 +1,456 @@
+package resolver
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/netmon/netmon/capture"
+)
+
+// marks is what the learn stage set on one packet.
+type marks struct {
+	Pending bool   // Flow set, no name yet
+	Named   string // Name.Domain, "-" for a name with an empty domain
+	Brought bool   // Flow and Name both set: this packet brought the name
+}
+
+func marksOf(b *capture.Batch) []marks {
+	var out []marks
+	for _, p := range b.Packets {
+		var m marks
+		switch {
+		case p.Name != nil && p.Flow != 0:
+			m.Brought = true
+			m.Named = p.Name.Domain
+		case p.Name != nil:
+			m.Named = p.Name.Domain
+		case p.Flow != 0:
+			m.Pending = true
+		}
+		if m.Named == "" && p.Name != nil {
+			m.Named = "-"
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+const (
+	syn    = tcpSYN
+	synack = tcpSYN | tcpACK
+	ack    = tcpACK
+	fin    = tcpFIN | tcpACK
+)
+
+// A TLS connection: the handshake waits for the name, the ClientHello
+// (split over two segments that arrive out of order, one of them twice)
+// brings it, and every later packet both ways carries it.
+func TestFlowNamedByClientHello(t *testing.T) {
+	rec := records(clientHello(helloOpts{sni: "Split.Example.COM", pad: 600}))
+	a, b := rec[:400], rec[400:]
+	const isn = 1000
+	tab := NewTable(TableConfig{Now: func() time.Time { return t0 }})
+	l := NewLearner(LearnerConfig{}, tab)
+	bt := batch(
+		seg(0, dev, web, devPrt, 443, syn, isn, nil),
+		seg(10, web, dev, 443, devPrt, synack, 7000, nil),
+		seg(20, dev, web, devPrt, 443, ack, isn+1, nil),
+		seg(21, dev, web, devPrt, 443, ack, isn+1+400, b), // the second part first
+		seg(22, dev, web, devPrt, 443, ack, isn+1+400, b), // and again
+		seg(23, dev, web, devPrt, 443, ack, isn+1, a),
+		seg(40, web, dev, 443, devPrt, ack, 7001, nil),
+		seg(50, dev, web, devPrt, 443, fin, isn+1+uint32(len(rec)), nil),
+	)
+	l.Learn(bt)
+	want := []marks{{Pending: true}, {Pending: true}, {Pending: true}, {Pending: true}, {Pending: true},
+		{Named: "split.example.com", Brought: true}, {Named: "split.example.com"}, {Named: "split.example.com"}}
+	if d := cmp.Diff(want, marksOf(bt)); d != "" {
+		t.Errorf("marks (-want +got):\n%s", d)
+	}
+	if id := bt.Packets[0].Flow; id == 0 || bt.Packets[5].Flow != id {
+		t.Errorf("flow ids %d and %d, want the same nonzero id", id, bt.Packets[5].Flow)
+	}
+	n := bt.Packets[5].Name
+	if Source(n.Source) != SourceSNI || n.Outer || n.Nickname != "" {
+		t.Errorf("name %+v, want plain SNI", *n)
+	}
+	if d := cmp.Diff([]Record{{TS: t0.Add(23 * time.Millisecond), Addr: web, Domain: "split.example.com", Source: SourceSNI}},
+		learned(tab), cmpOpts); d != "" {
+		t.Errorf("table (-want +got):\n%s", d)
+	}
+	if s := l.Stats(); s.Flows != 1 || s.NamesSNI != 1 {
+		t.Errorf("stats %+v, want one flow named by SNI", s)
+	}
+	// A retransmitted SYN is the same connection.
+	bt1 := batch(seg(55, dev, web, devPrt, 443, syn, isn, nil))
+	l.Learn(bt1)
+	if bt1.Packets[0].Name != n {
+		t.Errorf("a retransmitted SYN lost the flow's name")
+	}
+	// The same ports reused by a new connection: it names itself afresh.
+	bt3 := batch(seg(1_000, dev, web, devPrt, 443, syn, 90_000, nil), seg(1_010, dev, web, devPrt, 443, ack, 90_001,
+		records(clientHello(helloOpts{sni: "reused.example"}))))
+	l.Learn(bt3)
+	if d := cmp.Diff([]marks{{Pending: true}, {Named: "reused.example", Brought: true}}, marksOf(bt3)); d != "" {
+		t.Errorf("reused ports (-want +got):\n%s", d)
+	}
+	// A second connection to the same name shares the name's value.
+	bt2 := batch(seg(100, dev, web, devPrt+1, 443, syn, 1, nil), seg(110, dev, web, devPrt+1, 443, ack, 2,
+		records(clientHello(helloOpts{sni: "split.example.com"}))))
+	l.Learn(bt2)
+	if bt2.Packets[1].Name != n {
+		t.Errorf("second flow's name %p, want the shared %p", bt2.Packets[1].Name, n)
+	}
+}
+
+// A capture that starts at the ClientHello (no SYN), over IPv6; and HTTP
+// whose request head spans two segments.
+func TestFlowWithoutHandshake(t *testing.T) {
+	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+	req := []byte("GET /index.html HTTP/1.1\r\nUser-Agent: test\r\nHost: www.example.org\r\n\r\n")
+	bt := batch(
+		seg(0, dev6, web6, devPrt, 443, ack, 5, records(clientHello(helloOpts{sni: "v6.example"}))),
+		seg(1, web6, dev6, 443, devPrt, ack, 9, nil),
+		seg(2, dev, web, devPrt, 80, ack, 100, req[:30]),
+		seg(3, web, dev, 80, devPrt, ack, 9, nil),
+		seg(4, dev, web, devPrt, 80, ack, 130, req[30:]),
+	)
+	l.Learn(bt)
+	want := []marks{{Named: "v6.example", Brought: true}, {Named: "v6.example"}, {Pending: true}, {Pending: true},
+		{Named: "www.example.org", Brought: true}}
+	if d := cmp.Diff(want, marksOf(bt)); d != "" {
+		t.Errorf("marks (-want +got):\n%s", d)
+	}
+}
+
+// What a flow's first bytes may hold besides a usable name.
+func TestFlowUnnamed(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload []byte
+		port    uint16
+		want    marks // of the packet after the first bytes
+		table   int   // records the table learns
+		stats   func(LearnerStats) uint64
+	}{
+		{"no SNI", records(clientHello(helloOpts{})), 443, marks{}, 0, func(s LearnerStats) uint64 { return s.FlowsUnnamed }},
+		{"SNI is an address", records(clientHello(helloOpts{sni: "52.114.250.152"})), 443, marks{}, 0,
+			func(s LearnerStats) uint64 { return s.FlowLiterals }},
+		{"Host is an address", []byte("GET / HTTP/1.1\r\nHost: 23.246.11.145\r\n\r\n"), 80, marks{}, 0,
+			func(s LearnerStats) uint64 { return s.FlowLiterals }},
+		{"not TLS or HTTP", []byte{0, 1, 2, 3}, 443, marks{}, 0, func(s LearnerStats) uint64 { return s.FlowsUnnamed }},
+		{"a proxy request names the flow, not the address", []byte("CONNECT apache.org:443 HTTP/1.1\r\n\r\n"), 80,
+			marks{Named: "apache.org"}, 0, func(s LearnerStats) uint64 { return s.NamesProxied }},
+		{"ECH: the outer name", records(clientHello(helloOpts{sni: "cover.example", ech: true})), 443,
+			marks{Named: "cover.example"}, 1, func(s LearnerStats) uint64 { return s.NamesOuter }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := NewTable(TableConfig{})
+			l := NewLearner(LearnerConfig{}, tab)
+			bt := batch(seg(0, dev, web, devPrt, tt.port, syn, 0, nil), seg(1, dev, web, devPrt, tt.port, ack, 1, tt.payload),
+				seg(2, web, dev, tt.port, devPrt, ack, 1, nil))
+			l.Learn(bt)
+			if d := cmp.Diff(tt.want, marksOf(bt)[2]); d != "" {
+				t.Errorf("marks after the first bytes (-want +got):\n%s", d)
+			}
+			if n := len(tab.Drain(nil)); n != tt.table {
+				t.Errorf("table learned %d records, want %d", n, tt.table)
+			}
+			if n := tt.stats(l.Stats()); n != 1 {
+				t.Errorf("counter = %d, want 1: %+v", n, l.Stats())
+			}
+			if tt.name == "ECH: the outer name" && !bt.Packets[2].Name.Outer {
+				t.Error("outer name not marked")
+			}
+		})
+	}
+}
+
+// QUIC: the Initials name the flow; the server's datagrams do not end the
+// wait; the client's first short-header datagram (which the Decoder does
+// not copy) does.
+func TestFlowNamedByQUIC(t *testing.T) {
+	hello := clientHello(helloOpts{sni: "h3.example", pad: 1500})
+	dcid := []byte{8, 7, 6, 5, 4, 3, 2, 1}
+	i0 := quicInitial(t, initialOpts{version: quicV1, dcid: dcid, pnLen: 1, frames: cryptoFrame(0, hello[:1000]), padTo: 1150})
+	i1 := quicInitial(t, initialOpts{version: quicV1, dcid: dcid, pn: 1, pnLen: 1, frames: cryptoFrame(1000, hello[1000:]), padTo: 1150})
+	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+	bt := batch(dgram(0, dev, web, devPrt, 443, i0), dgram(10, web, dev, 443, devPrt, nil),
+		dgram(11, dev, web, devPrt, 443, i1), dgram(20, web, dev, 443, devPrt, nil))
+	l.Learn(bt)
+	want := []marks{{Pending: true}, {Pending: true}, {Named: "h3.example", Brought: true}, {Named: "h3.example"}}
+	if d := cmp.Diff(want, marksOf(bt)); d != "" {
+		t.Errorf("marks (-want +got):\n%s", d)
+	}
+	if n := bt.Packets[2].Name; Source(n.Source) != SourceQUIC {
+		t.Errorf("source %v, want quic", Source(n.Source))
+	}
+
+	// A connection seen from its short headers only gets no name, and
+	// stops waiting at the client's first short header.
+	bt = batch(dgram(100, dev, web, devPrt+1, 443, i0[:0]), dgram(101, web, dev, 443, devPrt+1, nil))
+	l.Learn(bt)
+	if d := cmp.Diff([]marks{{}, {}}, marksOf(bt)); d != "" {
+		t.Errorf("no flow is started by a datagram without first bytes (-want +got):\n%s", d)
+	}
+	bt = batch(dgram(200, dev, web, devPrt+2, 443, i0), dgram(201, dev, web, devPrt+2, 443, nil), dgram(202, web, dev, 443, devPrt+2, nil))
+	l.Learn(bt)
+	if d := cmp.Diff([]marks{{Pending: true}, {Pending: true}, {}}, marksOf(bt)); d != "" {
+		t.Errorf("short header ends the wait (-want +got):\n%s", d)
+	}
+}
+
+// Port 853 is DNS over TLS (or over QUIC): named by its SNI when it has
+// one, nicknamed by its port always, even when seen mid-stream.
+func TestFlowDNSOverTLS(t *testing.T) {
+	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+	bt := batch(
+		seg(0, dev, web, devPrt, 853, syn, 0, nil),
+		seg(1, dev, web, devPrt, 853, ack, 1, records(clientHello(helloOpts{sni: "dns.google"}))),
+		seg(2, web, dev, 853, devPrt+1, ack, 77, nil), // a connection older than netmon
+		dgram(3, dev, web, devPrt, 853, quicInitial(t, initialOpts{version: quicV1, dcid: []byte{1, 2, 3, 4}, pnLen: 1,
+			frames: cryptoFrame(0, clientHello(helloOpts{})), padTo: 1200})),
+	)
+	l.Learn(bt)
+	got := []capture.FlowName{*bt.Packets[1].Name, *bt.Packets[2].Name, *bt.Packets[3].Name}
+	want := []capture.FlowName{
+		{Domain: "dns.google", Source: uint8(SourceSNI), Nickname: NickDoT},
+		{Nickname: NickDoT},
+		{Nickname: NickDoQ},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("names (-want +got):\n%s", d)
+	}
+}
+
+// Flow state is bounded: a cap with the least recently used flow going
+// first, idle flows forgotten, a wait that ends, buffers bounded.
+func TestFlowBounds(t *testing.T) {
+	t.Run("cap", func(t *testing.T) {
+		l := NewLearner(LearnerConfig{Flows: 2}, NewTable(TableConfig{}))
+		for i := range 3 {
+			l.Learn(batch(seg(i, dev, web, devPrt+uint16(i), 443, syn, 0, nil)))
+		}
+		if n, s := len(l.ft.index), l.Stats(); n != 2 || s.FlowsEvicted != 1 {
+			t.Errorf("%d flows held, %d evicted; want 2 and 1", n, s.FlowsEvicted)
+		}
+		// The first flow was the one dropped: its ClientHello now starts
+		// a new flow from its first bytes.
+		bt := batch(seg(10, dev, web, devPrt, 443, ack, 1, records(clientHello(helloOpts{sni: "a.example"}))))
+		l.Learn(bt)
+		if bt.Packets[0].Name == nil {
+			t.Error("flow not restarted from its first bytes")
+		}
+	})
+	t.Run("idle", func(t *testing.T) {
+		l := NewLearner(LearnerConfig{FlowIdle: time.Minute}, NewTable(TableConfig{}))
+		l.Learn(batch(seg(0, dev, web, devPrt, 443, syn, 0, nil), seg(1, dev, web, devPrt, 443, ack, 1,
+			records(clientHello(helloOpts{sni: "idle.example"})))))
+		l.Learn(batch(seg(30_000, dev, web, devPrt+1, 443, fin, 0, nil))) // not followed: no SYN, no bytes
+		bt := batch(seg(59_000, web, dev, 443, devPrt, ack, 5, nil))
+		l.Learn(bt)
+		if bt.Packets[0].Name == nil {
+			t.Error("flow forgotten before FlowIdle")
+		}
+		bt = batch(seg(200_000, web, dev, 443, devPrt, ack, 5, nil))
+		l.Learn(bt)
+		if bt.Packets[0].Name != nil || l.Stats().FlowsExpired != 1 {
+			t.Errorf("flow kept past FlowIdle: %+v", l.Stats())
+		}
+	})
+	t.Run("wait", func(t *testing.T) {
+		l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+		var ps []capture.Packet
+		ps = append(ps, seg(0, dev, web, devPrt, 443, syn, 0, nil))
+		for i := range maxPendingPackets + 5 {
+			ps = append(ps, seg(1+i, web, dev, 443, devPrt, ack, 0, nil))
+		}
+		bt := batch(ps...)
+		l.Learn(bt)
+		if last := bt.Packets[len(bt.Packets)-1]; last.Flow != 0 || l.Stats().FlowsUnnamed != 1 {
+			t.Errorf("still waiting after %d packets: %+v", len(ps), l.Stats())
+		}
+	})
+	t.Run("buffers", func(t *testing.T) {
+		l := NewLearner(LearnerConfig{FlowBuffers: 1}, NewTable(TableConfig{}))
+		rec := records(clientHello(helloOpts{sni: "b.example"}))
+		l.Learn(batch(seg(0, dev, web, devPrt, 443, ack, 1, rec[:20]), seg(1, dev, web, devPrt+1, 443, ack, 1, rec[:20])))
+		if s := l.Stats(); s.FlowBuffersFull != 1 || l.ft.buffering != 1 {
+			t.Errorf("buffering %d, stats %+v; want 1 buffering and 1 refused", l.ft.buffering, s)
+		}
+		l.Learn(batch(seg(2, dev, web, devPrt, 443, ack, 21, rec[20:])))
+		if l.ft.buffering != 0 || l.Stats().NamesSNI != 1 {
+			t.Errorf("buffer not released once named: %d, %+v", l.ft.buffering, l.Stats())
+		}
+	})
+	t.Run("first bytes past FlowBytes", func(t *testing.T) {
+		l := NewLearner(LearnerConfig{FlowBytes: 1024}, NewTable(TableConfig{}))
+		rec := records(clientHello(helloOpts{sni: "huge.example", pad: 3000}), 500)
+		var ps []capture.Packet
+		for off := 0; off < len(rec); off += 400 {
+			ps = append(ps, seg(off, dev, web, devPrt, 443, ack, 1+uint32(off), rec[off:min(off+400, len(rec))]))
+		}
+		l.Learn(batch(ps...))
+		if s := l.Stats(); s.FlowsUnnamed != 1 || l.ft.buffering != 0 {
+			t.Errorf("a ClientHello past FlowBytes: %+v, %d buffering", s, l.ft.buffering)
+		}
+	})
+}
+
+// The per-packet cost of a flow that has its name: no allocation.
+func TestNamedFlowDoesNotAllocate(t *testing.T) {
+	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+	l.Learn(batch(seg(0, dev, web, devPrt, 443, syn, 0, nil), seg(1, dev, web, devPrt, 443, ack, 1,
+		records(clientHello(helloOpts{sni: "alloc.example"})))))
+	bt := batch(seg(2, web, dev, 443, devPrt, ack, 1, nil), seg(3, dev, web, devPrt, 443, ack, 1, nil))
+	if n := testing.AllocsPerRun(100, func() { l.Learn(bt) }); n != 0 {
+		t.Errorf("Learn of a named flow's packets: %v allocations, want 0", n)
+	}
+	if bt.Packets[0].Name == nil {
+		t.Error("not named")
+	}
+}
+
+// HTTPS/SVCB answers: their address hints name the addresses like A/AAAA.
+func TestLearnSVCBHints(t *testing.T) {
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 1, Response: true})
+	b.EnableCompression()
+	_ = b.StartQuestions()
+	_ = b.Question(dnsmessage.Question{Name: mustName("www.example.com"), Type: dnsmessage.TypeHTTPS, Class: dnsmessage.ClassINET})
+	_ = b.StartAnswers()
+	_ = b.CNAMEResource(hdr("www.example.com", dnsmessage.TypeCNAME, 300), dnsmessage.CNAMEResource{CNAME: mustName("cdn.example.net")})
+	r := dnsmessage.SVCBResource{Priority: 1, Target: mustName(".")}
+	r.SetParam(dnsmessage.SVCParamALPN, []byte("\x02h3"))
+	r.SetParam(dnsmessage.SVCParamIPv4Hint, []byte{198, 51, 100, 1, 198, 51, 100, 2})
+	r.SetParam(dnsmessage.SVCParamIPv6Hint, netip.MustParseAddr("2001:db8::1").AsSlice())
+	if err := b.HTTPSResource(hdr("cdn.example.net", dnsmessage.TypeHTTPS, 300), dnsmessage.HTTPSResource{SVCBResource: r}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := NewTable(TableConfig{})
+	l := NewLearner(LearnerConfig{}, tab)
+	l.Learn(batch(udpPacket(t0, msg)))
+	svcb := func(a string) Record {
+		return Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "www.example.com", Source: SourceSVCB}
+	}
+	want := []Record{svcb("198.51.100.1"), svcb("198.51.100.2"), svcb("2001:db8::1")}
+	if d := cmp.Diff(want, learned(tab), cmpOpts); d != "" {
+		t.Errorf("learned (-want +got):\n%s", d)
+	}
+	if s := l.Stats(); s.SVCBHints != 3 || s.Addresses != 3 {
+		t.Errorf("stats %+v, want 3 hints", s)
+	}
+}
+
+// Each client's own DNS answer names a shared address for that client;
+// a client with no answer of its own gets the latest any client got.
+func TestTableClientViews(t *testing.T) {
+	c := newClock()
+	tab := newTestTable(t, c)
+	a := netip.MustParseAddr("198.51.100.9")
+	tab.LearnFor(dev, dnsRec(t0, a.String(), "one.example"), 0)
+	tab.LearnFor(dev2, dnsRec(t0, a.String(), "two.example"), 0)
+	other := netip.MustParseAddr("192.168.1.99")
+	for _, tt := range []struct {
+		client netip.Addr
+		want   string
+	}{{dev, "one.example"}, {dev2, "two.example"}, {other, "two.example"}, {netip.Addr{}, "two.example"}} {
+		if r, ok := tab.Lookup(tt.client, a); !ok || r.Domain != tt.want {
+			t.Errorf("Lookup(%v) = %q, want %q", tt.client, r.Domain, tt.want)
+		}
+	}
+	// A name from a flow does not change a client's view, and the known
+	// answer is refreshed without allocating.
+	tab.Learn(sniRec(t0, a.String(), "sni.example"), 0)
+	if r, _ := tab.Lookup(dev, a); r.Domain != "one.example" {
+		t.Errorf("a flow's name changed the client's view: %q", r.Domain)
+	}
+	if !tab.refresh(dev2, a, []byte("two.example"), SourceDNS, 0) {
+		t.Error("a known answer for a known client is not refreshed")
+	}
+	if tab.refresh(dev, a, []byte("one.example"), SourceDNS, 0) {
+		t.Error("refreshed an answer that changes the address's latest name")
+	}
+	if tab.refresh(other, a, []byte("two.example"), SourceDNS, 0) {
+		t.Error("a client without a view refreshed: its view would be lost")
+	}
+	// The views are bounded per address.
+	for i := range maxViews + 2 {
+		tab.LearnFor(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), dnsRec(t0, a.String(), "many.example"), 0)
+	}
+	if s := tab.Stats(); s.ViewsEvicted != 4 {
+		t.Errorf("views evicted %d, want 4", s.ViewsEvicted)
+	}
+	if r, _ := tab.Lookup(dev, a); r.Domain != "many.example" {
+		t.Errorf("an evicted view still answers: %q", r.Domain)
+	}
+}
+
+// TestFlowMemory fills the flow table to its default cap with named flows
+// and reports the heap it holds per flow; the README quotes it.
+func TestFlowMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills 65k flows")
+	}
+	n := DefaultLearnerConfig().Flows
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+	hello := records(clientHello(helloOpts{sni: "mem.example"}))
+	bt := batch(seg(0, dev, web, 0, 443, syn, 0, nil), seg(1, dev, web, 0, 443, ack, 1, hello))
+	for i := range n {
+		c := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		for j := range bt.Packets {
+			bt.Packets[j].Src, bt.Packets[j].Name, bt.Packets[j].Flow = c, nil, 0
+		}
+		l.Learn(bt)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(l)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+	t.Logf("flow table: %.0f bytes/flow at %d flows", per, n)
+	if s := l.Stats(); s.NamesSNI != uint64(n) || len(l.ft.index) != n {
+		t.Fatalf("%d flows named, %d held; want %d", s.NamesSNI, len(l.ft.index), n)
+	}
+	if per > 350 && !raceEnabled {
+		t.Errorf("%.0f bytes/flow, want at most 350", per)
+	}
+}
+
+// TestTableViewMemory is TestTableMemory with one client's view per
+// address, as DNS answers make.
+func TestTableViewMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills 50k entries")
+	}
+	const n = 50_000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	tab := NewTable(TableConfig{Cap: n})
+	for i := range n {
+		name := fmt.Sprintf("host%06d.example-cdn.net", i)
+		tab.LearnFor(dev, Record{TS: t0, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Domain: name, Source: SourceDNS}, 0)
+	}
+	tab.Drain(nil)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(tab)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+	t.Logf("table memory with one client view per address: %.0f bytes/entry", per)
+	if per > 500 && !raceEnabled {
+		t.Errorf("%.0f bytes/entry, want at most 500", per)
+	}
+}
