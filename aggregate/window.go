@@ -1,6 +1,6 @@
 // Package aggregate counts packets in tumbling windows on packet time and,
-// when a window closes, names each (client, remote) key once and turns it
-// into rows for the store.
+// when a window closes, names each (client, remote, flow name) key once and
+// turns it into rows for the store.
 package aggregate
 
 import (
@@ -13,6 +13,12 @@ import (
 
 // Window is one closed window, ready to be written.
 type Window struct {
+	// ID names this batch of counts, so that writing it twice counts it
+	// once: the store records the ID in the same transaction as the rows
+	// and skips a window whose ID it already holds. Two windows with the
+	// same Start (a late batch) have different IDs and add up. Zero until
+	// the store's writer assigns one, before the window's first durable copy.
+	ID [16]byte
 	// Start is the window's start in UTC: t − t mod width.
 	Start time.Time
 	// Rows has one entry per (client, domain) seen in the window.

@@ -70,8 +70,15 @@ func TestBadInput(t *testing.T) {
 	}
 
 	t.Run("no dsn", func(t *testing.T) {
+		// Without a DSN the database is SQLite, made at start: what fails
+		// is the capture, and the file is there for the next try.
 		t.Setenv("NETMON_DSN", "")
-		checkOneLineError(t, netmon(t, "replay", bare), "--dsn", "NETMON_DSN")
+		db := filepath.Join(t.TempDir(), "n.db")
+		t.Setenv("NETMON_DB", db)
+		checkOneLineError(t, netmon(t, "replay", bare), "not-a-capture.pcap")
+		if _, err := os.Stat(db); err != nil {
+			t.Errorf("replay without a DSN made no SQLite file at $NETMON_DB: %v", err)
+		}
 	})
 	t.Run("tables missing", func(t *testing.T) {
 		// A fresh database without migrate.
@@ -91,8 +98,17 @@ func TestBadInput(t *testing.T) {
 		if err != nil {
 			t.Fatal("setpriv not found: apt-get install util-linux")
 		}
+		// A spool nobody may write, so that the capture is what fails.
+		state, err := os.MkdirTemp("", "netmon-nobody")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(state)
+		if err := os.Chmod(state, 0o777); err != nil {
+			t.Fatal(err)
+		}
 		cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-			binary, "run", "-i", "lo", "--dsn", dsn, "--no-ptr")
+			binary, "run", "-i", "lo", "--dsn", dsn, "--no-ptr", "--state-dir", state)
 		out, err := cmd.CombinedOutput()
 		ee, ok := err.(*exec.ExitError)
 		if !ok || ee.ExitCode() != 1 {

@@ -32,6 +32,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "netmon")
+	// Every command under test spools under this run's own directory, not
+	// /var/lib/netmon, so test runs never share (and lock) a spool.
+	os.Setenv("NETMON_STATE_DIR", filepath.Join(dir, "state"))
+	// Likewise, a command run without a DSN writes to SQLite here, never
+	// to /var/lib/netmon/netmon.db or ./netmon.db.
+	os.Setenv("NETMON_DB", filepath.Join(dir, "default.db"))
 	build := exec.Command("go", "build", "-o", binary, "./netmon")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

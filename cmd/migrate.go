@@ -10,7 +10,7 @@ import (
 )
 
 func newMigrateCmd(logger func() (*slog.Logger, error)) *cobra.Command {
-	var dsn string
+	var df dsnFlags
 	c := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or update the database tables",
@@ -21,7 +21,7 @@ func newMigrateCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := resolveDSN(dsn)
+			d, err := df.resolve(log)
 			if err != nil {
 				return err
 			}
@@ -49,6 +49,6 @@ func newMigrateCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&dsn, "dsn", "", "MariaDB DSN, user:pass@tcp(host:3306)/db (default $NETMON_DSN)")
+	df.register(c.Flags())
 	return c
 }

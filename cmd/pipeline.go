@@ -21,6 +21,8 @@ type pipelineConfig struct {
 	Live   bool
 	Local  []netip.Prefix
 	PTR    bool
+	// DNSMatch says which DNS responses the learner believes.
+	DNSMatch resolver.DNSMatch
 }
 
 // input is one capture to read: a live handle, or a file opened when its
@@ -32,30 +34,32 @@ type input struct {
 
 // pipelineResult is what a finished pipeline reports.
 type pipelineResult struct {
-	InputErrs   []error // per-input errors; the windows before the damage were still written
-	Packets     uint64
-	Windows     uint64
-	Rows        uint64
-	LostWindows uint64
-	Capture     capture.Stats // libpcap's counters of the last source
+	InputErrs []error // per-input errors; the windows before the damage were still written
+	Packets   uint64
+	Windows   uint64
+	Rows      uint64
+	Capture   capture.Stats // libpcap's counters of the last source
 }
 
 // Channel sizes: each carries batches of up to capture.BatchSize packets, so
 // a few slots absorb a stage's hiccup (a GC pause, a window close) without
 // stalling libpcap's reads, while bounding what is in flight.
 const (
-	batchQueue  = 8
-	windowQueue = 4 // a window is written in one transaction; more would only hide a slow database
+	batchQueue = 8
+	// The store stage only appends each window to its spool (an fsync, a
+	// few milliseconds), never waiting for the database; a few slots absorb
+	// a slow disk. Windows here are not yet durable: kill -9 loses them.
+	windowQueue = 4
 )
 
 // runPipeline reads every input in order through decode → learn → resolve →
 // aggregate → store. It stops reading when ctx ends, and then still writes
 // everything already read: the open window included.
-func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, sink aggregate.Sink, log *slog.Logger) (pipelineResult, error) {
+func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out windowStore, log *slog.Logger) (pipelineResult, error) {
 	var res pipelineResult
 
 	table := resolver.NewTable(resolver.TableConfig{})
-	learner := resolver.NewLearner(resolver.LearnerConfig{}, table)
+	learner := resolver.NewLearner(resolver.LearnerConfig{DNSMatch: cfg.DNSMatch}, table)
 	classifier := resolver.NewClassifier(resolver.NewLocalNets(cfg.Local))
 	var ptr *resolver.PTR
 	var requester aggregate.PTRRequester
@@ -121,16 +125,12 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, sink a
 			return nil
 		})
 	}
-	g.Go(func() error {
-		w := writer{sink: sink, log: log, stop: ctx}
-		for win := range closed {
-			if !w.write(win) {
-				res.LostWindows++
-			}
-		}
-		return nil
-	})
+	// The store stage takes every window at once (spooled to disk) and
+	// writes to the database behind it; after a stop request (ctx) it keeps
+	// writing for its drain timeout and leaves the rest in the spool.
+	g.Go(func() error { return out.Run(ctx, closed) })
 	err := g.Wait()
+	logNames(log, decoder.Stats(), learner.Stats(), table.Stats(), windows.Stats())
 
 	res.Packets = windows.Stats().Packets.Load()
 	res.Windows = windows.Stats().Windows.Load()
@@ -153,50 +153,8 @@ func stage(ctx context.Context, in <-chan *capture.Batch, out chan<- *capture.Ba
 	return nil
 }
 
-// writer writes windows to the sink, retrying a failed write with backoff.
-// After a stop request it keeps trying only for the grace period, so a
-// shutdown cannot hang on an absent database.
-type writer struct {
-	sink     aggregate.Sink
-	log      *slog.Logger
-	stop     context.Context
-	deadline time.Time
-}
-
-const (
-	writeAttempts = 6
-	stopGrace     = 10 * time.Second
-)
-
-func (w *writer) write(win *aggregate.Window) bool {
-	backoff := 500 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		ctx, cancel := w.writeCtx()
-		err := w.sink.WriteWindow(ctx, win)
-		cancel()
-		if err == nil {
-			return true
-		}
-		if attempt >= writeAttempts || w.pastGrace() {
-			w.log.Error("window not written, its counts are lost", "window", win.Start, "rows", len(win.Rows), "attempts", attempt, "err", err)
-			return false
-		}
-		w.log.Warn("write failed, will retry", "window", win.Start, "retry_in_s", backoff.Seconds(), "err", err)
-		time.Sleep(backoff)
-		backoff = min(2*backoff, 10*time.Second)
-	}
-}
-
-func (w *writer) writeCtx() (context.Context, context.CancelFunc) {
-	if w.stop.Err() != nil {
-		if w.deadline.IsZero() {
-			w.deadline = time.Now().Add(stopGrace)
-		}
-		return context.WithDeadline(context.Background(), w.deadline)
-	}
-	return context.WithTimeout(context.Background(), 30*time.Second)
-}
-
-func (w *writer) pastGrace() bool {
-	return !w.deadline.IsZero() && time.Now().After(w.deadline)
+// windowStore is the store stage: *store.Writer. Run must receive every
+// window from in until in is closed, and never block on the database.
+type windowStore interface {
+	Run(stop context.Context, in <-chan *aggregate.Window) error
 }

@@ -23,26 +23,36 @@ import (
 type commonFlags struct {
 	filter   string
 	window   time.Duration
-	dsn      string
 	localNet string
 	agent    string
 	noPTR    bool
+	dnsMatch dnsMatchFlag
+	dsnFlags
+	durabilityFlags
 }
 
 func (f *commonFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.filter, "filter", capture.DefaultFilter, "BPF filter expression (\"\" for none)")
 	fs.DurationVar(&f.window, "window", 10*time.Second, "window length")
-	fs.StringVar(&f.dsn, "dsn", "", "MariaDB DSN, user:pass@tcp(host:3306)/db (default $NETMON_DSN)")
+	f.dsnFlags.register(fs)
+	f.durabilityFlags.register(fs)
 	fs.StringVar(&f.localNet, "local-net", "", "extra local networks, comma-separated CIDRs (private ranges are always local)")
 	fs.StringVar(&f.agent, "agent", "", "name of this sensor in the database (default the host name)")
 	fs.BoolVar(&f.noPTR, "no-ptr", false, "do not look up PTR names for addresses DNS did not name")
+	fs.Var(&f.dnsMatch, "dns-match-queries", dnsMatchUsage)
 }
 
 // prepared is what a command needs before it starts reading.
 type prepared struct {
-	cfg   pipelineConfig
-	store *store.Store
-	log   *slog.Logger
+	cfg    pipelineConfig
+	store  *store.Store
+	writer *store.Writer
+	log    *slog.Logger
+}
+
+func (p *prepared) close() {
+	p.writer.Close()
+	p.store.Close()
 }
 
 func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, error), live bool) (*prepared, error) {
@@ -70,33 +80,26 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 			agent = "netmon"
 		}
 	}
-	dsn, err := resolveDSN(f.dsn)
+	dsn, err := f.dsnFlags.resolve(log)
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, store.Config{DSN: dsn, Agent: agent})
+	log = log.With("agent", agent)
+	st, err := openStore(ctx, dsn, agent, live, log)
 	if err != nil {
 		return nil, err
 	}
-	if err := st.CheckSchema(ctx); err != nil {
+	w, err := f.durabilityFlags.openWriter(st, agent, log)
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	return &prepared{
-		cfg:   pipelineConfig{Window: f.window, Live: live, Local: local, PTR: !f.noPTR},
-		store: st,
-		log:   log.With("agent", agent),
+		cfg:    pipelineConfig{Window: f.window, Live: live, Local: local, PTR: !f.noPTR, DNSMatch: f.dnsMatch.m},
+		store:  st,
+		writer: w,
+		log:    log,
 	}, nil
-}
-
-func resolveDSN(flag string) (string, error) {
-	if flag != "" {
-		return flag, nil
-	}
-	if env := os.Getenv("NETMON_DSN"); env != "" {
-		return env, nil
-	}
-	return "", errors.New("no database given: use --dsn or set NETMON_DSN, e.g. 'netmon:secret@tcp(127.0.0.1:3306)/netmon'")
 }
 
 func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
@@ -116,20 +119,21 @@ func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer p.store.Close()
+			defer p.close()
 			src, err := capture.OpenLive(liveConfig(iface, f.filter))
 			if err != nil {
 				return err
 			}
 			p.log.Info("capturing", "interface", iface, "filter", f.filter, "window_s", f.window.Seconds())
 			in := input{name: iface, open: func() (capture.Source, error) { return src, nil }}
-			res, err := runPipeline(ctx, p.cfg, []input{in}, p.store, p.log)
+			res, err := runPipeline(ctx, p.cfg, []input{in}, p.writer, p.log)
 			p.log.Info("stopped", "packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows,
 				"pcap_received", res.Capture.Received, "pcap_dropped", res.Capture.Dropped, "if_dropped", res.Capture.IfDropped)
+			werr := writerResult(ctx, p.writer, p.log)
 			if err != nil {
 				return err
 			}
-			return errors.Join(append(res.InputErrs, lostErr(res.LostWindows))...)
+			return errors.Join(append(res.InputErrs, werr)...)
 		},
 	}
 	c.Flags().StringVarP(&iface, "interface", "i", "", "interface to capture on (required)")
@@ -150,19 +154,20 @@ func newReplayCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer p.store.Close()
+			defer p.close()
 			inputs := make([]input, len(files))
 			for i, name := range files {
 				inputs[i] = input{name: name, open: func() (capture.Source, error) {
 					return capture.OpenFile(name, f.filter)
 				}}
 			}
-			res, err := runPipeline(ctx, p.cfg, inputs, p.store, p.log)
+			res, err := runPipeline(ctx, p.cfg, inputs, p.writer, p.log)
 			p.log.Info("replayed", "files", len(files), "packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows)
+			werr := writerResult(ctx, p.writer, p.log)
 			if err != nil {
 				return err
 			}
-			return errors.Join(append(res.InputErrs, lostErr(res.LostWindows))...)
+			return errors.Join(append(res.InputErrs, werr)...)
 		},
 	}
 	f.register(c.Flags())
@@ -175,11 +180,4 @@ func liveConfig(iface, filter string) capture.LiveConfig {
 	cfg := capture.DefaultLiveConfig(iface)
 	cfg.Filter = filter
 	return cfg
-}
-
-func lostErr(n uint64) error {
-	if n == 0 {
-		return nil
-	}
-	return fmt.Errorf("%d windows could not be written to the database (see the log above)", n)
 }

@@ -14,12 +14,26 @@ import (
 //go:embed mysql/*.sql
 var mysqlFiles embed.FS
 
+//go:embed sqlite/*.sql
+var sqliteFiles embed.FS
+
 // MySQL returns the MariaDB/MySQL migrations, rooted so that the goose
 // provider sees the numbered files at the top level.
 func MySQL() fs.FS {
 	sub, err := fs.Sub(mysqlFiles, "mysql")
 	if err != nil {
 		// fs.Sub fails only for an invalid path, and "mysql" is a constant.
+		panic("migrations: " + err.Error())
+	}
+	return sub
+}
+
+// SQLite returns the SQLite migrations, goose dialect sqlite3. They mirror
+// the MySQL ones version for version: the same tables, columns and keys.
+func SQLite() fs.FS {
+	sub, err := fs.Sub(sqliteFiles, "sqlite")
+	if err != nil {
+		// As in MySQL: "sqlite" is a constant.
 		panic("migrations: " + err.Error())
 	}
 	return sub

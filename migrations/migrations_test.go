@@ -48,7 +48,7 @@ func TestMySQLUpDownUp(t *testing.T) {
 		}
 		return got
 	}
-	want := []string{"dns_records", "tcpdump_records"}
+	want := []string{"applied_windows", "dns_records", "tcpdump_records"}
 
 	if _, err := p.Up(t.Context()); err != nil {
 		t.Fatalf("Up: %v", err)
@@ -67,5 +67,63 @@ func TestMySQLUpDownUp(t *testing.T) {
 	}
 	if diff := cmp.Diff(tables(), want); diff != "" {
 		t.Errorf("tables after Up again (-got +want):\n%s", diff)
+	}
+}
+
+// Every schema version exists for both dialects, under the same name, so
+// that both backends hold the same tables at every netmon version.
+func TestSQLiteMirrorsMySQL(t *testing.T) {
+	t.Parallel()
+	my, err := fs.Glob(migrations.MySQL(), "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lite, err := fs.Glob(migrations.SQLite(), "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(lite, my); diff != "" {
+		t.Errorf("SQLite migrations (-got) vs MySQL (+want):\n%s", diff)
+	}
+}
+
+// TestSQLiteUpDownUp is TestMySQLUpDownUp on an SQLite file.
+func TestSQLiteUpDownUp(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, storetest.NewDSN(t, storetest.SQLite))
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.DB, migrations.SQLite(), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := func() []string {
+		t.Helper()
+		var got []string
+		err := db.SelectContext(t.Context(), &got,
+			`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN (?, 'sqlite_sequence') ORDER BY name`,
+			goose.DefaultTablename)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	want := []string{"applied_windows", "dns_records", "tcpdump_records"}
+	for i, step := range []func() error{
+		func() error { _, err := p.Up(t.Context()); return err },
+		func() error { _, err := p.DownTo(t.Context(), 0); return err },
+		func() error { _, err := p.Up(t.Context()); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		got := tables()
+		if i == 1 {
+			if len(got) != 0 {
+				t.Errorf("tables after DownTo(0) = %q, want none", got)
+			}
+			continue
+		}
+		if diff := cmp.Diff(got, want); diff != "" {
+			t.Errorf("tables after step %d (-got +want):\n%s", i, diff)
+		}
 	}
 }

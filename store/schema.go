@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"path/filepath"
 	"time"
 
 	"github.com/pressly/goose/v3"
-
-	"github.com/netmon/netmon/migrations"
+	"github.com/pressly/goose/v3/lock"
 )
 
 // ErrNoSchema means the database lacks netmon's tables or has an older
@@ -19,7 +19,7 @@ import (
 var ErrNoSchema = errors.New(`run "netmon migrate" first`)
 
 // tables are the tables the writer needs, in the order CheckSchema reports them.
-var tables = [...]string{"tcpdump_records", "dns_records"}
+var tables = [...]string{"tcpdump_records", "dns_records", "applied_windows"}
 
 // migrateLockWait is how long Migrate waits for another netmon that is
 // migrating the same database before giving up.
@@ -53,8 +53,7 @@ func (s *Store) Migrate(ctx context.Context) (from, to int64, err error) {
 func (s *Store) CheckSchema(ctx context.Context) error {
 	for _, table := range tables {
 		var n int
-		err := s.db.GetContext(ctx, &n,
-			`SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`, table)
+		err := s.db.GetContext(ctx, &n, s.sql.tableExists, table)
 		if err != nil {
 			return fmt.Errorf("check schema of %s: %w", s.dbName, err)
 		}
@@ -70,9 +69,7 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	src := p.ListSources()
 	want := src[len(src)-1].Version // NewProvider fails when there are none
 	var n int
-	err = s.db.GetContext(ctx, &n,
-		`SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`,
-		goose.DefaultTablename)
+	err = s.db.GetContext(ctx, &n, s.sql.tableExists, goose.DefaultTablename)
 	if err != nil {
 		return fmt.Errorf("check schema of %s: %w", s.dbName, err)
 	}
@@ -96,18 +93,21 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	return nil
 }
 
-// provider builds a goose provider over the embedded MySQL migrations. It is
-// cheap and touches the database only when used.
+// provider builds a goose provider over the embedded migrations of the
+// store's dialect. It is cheap and touches the database only when used.
 func (s *Store) provider() (*goose.Provider, error) {
-	p, err := goose.NewProvider(goose.DialectMySQL, s.db.DB, migrations.MySQL(),
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithSessionLocker(migrationLock{
-			// GET_LOCK names are server-wide and at most 64 characters, so
-			// the database is named by a hash: Migrate on two databases of
-			// one server must not wait for each other.
-			name: fmt.Sprintf("netmon-migrate-%08x", crc32.ChecksumIEEE([]byte(s.dbName))),
-			wait: migrateLockWait,
-		}))
+	var locker lock.SessionLocker = migrationLock{
+		// GET_LOCK names are server-wide and at most 64 characters, so
+		// the database is named by a hash: Migrate on two databases of
+		// one server must not wait for each other.
+		name: fmt.Sprintf("netmon-migrate-%08x", crc32.ChecksumIEEE([]byte(s.dbName))),
+		wait: migrateLockWait,
+	}
+	if s.sql.backend == SQLite {
+		locker = &sqliteMigrationLock{dir: filepath.Dir(s.dbName), wait: migrateLockWait}
+	}
+	p, err := goose.NewProvider(s.sql.goose, s.db.DB, s.sql.migrations(),
+		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}

@@ -1,6 +1,7 @@
-// Package store owns netmon's access to the database: connecting, applying
-// and checking the schema from package migrations, and the writer that turns
-// each closed aggregate.Window into one transaction of upserts.
+// Package store owns netmon's access to the database, MariaDB or an
+// embedded SQLite file: connecting, applying and checking the schema from
+// package migrations, and the writer that turns each closed
+// aggregate.Window into one transaction of upserts.
 package store
 
 import (
@@ -38,22 +39,31 @@ const (
 
 // Config says where the database is and who is writing.
 type Config struct {
-	// DSN is a go-sql-driver/mysql data source name,
-	// user:password@tcp(host:3306)/database. Open adds parseTime, loc=UTC,
-	// a dial timeout and a UTC session time zone whatever the DSN says.
+	// DSN names the database: "sqlite:PATH" for an SQLite file, else
+	// MariaDB as mysql://user:password@host:3306/database or in the
+	// go-sql-driver form user:password@tcp(host:3306)/database. On MariaDB
+	// Open adds parseTime, loc=UTC, a dial timeout and a UTC session time
+	// zone whatever the DSN says; on SQLite, WAL mode and a busy timeout.
 	DSN string
 	// Agent names this netmon instance in every row it writes, so that
 	// several capture points can share one database. At most 64 characters.
 	Agent string
+	// Lazy skips the first contact: the first query connects. For a
+	// sensor that must start capturing while its database is away.
+	Lazy bool
 }
 
-// Store is a connection pool to MariaDB plus the agent it writes as. It is
-// safe for concurrent use.
+// Store is a connection pool to the database plus the agent it writes as.
+// It is safe for concurrent use.
 type Store struct {
 	db     *sqlx.DB
 	agent  string
-	dbName string // for the migration lock's name
+	dbName string // MariaDB: the database, for the migration lock and messages; SQLite: the file
+	sql    *dialect
 }
+
+// Backend says which kind of database the store writes to.
+func (s *Store) Backend() Backend { return s.sql.backend }
 
 // Open connects to the database named by cfg.DSN and checks that it answers.
 // It does not touch the schema: call Migrate or CheckSchema next.
@@ -63,10 +73,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if !utf8.ValidString(cfg.Agent) || utf8.RuneCountInString(cfg.Agent) > maxAgentLen {
 		return nil, fmt.Errorf("agent %q: want at most %d characters of valid UTF-8", cfg.Agent, maxAgentLen)
 	}
-	mc, err := mysql.ParseDSN(cfg.DSN)
+	if BackendOf(cfg.DSN) == SQLite {
+		return openSQLite(ctx, cfg)
+	}
+	mc, err := mysqlConfig(cfg.DSN)
 	if err != nil {
-		err = scrub(err, dsnPassword(cfg.DSN))
-		return nil, fmt.Errorf("parse DSN %q: %w (want user:password@tcp(host:3306)/database)", Redact(cfg.DSN), err)
+		return nil, err
 	}
 	if mc.DBName == "" {
 		return nil, fmt.Errorf("DSN %q names no database (want user:password@tcp(host:3306)/database)", Redact(cfg.DSN))
@@ -93,29 +105,46 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxOpenConns)
 
+	s := &Store{db: db, agent: cfg.Agent, dbName: mc.DBName, sql: &mariaDBDialect}
+	if cfg.Lazy {
+		return s, nil
+	}
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		_ = db.Close()
 		var me *mysql.MySQLError
-		if errors.As(err, &me) && me.Number == erBadDB {
+		switch {
+		case errors.As(err, &me) && me.Number == erBadDB:
 			return nil, fmt.Errorf("connect to MariaDB at %s: %w %s", where, ErrNoDatabase, hint(err))
+		case me == nil:
+			// No server answered: nothing about the DSN is known wrong.
+			return nil, fmt.Errorf("connect to MariaDB at %s: %w: %w %s", where, ErrUnreachable, scrub(err, mc.Passwd), hint(err))
 		}
 		return nil, fmt.Errorf("connect to MariaDB at %s: %w %s", where, scrub(err, mc.Passwd), hint(err))
 	}
-	return &Store{db: db, agent: cfg.Agent, dbName: mc.DBName}, nil
+	return s, nil
 }
+
+// ErrUnreachable is returned by Open when no server answered at all (refused,
+// timed out, no route, unknown host), as opposed to a server that refused
+// the credentials or the database.
+var ErrUnreachable = errors.New("the server does not answer")
 
 // ErrNoDatabase is returned by Open when the server answers but the
 // database the DSN names does not exist; CreateDatabase makes it.
 var ErrNoDatabase = errors.New("database does not exist")
 
-// CreateDatabase creates the database that dsn names, if it is missing, with
-// the character set and exact-match collation the schema expects.
+// CreateDatabase creates the database that dsn names, if it is missing: on
+// MariaDB with the character set and exact-match collation the schema
+// expects, on SQLite an empty file that only its owner and group may read.
 func CreateDatabase(ctx context.Context, dsn string) error {
-	mc, err := mysql.ParseDSN(dsn)
+	if BackendOf(dsn) == SQLite {
+		return createSQLite(dsn)
+	}
+	mc, err := mysqlConfig(dsn)
 	if err != nil {
-		return fmt.Errorf("parse DSN %q: %w", Redact(dsn), scrub(err, dsnPassword(dsn)))
+		return err
 	}
 	name := mc.DBName
 	if name == "" {
@@ -157,8 +186,16 @@ func Redact(dsn string) string {
 
 // passwordSpan finds the password in dsn the way mysql.ParseDSN does: the
 // user info ends at the last '@' before the last '/', and the password starts
-// after the first ':' in it. ok is false when there is no password.
+// after the first ':' in it. A mysql:// URL is read the same way after its
+// scheme; a sqlite: DSN has no password. ok is false when there is none.
 func passwordSpan(dsn string) (start, end int, ok bool) {
+	if BackendOf(dsn) == SQLite {
+		return 0, 0, false
+	}
+	off := 0
+	if rest, isURL := strings.CutPrefix(dsn, mysqlURLPrefix); isURL {
+		off, dsn = len(mysqlURLPrefix), rest
+	}
 	slash := strings.LastIndexByte(dsn, '/')
 	if slash < 0 {
 		// Not a valid DSN, but it may still carry a password worth hiding.
@@ -172,7 +209,7 @@ func passwordSpan(dsn string) (start, end int, ok bool) {
 	if colon < 0 || colon+1 == at {
 		return 0, 0, false
 	}
-	return colon + 1, at, true
+	return off + colon + 1, off + at, true
 }
 
 func dsnPassword(dsn string) string {
@@ -215,11 +252,29 @@ const (
 // hint suggests the likely fix for a failed connect, in the parenthesised
 // form that ends the one-line error.
 func hint(err error) string {
+	if isSQLiteNoTable(err) {
+		return "(a table is missing: restore it, or create the schema with \"netmon migrate\" in an empty database; windows wait in the spool)"
+	}
+	switch sqliteCode(err) & 0xff {
+	case 0:
+	case sqliteReadOnly, sqliteCantOpen, sqlitePerm:
+		return "(check that netmon may write the database file and its directory; or give another with --db)"
+	case sqliteBusy, sqliteLocked:
+		return "(another process holds the database's write lock; netmon tries again)"
+	case sqliteFull:
+		return "(the disk is full)"
+	case sqliteNotADB:
+		return "(the file is not an SQLite database: check --db or --dsn)"
+	default:
+		return "(check --db or --dsn)"
+	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		switch me.Number {
 		case erAccessDenied, erAccessDeniedNoP, erDBAccessDenied:
-			return "(check the user and password in --dsn or NETMON_DSN)"
+			return "(check the user and password in --dsn, NETMON_DSN or the password file)"
+		case erTableMissing:
+			return "(a table is missing: restore it, or create the schema with \"netmon migrate\" in an empty database; windows wait in the spool)"
 		case erBadDB:
 			return "(\"netmon migrate\" creates it; or check --dsn or NETMON_DSN)"
 		}

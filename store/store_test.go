@@ -53,117 +53,123 @@ func latestVersion(t *testing.T) int64 {
 
 func TestMigrate(t *testing.T) {
 	t.Parallel()
-	dsn := storetest.NewDB(t)
-	s := open(t, dsn, "a")
-	latest := latestVersion(t)
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		dsn := storetest.NewDSN(t, b)
+		s := open(t, dsn, "a")
+		latest := latestVersion(t)
 
-	err := s.CheckSchema(t.Context())
-	if !errors.Is(err, store.ErrNoSchema) {
-		t.Fatalf("CheckSchema before Migrate = %v, want ErrNoSchema", err)
-	}
-	if got, want := err.Error(), `table tcpdump_records is missing: run "netmon migrate" first`; got != want {
-		t.Errorf("CheckSchema before Migrate says %q, want %q", got, want)
-	}
+		err := s.CheckSchema(t.Context())
+		if !errors.Is(err, store.ErrNoSchema) {
+			t.Fatalf("CheckSchema before Migrate = %v, want ErrNoSchema", err)
+		}
+		if got, want := err.Error(), `table tcpdump_records is missing: run "netmon migrate" first`; got != want {
+			t.Errorf("CheckSchema before Migrate says %q, want %q", got, want)
+		}
 
-	for i, want := range [][2]int64{{0, latest}, {latest, latest}} {
-		from, to, err := s.Migrate(t.Context())
-		if err != nil {
-			t.Fatalf("Migrate #%d: %v", i+1, err)
+		for i, want := range [][2]int64{{0, latest}, {latest, latest}} {
+			from, to, err := s.Migrate(t.Context())
+			if err != nil {
+				t.Fatalf("Migrate #%d: %v", i+1, err)
+			}
+			if from != want[0] || to != want[1] {
+				t.Errorf("Migrate #%d = %d → %d, want %d → %d", i+1, from, to, want[0], want[1])
+			}
 		}
-		if from != want[0] || to != want[1] {
-			t.Errorf("Migrate #%d = %d → %d, want %d → %d", i+1, from, to, want[0], want[1])
+		if err := s.CheckSchema(t.Context()); err != nil {
+			t.Errorf("CheckSchema after Migrate: %v", err)
 		}
-	}
-	if err := s.CheckSchema(t.Context()); err != nil {
-		t.Errorf("CheckSchema after Migrate: %v", err)
-	}
+	})
 }
 
 func TestMigrateConcurrent(t *testing.T) {
 	t.Parallel()
-	dsn := storetest.NewDB(t)
-	latest := latestVersion(t)
-	const n = 4
-	stores := make([]*store.Store, n)
-	for i := range stores {
-		stores[i] = open(t, dsn, "a")
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	tos := make([]int64, n)
-	for i, s := range stores {
-		wg.Go(func() { _, tos[i], errs[i] = s.Migrate(t.Context()) })
-	}
-	wg.Wait()
-	for i := range n {
-		if errs[i] != nil || tos[i] != latest {
-			t.Errorf("Migrate #%d = version %d, %v; want version %d, no error", i, tos[i], errs[i], latest)
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		dsn := storetest.NewDSN(t, b)
+		latest := latestVersion(t)
+		const n = 4
+		stores := make([]*store.Store, n)
+		for i := range stores {
+			stores[i] = open(t, dsn, "a")
 		}
-	}
-	if err := stores[0].CheckSchema(t.Context()); err != nil {
-		t.Errorf("CheckSchema: %v", err)
-	}
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		tos := make([]int64, n)
+		for i, s := range stores {
+			wg.Go(func() { _, tos[i], errs[i] = s.Migrate(t.Context()) })
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil || tos[i] != latest {
+				t.Errorf("Migrate #%d = version %d, %v; want version %d, no error", i, tos[i], errs[i], latest)
+			}
+		}
+		if err := stores[0].CheckSchema(t.Context()); err != nil {
+			t.Errorf("CheckSchema: %v", err)
+		}
+	})
 }
 
 func TestCheckSchema(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		migrate  bool
-		arrange  []string // SQL run after migrating
-		want     string   // error text, "" for none
-		noSchema bool     // want errors.Is(err, ErrNoSchema)
-	}{
-		{name: "empty database", want: `table tcpdump_records is missing: run "netmon migrate" first`, noSchema: true},
-		{name: "migrated", migrate: true},
-		{
-			name: "dns_records dropped", migrate: true, arrange: []string{"DROP TABLE dns_records"},
-			want: `table dns_records is missing: run "netmon migrate" first`, noSchema: true,
-		},
-		{
-			name: "older version", migrate: true, arrange: []string{"DELETE FROM goose_db_version WHERE version_id > 0"},
-			want: `schema is at version 0, this netmon needs {latest}: run "netmon migrate" first`, noSchema: true,
-		},
-		{
-			name: "tables made without goose", migrate: true, arrange: []string{"DROP TABLE goose_db_version"},
-			want: `table goose_db_version is missing, so the schema's version is unknown: run "netmon migrate" first`, noSchema: true,
-		},
-		{
-			name: "newer version", migrate: true,
-			arrange: []string{"INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, 1)"},
-			want:    "schema is at version 99999, newer than this netmon knows ({latest}): upgrade netmon",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			dsn := storetest.NewDB(t)
-			s := open(t, dsn, "a")
-			if tt.migrate {
-				if _, _, err := s.Migrate(t.Context()); err != nil {
-					t.Fatalf("Migrate: %v", err)
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		tests := []struct {
+			name     string
+			migrate  bool
+			arrange  []string // SQL run after migrating
+			want     string   // error text, "" for none
+			noSchema bool     // want errors.Is(err, ErrNoSchema)
+		}{
+			{name: "empty database", want: `table tcpdump_records is missing: run "netmon migrate" first`, noSchema: true},
+			{name: "migrated", migrate: true},
+			{
+				name: "dns_records dropped", migrate: true, arrange: []string{"DROP TABLE dns_records"},
+				want: `table dns_records is missing: run "netmon migrate" first`, noSchema: true,
+			},
+			{
+				name: "older version", migrate: true, arrange: []string{"DELETE FROM goose_db_version WHERE version_id > 0"},
+				want: `schema is at version 0, this netmon needs {latest}: run "netmon migrate" first`, noSchema: true,
+			},
+			{
+				name: "tables made without goose", migrate: true, arrange: []string{"DROP TABLE goose_db_version"},
+				want: `table goose_db_version is missing, so the schema's version is unknown: run "netmon migrate" first`, noSchema: true,
+			},
+			{
+				name: "newer version", migrate: true,
+				arrange: []string{"INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, 1)"},
+				want:    "schema is at version 99999, newer than this netmon knows ({latest}): upgrade netmon",
+			},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				dsn := storetest.NewDSN(t, b)
+				s := open(t, dsn, "a")
+				if tt.migrate {
+					if _, _, err := s.Migrate(t.Context()); err != nil {
+						t.Fatalf("Migrate: %v", err)
+					}
 				}
-			}
-			db := storetest.Open(t, dsn)
-			for _, q := range tt.arrange {
-				if _, err := db.ExecContext(t.Context(), q); err != nil {
-					t.Fatalf("%s: %v", q, err)
+				db := storetest.Open(t, dsn)
+				for _, q := range tt.arrange {
+					if _, err := db.ExecContext(t.Context(), q); err != nil {
+						t.Fatalf("%s: %v", q, err)
+					}
 				}
-			}
-			want := strings.ReplaceAll(tt.want, "{latest}", strconv.FormatInt(latestVersion(t), 10))
-			err := s.CheckSchema(t.Context())
-			got := ""
-			if err != nil {
-				got = err.Error()
-			}
-			if got != want {
-				t.Errorf("CheckSchema = %q, want %q", got, want)
-			}
-			if errors.Is(err, store.ErrNoSchema) != tt.noSchema {
-				t.Errorf("errors.Is(%v, ErrNoSchema) = %v, want %v", err, !tt.noSchema, tt.noSchema)
-			}
-		})
-	}
+				want := strings.ReplaceAll(tt.want, "{latest}", strconv.FormatInt(latestVersion(t), 10))
+				err := s.CheckSchema(t.Context())
+				got := ""
+				if err != nil {
+					got = err.Error()
+				}
+				if got != want {
+					t.Errorf("CheckSchema = %q, want %q", got, want)
+				}
+				if errors.Is(err, store.ErrNoSchema) != tt.noSchema {
+					t.Errorf("errors.Is(%v, ErrNoSchema) = %v, want %v", err, !tt.noSchema, tt.noSchema)
+				}
+			})
+		}
+	})
 }
 
 func TestOpenErrors(t *testing.T) {
@@ -208,7 +214,7 @@ func TestOpenErrors(t *testing.T) {
 			wants: []string{
 				"connect to MariaDB at " + server.User + "@tcp(" + server.Addr + ")/netmon: ",
 				"Access denied",
-				"(check the user and password in --dsn or NETMON_DSN)",
+				"(check the user and password in --dsn, NETMON_DSN or the password file)",
 			},
 		},
 		{
@@ -295,5 +301,17 @@ func TestRedact(t *testing.T) {
 		if c, err := mysql.ParseDSN(tt.in); err == nil && c.Passwd != "" && strings.Contains(store.Redact(tt.in), c.Passwd) {
 			t.Errorf("Redact(%q) keeps the password the driver sees, %q", tt.in, c.Passwd)
 		}
+	}
+}
+
+// eachBackend runs one test body against every backend, as parallel
+// subtests named after it: the store must give the same rows on both.
+func eachBackend(t *testing.T, body func(t *testing.T, b storetest.Backend)) {
+	t.Helper()
+	for _, b := range storetest.Backends() {
+		t.Run(string(b), func(t *testing.T) {
+			t.Parallel()
+			body(t, b)
+		})
 	}
 }

@@ -23,49 +23,31 @@ const (
 	maxNicknameRunes = 255 // VARCHAR(255) utf8mb4
 )
 
-// The statements are built from constants only; every value is a bound
-// parameter.
-const (
-	recordsInsert = `INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes) VALUES `
-	recordsTuple  = `(?,?,?,?,?,?,?,?)`
-	recordsUpsert = ` ON DUPLICATE KEY UPDATE count = count + VALUES(count), bytes = bytes + VALUES(bytes),` +
-		` nickname = VALUES(nickname), source = VALUES(source)`
-
-	namesInsert = `INSERT INTO dns_records (ts, agent, ip_addr, domain, is_definite, source) VALUES `
-	namesTuple  = `(?,?,?,?,?,?)`
-	// A definite name replaces anything; a guess replaces only a guess.
-	// MariaDB evaluates these assignments left to right and later ones see
-	// earlier results, so is_definite, which the condition reads, is last.
-	namesUpsert = ` ON DUPLICATE KEY UPDATE` +
-		` ts = IF(VALUES(is_definite) OR NOT is_definite, VALUES(ts), ts),` +
-		` domain = IF(VALUES(is_definite) OR NOT is_definite, VALUES(domain), domain),` +
-		` source = IF(VALUES(is_definite) OR NOT is_definite, VALUES(source), source),` +
-		` is_definite = IF(VALUES(is_definite) OR NOT is_definite, VALUES(is_definite), is_definite)`
-
-	// MariaDB reads the SELECT into a temporary table first when it names
-	// the INSERT's table, so the new rows are not re-read. In ON DUPLICATE
-	// KEY UPDATE, tcpdump_records.x is the existing row and VALUES(x) the
-	// moved one; the existing row keeps its nickname and source.
-	correctionMove = `INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes)` +
-		` SELECT old.ts, old.agent, old.client, ?, ?, ?, old.count, old.bytes FROM tcpdump_records AS old` +
-		` WHERE old.agent = ? AND old.domain = ? AND old.source IN (?, ?)` +
-		` ON DUPLICATE KEY UPDATE count = tcpdump_records.count + VALUES(count),` +
-		` bytes = tcpdump_records.bytes + VALUES(bytes)`
-	correctionDelete = `DELETE FROM tcpdump_records WHERE agent = ? AND domain = ? AND source IN (?, ?)`
-)
-
 // WriteWindow writes one closed window in one transaction: its rows, added
 // to any already stored under the same (agent, ts, client, domain); its
 // names, into dns_records; then its corrections, which move this agent's
 // rows from a guessed name to a definite one. A window with nothing in it
-// costs no round trip. It implements aggregate.Sink.
+// costs no round trip. It implements aggregate.Sink; see Apply for the
+// idempotence that a window's ID gives.
 //
 // Values wider than their column are cut to fit rather than failing the
 // whole window: domains to 255 bytes, nicknames to 255 characters (after
-// replacing invalid UTF-8, which a utf8mb4 column rejects).
+// replacing invalid UTF-8, which a utf8mb4 column rejects), on both
+// backends alike; on SQLite, whose integers are signed, counts and bytes
+// to 2⁶³−1.
 func (s *Store) WriteWindow(ctx context.Context, w *aggregate.Window) error {
+	_, err := s.Apply(ctx, w)
+	return err
+}
+
+// Apply is WriteWindow that also says whether the window was applied. A
+// window with a non-zero ID is applied at most once per agent: its ID is
+// recorded in applied_windows inside the same transaction, and a window
+// whose ID is already there is skipped with applied false and no error. A
+// zero ID is not recorded, and writing such a window twice counts it twice.
+func (s *Store) Apply(ctx context.Context, w *aggregate.Window) (applied bool, err error) {
 	if w == nil || (len(w.Rows) == 0 && len(w.Names) == 0 && len(w.Corrections) == 0) {
-		return nil
+		return false, nil
 	}
 	// DATETIME has no zone and no fraction: store the UTC wall clock, and
 	// truncate ourselves rather than let the server round or truncate.
@@ -73,18 +55,33 @@ func (s *Store) WriteWindow(ctx context.Context, w *aggregate.Window) error {
 
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("write window %s: begin: %w", start.Format(time.RFC3339), err)
+		return false, fmt.Errorf("write window %s: begin: %w", start.Format(time.RFC3339), err)
 	}
-	err = s.writeWindow(ctx, tx, start, w)
-	if err == nil {
+	applied, err = s.applyWindow(ctx, tx, start, w)
+	if err == nil && applied {
 		err = tx.Commit()
 	} else {
 		_ = tx.Rollback() // the error that made us roll back is the one to report
 	}
 	if err != nil {
-		return fmt.Errorf("write window %s: %w", start.Format(time.RFC3339), err)
+		return false, fmt.Errorf("write window %s: %w", start.Format(time.RFC3339), err)
 	}
-	return nil
+	return applied, nil
+}
+
+func (s *Store) applyWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w *aggregate.Window) (bool, error) {
+	if w.ID != ([16]byte{}) {
+		// First, so that the unique key's lock makes a concurrent copy of
+		// the same window wait for this one and then find its ID.
+		_, err := tx.ExecContext(ctx, s.sql.appliedInsert, s.agent, w.ID[:], start)
+		if isDuplicate(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("record window ID: %w", err)
+		}
+	}
+	return true, s.writeWindow(ctx, tx, start, w)
 }
 
 func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w *aggregate.Window) error {
@@ -92,9 +89,9 @@ func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w
 		args := make([]any, 0, len(rows)*8)
 		for _, r := range rows {
 			args = append(args, start, s.agent, r.Client.String(), domainValue(r.Domain),
-				nicknameValue(r.Nickname), r.Source.String(), r.Count, r.Bytes)
+				nicknameValue(r.Nickname), r.Source.String(), min(r.Count, s.sql.maxCount), min(r.Bytes, s.sql.maxCount))
 		}
-		if _, err := tx.ExecContext(ctx, multiRow(recordsInsert, recordsTuple, len(rows), recordsUpsert), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, multiRow(recordsInsert, recordsTuple, len(rows), s.sql.recordsUpsert), args...); err != nil {
 			return fmt.Errorf("insert %d rows: %w", len(rows), err)
 		}
 	}
@@ -108,7 +105,7 @@ func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w
 			args = append(args, ts.UTC().Truncate(time.Second), s.agent, n.Addr.String(), domainValue(n.Domain),
 				n.Source.Definite(), n.Source.String())
 		}
-		if _, err := tx.ExecContext(ctx, multiRow(namesInsert, namesTuple, len(names), namesUpsert), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, multiRow(namesInsert, namesTuple, len(names), s.sql.namesUpsert), args...); err != nil {
 			return fmt.Errorf("upsert %d names: %w", len(names), err)
 		}
 	}
@@ -120,7 +117,7 @@ func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w
 			// DELETE would then remove them.
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, correctionMove, newDomain, nicknameValue(c.NewNickname), c.NewSource.String(),
+		if _, err := tx.ExecContext(ctx, s.sql.correctionMove, newDomain, nicknameValue(c.NewNickname), c.NewSource.String(),
 			s.agent, oldDomain, ptr, ip); err != nil {
 			return fmt.Errorf("correct %q to %q: move rows: %w", c.Old, c.New, err)
 		}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -70,9 +71,9 @@ type db struct {
 	stores map[string]*store.Store
 }
 
-func newDB(t *testing.T) *db {
+func newDB(t *testing.T, b storetest.Backend) *db {
 	t.Helper()
-	dsn := storetest.NewDB(t)
+	dsn := storetest.NewDSN(t, b)
 	d := &db{t: t, dsn: dsn, raw: storetest.Open(t, dsn), stores: map[string]*store.Store{}}
 	if _, _, err := d.store("a").Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate: %v", err)
@@ -127,95 +128,103 @@ func row(client netip.Addr, domain, nickname string, src resolver.Source, count,
 
 func TestWriteWindow(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name  string
-		steps []step
-		want  []record
-	}{
-		{
-			name: "rows of one window",
-			steps: []step{{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-				row(c1, "www.youtube.com", "YouTube", resolver.SourceSNI, 10, 15000),
-				row(c1, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 1, 60),
-				row(c3, "dns.google", "Google DNS", resolver.SourceDNS, 2, 180),
-			}}}},
-			want: []record{
-				{t0, "a", "192.168.1.10", "203.0.113.7", "203.0.113.7", "ip", 1, 60},
-				{t0, "a", "192.168.1.10", "www.youtube.com", "YouTube", "sni", 10, 15000},
-				{t0, "a", "fd00::1234:5678", "dns.google", "Google DNS", "dns", 2, 180},
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		// SQLite's integers are signed: a value beyond them is cut to fit,
+		// as a too-long name is.
+		maxBytes := uint64(1<<63 + 1)
+		if b == storetest.SQLite {
+			maxBytes = math.MaxInt64
+		}
+		tests := []struct {
+			name  string
+			steps []step
+			want  []record
+		}{
+			{
+				name: "rows of one window",
+				steps: []step{{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
+					row(c1, "www.youtube.com", "YouTube", resolver.SourceSNI, 10, 15000),
+					row(c1, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 1, 60),
+					row(c3, "dns.google", "Google DNS", resolver.SourceDNS, 2, 180),
+				}}}},
+				want: []record{
+					{t0, "a", "192.168.1.10", "203.0.113.7", "203.0.113.7", "ip", 1, 60},
+					{t0, "a", "192.168.1.10", "www.youtube.com", "YouTube", "sni", 10, 15000},
+					{t0, "a", "fd00::1234:5678", "dns.google", "Google DNS", "dns", 2, 180},
+				},
 			},
-		},
-		{
-			name: "same key again adds and takes the later name",
-			steps: []step{
-				{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 3, 300)}}},
-				{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "Ex", resolver.SourceSNI, 4, 400)}}},
+			{
+				name: "same key again adds and takes the later name",
+				steps: []step{
+					{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 3, 300)}}},
+					{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "Ex", resolver.SourceSNI, 4, 400)}}},
+				},
+				want: []record{{t0, "a", "192.168.1.10", "x.example", "Ex", "sni", 7, 700}},
 			},
-			want: []record{{t0, "a", "192.168.1.10", "x.example", "Ex", "sni", 7, 700}},
-		},
-		{
-			name: "same key twice in one window adds",
-			steps: []step{{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-				row(c1, "x.example", "X", resolver.SourceDNS, 3, 300),
-				row(c1, "x.example", "X", resolver.SourceDNS, 4, 400),
-			}}}},
-			want: []record{{t0, "a", "192.168.1.10", "x.example", "X", "dns", 7, 700}},
-		},
-		{
-			name: "windows, clients and agents are separate keys",
-			steps: []step{
-				{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 1, 10)}}},
-				{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 2, 20)}}},
-				{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "x.example", "X", resolver.SourceDNS, 3, 30)}}},
-				{"b", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "x.example", "X", resolver.SourceDNS, 4, 40)}}},
-				// Agents compare exactly, not case-folded.
-				{"A", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "x.example", "X", resolver.SourceDNS, 5, 50)}}},
+			{
+				name: "same key twice in one window adds",
+				steps: []step{{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
+					row(c1, "x.example", "X", resolver.SourceDNS, 3, 300),
+					row(c1, "x.example", "X", resolver.SourceDNS, 4, 400),
+				}}}},
+				want: []record{{t0, "a", "192.168.1.10", "x.example", "X", "dns", 7, 700}},
 			},
-			want: []record{
-				{t1, "A", "192.168.1.11", "x.example", "X", "dns", 5, 50},
-				{t0, "a", "192.168.1.10", "x.example", "X", "dns", 1, 10},
-				{t1, "a", "192.168.1.10", "x.example", "X", "dns", 2, 20},
-				{t1, "a", "192.168.1.11", "x.example", "X", "dns", 3, 30},
-				{t1, "b", "192.168.1.11", "x.example", "X", "dns", 4, 40},
+			{
+				name: "windows, clients and agents are separate keys",
+				steps: []step{
+					{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 1, 10)}}},
+					{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 2, 20)}}},
+					{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "x.example", "X", resolver.SourceDNS, 3, 30)}}},
+					{"b", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "x.example", "X", resolver.SourceDNS, 4, 40)}}},
+					// Agents compare exactly, not case-folded.
+					{"A", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "x.example", "X", resolver.SourceDNS, 5, 50)}}},
+				},
+				want: []record{
+					{t1, "A", "192.168.1.11", "x.example", "X", "dns", 5, 50},
+					{t0, "a", "192.168.1.10", "x.example", "X", "dns", 1, 10},
+					{t1, "a", "192.168.1.10", "x.example", "X", "dns", 2, 20},
+					{t1, "a", "192.168.1.11", "x.example", "X", "dns", 3, 30},
+					{t1, "b", "192.168.1.11", "x.example", "X", "dns", 4, 40},
+				},
 			},
-		},
-		{
-			name: "domains differing only in case are separate keys",
-			steps: []step{{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-				row(c1, "X.example", "X", resolver.SourceDNS, 1, 10),
-				row(c1, "x.example", "X", resolver.SourceDNS, 2, 20),
-			}}}},
-			want: []record{
-				{t0, "a", "192.168.1.10", "X.example", "X", "dns", 1, 10},
-				{t0, "a", "192.168.1.10", "x.example", "X", "dns", 2, 20},
+			{
+				name: "domains differing only in case are separate keys",
+				steps: []step{{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
+					row(c1, "X.example", "X", resolver.SourceDNS, 1, 10),
+					row(c1, "x.example", "X", resolver.SourceDNS, 2, 20),
+				}}}},
+				want: []record{
+					{t0, "a", "192.168.1.10", "X.example", "X", "dns", 1, 10},
+					{t0, "a", "192.168.1.10", "x.example", "X", "dns", 2, 20},
+				},
 			},
-		},
-		{
-			name: "start in another zone is stored as UTC",
-			steps: []step{{"a", aggregate.Window{
-				Start: t0.In(time.FixedZone("CEST", 2*3600)),
-				Rows:  []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 1, 10)},
-			}}},
-			want: []record{{t0, "a", "192.168.1.10", "x.example", "X", "dns", 1, 10}},
-		},
-		{
-			name: "counts beyond 32 bits",
-			steps: []step{{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-				row(c1, "x.example", "X", resolver.SourceDNS, 1<<40, 1<<63+1),
-			}}}},
-			want: []record{{t0, "a", "192.168.1.10", "x.example", "X", "dns", 1 << 40, 1<<63 + 1}},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			d := newDB(t)
-			d.write(tt.steps...)
-			if diff := cmp.Diff(d.records(), tt.want); diff != "" {
-				t.Errorf("tcpdump_records (-got +want):\n%s", diff)
-			}
-		})
-	}
+			{
+				name: "start in another zone is stored as UTC",
+				steps: []step{{"a", aggregate.Window{
+					Start: t0.In(time.FixedZone("CEST", 2*3600)),
+					Rows:  []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 1, 10)},
+				}}},
+				want: []record{{t0, "a", "192.168.1.10", "x.example", "X", "dns", 1, 10}},
+			},
+			{
+				name: "counts beyond 32 bits",
+				steps: []step{{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
+					row(c1, "x.example", "X", resolver.SourceDNS, 1<<40, 1<<63+1),
+				}}}},
+				want: []record{{t0, "a", "192.168.1.10", "x.example", "X", "dns", 1 << 40, maxBytes}},
+			},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				d := newDB(t, b)
+				d.write(tt.steps...)
+				if diff := cmp.Diff(d.records(), tt.want); diff != "" {
+					t.Errorf("tcpdump_records (-got +want):\n%s", diff)
+				}
+			})
+		}
+	})
 }
 
 // manyRows returns n distinct rows: clients × domains.
@@ -230,421 +239,453 @@ func manyRows(n int) []aggregate.Row {
 
 func TestWriteWindowChunks(t *testing.T) {
 	t.Parallel()
-	const n = 2345 // three statements: 1000, 1000, 345
-	d := newDB(t)
-	rows := manyRows(n)
-	d.write(step{"a", aggregate.Window{Start: t0, Rows: rows}})
-	d.write(step{"a", aggregate.Window{Start: t0, Rows: rows}}) // every row now a duplicate
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		const n = 2345 // three statements: 1000, 1000, 345
+		d := newDB(t, b)
+		rows := manyRows(n)
+		d.write(step{"a", aggregate.Window{Start: t0, Rows: rows}})
+		d.write(step{"a", aggregate.Window{Start: t0, Rows: rows}}) // every row now a duplicate
 
-	want := make([]record, n)
-	for i, r := range rows {
-		want[i] = record{t0, "a", r.Client.String(), r.Domain, "N", "dns", 2 * r.Count, 2 * r.Bytes}
-	}
-	key := func(r record) string { return r.Client + " " + r.Domain }
-	if got := d.records(); len(got) != n {
-		t.Errorf("read %d rows, want %d", len(got), n)
-	} else if diff := cmp.Diff(index(got, key), index(want, key)); diff != "" {
-		t.Errorf("tcpdump_records (-got +want):\n%s", diff)
-	}
+		want := make([]record, n)
+		for i, r := range rows {
+			want[i] = record{t0, "a", r.Client.String(), r.Domain, "N", "dns", 2 * r.Count, 2 * r.Bytes}
+		}
+		key := func(r record) string { return r.Client + " " + r.Domain }
+		if got := d.records(); len(got) != n {
+			t.Errorf("read %d rows, want %d", len(got), n)
+		} else if diff := cmp.Diff(index(got, key), index(want, key)); diff != "" {
+			t.Errorf("tcpdump_records (-got +want):\n%s", diff)
+		}
+	})
 }
 
 // TestWriteWindowOneTransaction makes the third statement of a window fail
 // and checks that nothing of the window remains.
 func TestWriteWindowOneTransaction(t *testing.T) {
 	t.Parallel()
-	d := newDB(t)
-	_, err := d.raw.ExecContext(t.Context(), `CREATE TRIGGER refuse_boom BEFORE INSERT ON tcpdump_records FOR EACH ROW
-		BEGIN IF NEW.domain = 'boom' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by test trigger'; END IF; END`)
-	if err != nil {
-		t.Fatalf("create trigger: %v", err)
-	}
-	rows := manyRows(2500)
-	rows[2400].Domain = "boom"
-	w := aggregate.Window{
-		Start: t0,
-		Rows:  rows,
-		Names: []resolver.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: resolver.SourceDNS}},
-	}
-	err = d.store("a").WriteWindow(t.Context(), &w)
-	if err == nil || !strings.Contains(err.Error(), "refused by test trigger") {
-		t.Fatalf("WriteWindow = %v, want the trigger's error", err)
-	}
-	if got := d.records(); len(got) != 0 {
-		t.Errorf("after a failed window, tcpdump_records has %d rows, want 0", len(got))
-	}
-	if got := d.names(); len(got) != 0 {
-		t.Errorf("after a failed window, dns_records has %d rows, want 0", len(got))
-	}
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		d := newDB(t, b)
+		trigger := `CREATE TRIGGER refuse_boom BEFORE INSERT ON tcpdump_records FOR EACH ROW
+			BEGIN IF NEW.domain = 'boom' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by test trigger'; END IF; END`
+		if b == storetest.SQLite {
+			// domain is a BLOB, which never equals a TEXT literal.
+			trigger = `CREATE TRIGGER refuse_boom BEFORE INSERT ON tcpdump_records FOR EACH ROW
+				WHEN NEW.domain = CAST('boom' AS BLOB) BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END`
+		}
+		_, err := d.raw.ExecContext(t.Context(), trigger)
+		if err != nil {
+			t.Fatalf("create trigger: %v", err)
+		}
+		rows := manyRows(2500)
+		rows[2400].Domain = "boom"
+		w := aggregate.Window{
+			Start: t0,
+			Rows:  rows,
+			Names: []resolver.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: resolver.SourceDNS}},
+		}
+		err = d.store("a").WriteWindow(t.Context(), &w)
+		if err == nil || !strings.Contains(err.Error(), "refused by test trigger") {
+			t.Fatalf("WriteWindow = %v, want the trigger's error", err)
+		}
+		if got := d.records(); len(got) != 0 {
+			t.Errorf("after a failed window, tcpdump_records has %d rows, want 0", len(got))
+		}
+		if got := d.names(); len(got) != 0 {
+			t.Errorf("after a failed window, dns_records has %d rows, want 0", len(got))
+		}
+	})
 }
 
 // TestWriteWindowEmpty shows that an empty window does not touch the
 // database: the store's pool is closed, and only a non-empty window fails.
 func TestWriteWindowEmpty(t *testing.T) {
 	t.Parallel()
-	dsn := storetest.NewDB(t)
-	s, err := store.Open(t.Context(), store.Config{DSN: dsn, Agent: "a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range []*aggregate.Window{nil, {}, {Start: t0}, {Start: t0, Rows: []aggregate.Row{}}} {
-		if err := s.WriteWindow(t.Context(), w); err != nil {
-			t.Errorf("WriteWindow(%+v) = %v, want nil without a round trip", w, err)
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		dsn := storetest.NewDSN(t, b)
+		s, err := store.Open(t.Context(), store.Config{DSN: dsn, Agent: "a"})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	full := &aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x", "x", resolver.SourceDNS, 1, 1)}}
-	if err := s.WriteWindow(t.Context(), full); err == nil {
-		t.Error("WriteWindow of a non-empty window on a closed store succeeded")
-	}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []*aggregate.Window{nil, {}, {Start: t0}, {Start: t0, Rows: []aggregate.Row{}}} {
+			if err := s.WriteWindow(t.Context(), w); err != nil {
+				t.Errorf("WriteWindow(%+v) = %v, want nil without a round trip", w, err)
+			}
+		}
+		full := &aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x", "x", resolver.SourceDNS, 1, 1)}}
+		if err := s.WriteWindow(t.Context(), full); err == nil {
+			t.Error("WriteWindow of a non-empty window on a closed store succeeded")
+		}
+	})
 }
 
 func TestDNSRecords(t *testing.T) {
 	t.Parallel()
-	rec := func(ts time.Time, addr netip.Addr, domain string, src resolver.Source) resolver.Record {
-		return resolver.Record{TS: ts, Addr: addr, Domain: domain, Source: src}
-	}
-	names := func(agent string, start time.Time, rs ...resolver.Record) step {
-		return step{agent, aggregate.Window{Start: start, Names: rs}}
-	}
-	tests := []struct {
-		name  string
-		steps []step
-		want  []name
-	}{
-		{
-			name: "first names of each kind",
-			steps: []step{names("a", t0,
-				rec(t0.Add(1500*time.Millisecond), r1, "cdn.example", resolver.SourceDNS),
-				rec(t0, r2, "host.ptr.example", resolver.SourcePTR),
-			)},
-			want: []name{
-				{t0, "a", "2001:db8::53", "host.ptr.example", false, "ptr"},
-				{t0.Add(time.Second), "a", "203.0.113.7", "cdn.example", true, "dns"},
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		rec := func(ts time.Time, addr netip.Addr, domain string, src resolver.Source) resolver.Record {
+			return resolver.Record{TS: ts, Addr: addr, Domain: domain, Source: src}
+		}
+		names := func(agent string, start time.Time, rs ...resolver.Record) step {
+			return step{agent, aggregate.Window{Start: start, Names: rs}}
+		}
+		tests := []struct {
+			name  string
+			steps []step
+			want  []name
+		}{
+			{
+				name: "first names of each kind",
+				steps: []step{names("a", t0,
+					rec(t0.Add(1500*time.Millisecond), r1, "cdn.example", resolver.SourceDNS),
+					rec(t0, r2, "host.ptr.example", resolver.SourcePTR),
+				)},
+				want: []name{
+					{t0, "a", "2001:db8::53", "host.ptr.example", false, "ptr"},
+					{t0.Add(time.Second), "a", "203.0.113.7", "cdn.example", true, "dns"},
+				},
 			},
-		},
-		{
-			name: "definite replaces ptr",
-			steps: []step{
-				names("a", t0, rec(t0, r1, "host.ptr.example", resolver.SourcePTR)),
-				names("a", t1, rec(t1, r1, "www.example", resolver.SourceSNI)),
+			{
+				name: "definite replaces ptr",
+				steps: []step{
+					names("a", t0, rec(t0, r1, "host.ptr.example", resolver.SourcePTR)),
+					names("a", t1, rec(t1, r1, "www.example", resolver.SourceSNI)),
+				},
+				want: []name{{t1, "a", "203.0.113.7", "www.example", true, "sni"}},
 			},
-			want: []name{{t1, "a", "203.0.113.7", "www.example", true, "sni"}},
-		},
-		{
-			name: "ptr does not replace definite",
-			steps: []step{
-				names("a", t0, rec(t0, r1, "www.example", resolver.SourceDNS)),
-				names("a", t1, rec(t1, r1, "host.ptr.example", resolver.SourcePTR)),
+			{
+				name: "ptr does not replace definite",
+				steps: []step{
+					names("a", t0, rec(t0, r1, "www.example", resolver.SourceDNS)),
+					names("a", t1, rec(t1, r1, "host.ptr.example", resolver.SourcePTR)),
+				},
+				want: []name{{t0, "a", "203.0.113.7", "www.example", true, "dns"}},
 			},
-			want: []name{{t0, "a", "203.0.113.7", "www.example", true, "dns"}},
-		},
-		{
-			name: "ptr replaces ptr",
-			steps: []step{
-				names("a", t0, rec(t0, r1, "old.ptr.example", resolver.SourcePTR)),
-				names("a", t1, rec(t1, r1, "new.ptr.example", resolver.SourcePTR)),
+			{
+				name: "ptr replaces ptr",
+				steps: []step{
+					names("a", t0, rec(t0, r1, "old.ptr.example", resolver.SourcePTR)),
+					names("a", t1, rec(t1, r1, "new.ptr.example", resolver.SourcePTR)),
+				},
+				want: []name{{t1, "a", "203.0.113.7", "new.ptr.example", false, "ptr"}},
 			},
-			want: []name{{t1, "a", "203.0.113.7", "new.ptr.example", false, "ptr"}},
-		},
-		{
-			name: "definite replaces definite",
-			steps: []step{
-				names("a", t0, rec(t0, r1, "a.example", resolver.SourceDNS)),
-				names("a", t1, rec(t1, r1, "b.example", resolver.SourceQUIC)),
+			{
+				name: "definite replaces definite",
+				steps: []step{
+					names("a", t0, rec(t0, r1, "a.example", resolver.SourceDNS)),
+					names("a", t1, rec(t1, r1, "b.example", resolver.SourceQUIC)),
+				},
+				want: []name{{t1, "a", "203.0.113.7", "b.example", true, "quic"}},
 			},
-			want: []name{{t1, "a", "203.0.113.7", "b.example", true, "quic"}},
-		},
-		{
-			name: "in one window, ptr after definite loses",
-			steps: []step{names("a", t0,
-				rec(t0, r1, "www.example", resolver.SourceSVCB),
-				rec(t0.Add(time.Second), r1, "host.ptr.example", resolver.SourcePTR),
-			)},
-			want: []name{{t0, "a", "203.0.113.7", "www.example", true, "svcb"}},
-		},
-		{
-			name: "agents keep their own names",
-			steps: []step{
-				names("a", t0, rec(t0, r1, "www.example", resolver.SourceDNS)),
-				names("b", t1, rec(t1, r1, "host.ptr.example", resolver.SourcePTR)),
+			{
+				name: "in one window, ptr after definite loses",
+				steps: []step{names("a", t0,
+					rec(t0, r1, "www.example", resolver.SourceSVCB),
+					rec(t0.Add(time.Second), r1, "host.ptr.example", resolver.SourcePTR),
+				)},
+				want: []name{{t0, "a", "203.0.113.7", "www.example", true, "svcb"}},
 			},
-			want: []name{
-				{t0, "a", "203.0.113.7", "www.example", true, "dns"},
-				{t1, "b", "203.0.113.7", "host.ptr.example", false, "ptr"},
+			{
+				name: "agents keep their own names",
+				steps: []step{
+					names("a", t0, rec(t0, r1, "www.example", resolver.SourceDNS)),
+					names("b", t1, rec(t1, r1, "host.ptr.example", resolver.SourcePTR)),
+				},
+				want: []name{
+					{t0, "a", "203.0.113.7", "www.example", true, "dns"},
+					{t1, "b", "203.0.113.7", "host.ptr.example", false, "ptr"},
+				},
 			},
-		},
-		{
-			name:  "missing time takes the window's start",
-			steps: []step{names("a", t2, rec(time.Time{}, r1, "www.example", resolver.SourceHTTP))},
-			want:  []name{{t2, "a", "203.0.113.7", "www.example", true, "http"}},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			d := newDB(t)
-			d.write(tt.steps...)
-			if diff := cmp.Diff(d.names(), tt.want); diff != "" {
-				t.Errorf("dns_records (-got +want):\n%s", diff)
-			}
-		})
-	}
+			{
+				name:  "missing time takes the window's start",
+				steps: []step{names("a", t2, rec(time.Time{}, r1, "www.example", resolver.SourceHTTP))},
+				want:  []name{{t2, "a", "203.0.113.7", "www.example", true, "http"}},
+			},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				d := newDB(t, b)
+				d.write(tt.steps...)
+				if diff := cmp.Diff(d.names(), tt.want); diff != "" {
+					t.Errorf("dns_records (-got +want):\n%s", diff)
+				}
+			})
+		}
+	})
 }
 
 func TestCorrections(t *testing.T) {
 	t.Parallel()
-	const (
-		ptrName = "host-7.ptr.example"
-		newName = "www.example"
-	)
-	fix := func(old string) aggregate.Correction {
-		return aggregate.Correction{Addr: r1, Old: old, New: newName, NewNickname: "Example", NewSource: resolver.SourceSNI}
-	}
-	// before is written first in every case.
-	before := []step{
-		{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-			row(c1, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 3, 300),
-			row(c1, ptrName, "host-7", resolver.SourcePTR, 2, 200),
-			row(c1, newName, "Example", resolver.SourceDNS, 10, 1000),
-			row(c2, ptrName, "host-7 by dns", resolver.SourceDNS, 7, 700),
-			row(c2, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 1, 100),
-		}}},
-		{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{
-			row(c1, ptrName, "host-7", resolver.SourcePTR, 4, 400),
-		}}},
-		{"b", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-			row(c1, ptrName, "host-7", resolver.SourcePTR, 5, 500),
-			row(c1, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 6, 600),
-		}}},
-	}
-	untouched := []record{
-		{t0, "a", "192.168.1.10", "203.0.113.7", "203.0.113.7", "ip", 3, 300},
-		{t0, "a", "192.168.1.10", ptrName, "host-7", "ptr", 2, 200},
-		{t0, "a", "192.168.1.10", newName, "Example", "dns", 10, 1000},
-		{t0, "a", "192.168.1.11", "203.0.113.7", "203.0.113.7", "ip", 1, 100},
-		{t0, "a", "192.168.1.11", ptrName, "host-7 by dns", "dns", 7, 700},
-		{t1, "a", "192.168.1.10", ptrName, "host-7", "ptr", 4, 400},
-		{t0, "b", "192.168.1.10", "203.0.113.7", "203.0.113.7", "ip", 6, 600},
-		{t0, "b", "192.168.1.10", ptrName, "host-7", "ptr", 5, 500},
-	}
-	tests := []struct {
-		name  string
-		steps []step
-		want  []record
-	}{
-		{
-			name: "ptr name and ip literal move to the definite name",
-			steps: []step{{"a", aggregate.Window{Start: t2,
-				// A row of this window under the literal moves too: the
-				// correction runs after the window's rows.
-				Rows:        []aggregate.Row{row(c3, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 1, 10)},
-				Corrections: []aggregate.Correction{fix(ptrName), fix("203.0.113.7")},
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		const (
+			ptrName = "host-7.ptr.example"
+			newName = "www.example"
+		)
+		fix := func(old string) aggregate.Correction {
+			return aggregate.Correction{Addr: r1, Old: old, New: newName, NewNickname: "Example", NewSource: resolver.SourceSNI}
+		}
+		// before is written first in every case.
+		before := []step{
+			{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
+				row(c1, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 3, 300),
+				row(c1, ptrName, "host-7", resolver.SourcePTR, 2, 200),
+				row(c1, newName, "Example", resolver.SourceDNS, 10, 1000),
+				row(c2, ptrName, "host-7 by dns", resolver.SourceDNS, 7, 700),
+				row(c2, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 1, 100),
 			}}},
-			want: []record{
-				// Merged into the existing row, which keeps its name's source.
-				{t0, "a", "192.168.1.10", newName, "Example", "dns", 15, 1500},
-				// Same domain, but named by DNS: not a guess, left alone.
-				{t0, "a", "192.168.1.11", ptrName, "host-7 by dns", "dns", 7, 700},
-				{t0, "a", "192.168.1.11", newName, "Example", "sni", 1, 100},
-				{t1, "a", "192.168.1.10", newName, "Example", "sni", 4, 400},
-				{t2, "a", "fd00::1234:5678", newName, "Example", "sni", 1, 10},
-				// Another agent's rows are its own to correct.
-				{t0, "b", "192.168.1.10", "203.0.113.7", "203.0.113.7", "ip", 6, 600},
-				{t0, "b", "192.168.1.10", ptrName, "host-7", "ptr", 5, 500},
+			{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{
+				row(c1, ptrName, "host-7", resolver.SourcePTR, 4, 400),
+			}}},
+			{"b", aggregate.Window{Start: t0, Rows: []aggregate.Row{
+				row(c1, ptrName, "host-7", resolver.SourcePTR, 5, 500),
+				row(c1, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 6, 600),
+			}}},
+		}
+		untouched := []record{
+			{t0, "a", "192.168.1.10", "203.0.113.7", "203.0.113.7", "ip", 3, 300},
+			{t0, "a", "192.168.1.10", ptrName, "host-7", "ptr", 2, 200},
+			{t0, "a", "192.168.1.10", newName, "Example", "dns", 10, 1000},
+			{t0, "a", "192.168.1.11", "203.0.113.7", "203.0.113.7", "ip", 1, 100},
+			{t0, "a", "192.168.1.11", ptrName, "host-7 by dns", "dns", 7, 700},
+			{t1, "a", "192.168.1.10", ptrName, "host-7", "ptr", 4, 400},
+			{t0, "b", "192.168.1.10", "203.0.113.7", "203.0.113.7", "ip", 6, 600},
+			{t0, "b", "192.168.1.10", ptrName, "host-7", "ptr", 5, 500},
+		}
+		tests := []struct {
+			name  string
+			steps []step
+			want  []record
+		}{
+			{
+				name: "ptr name and ip literal move to the definite name",
+				steps: []step{{"a", aggregate.Window{Start: t2,
+					// A row of this window under the literal moves too: the
+					// correction runs after the window's rows.
+					Rows:        []aggregate.Row{row(c3, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 1, 10)},
+					Corrections: []aggregate.Correction{fix(ptrName), fix("203.0.113.7")},
+				}}},
+				want: []record{
+					// Merged into the existing row, which keeps its name's source.
+					{t0, "a", "192.168.1.10", newName, "Example", "dns", 15, 1500},
+					// Same domain, but named by DNS: not a guess, left alone.
+					{t0, "a", "192.168.1.11", ptrName, "host-7 by dns", "dns", 7, 700},
+					{t0, "a", "192.168.1.11", newName, "Example", "sni", 1, 100},
+					{t1, "a", "192.168.1.10", newName, "Example", "sni", 4, 400},
+					{t2, "a", "fd00::1234:5678", newName, "Example", "sni", 1, 10},
+					// Another agent's rows are its own to correct.
+					{t0, "b", "192.168.1.10", "203.0.113.7", "203.0.113.7", "ip", 6, 600},
+					{t0, "b", "192.168.1.10", ptrName, "host-7", "ptr", 5, 500},
+				},
 			},
-		},
-		{
-			name: "correction to the same name changes nothing",
-			steps: []step{{"a", aggregate.Window{Start: t2, Corrections: []aggregate.Correction{
-				{Addr: r1, Old: ptrName, New: ptrName, NewNickname: "host-7", NewSource: resolver.SourcePTR},
-			}}}},
-			want: untouched,
-		},
-		{
-			name: "correction of an unknown name changes nothing",
-			steps: []step{{"a", aggregate.Window{Start: t2, Corrections: []aggregate.Correction{
-				fix("nothing.example"),
-			}}}},
-			want: untouched,
-		},
-		{
-			name:  "LIKE wildcards in the old name are plain characters",
-			steps: []step{{"a", aggregate.Window{Start: t2, Corrections: []aggregate.Correction{fix("%"), fix("host-_.ptr.example")}}}},
-			want:  untouched,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			d := newDB(t)
-			d.write(before...)
-			d.write(tt.steps...)
-			if diff := cmp.Diff(d.records(), tt.want); diff != "" {
-				t.Errorf("tcpdump_records (-got +want):\n%s", diff)
-			}
-		})
-	}
+			{
+				name: "correction to the same name changes nothing",
+				steps: []step{{"a", aggregate.Window{Start: t2, Corrections: []aggregate.Correction{
+					{Addr: r1, Old: ptrName, New: ptrName, NewNickname: "host-7", NewSource: resolver.SourcePTR},
+				}}}},
+				want: untouched,
+			},
+			{
+				name: "correction of an unknown name changes nothing",
+				steps: []step{{"a", aggregate.Window{Start: t2, Corrections: []aggregate.Correction{
+					fix("nothing.example"),
+				}}}},
+				want: untouched,
+			},
+			{
+				name:  "LIKE wildcards in the old name are plain characters",
+				steps: []step{{"a", aggregate.Window{Start: t2, Corrections: []aggregate.Correction{fix("%"), fix("host-_.ptr.example")}}}},
+				want:  untouched,
+			},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				d := newDB(t, b)
+				d.write(before...)
+				d.write(tt.steps...)
+				if diff := cmp.Diff(d.records(), tt.want); diff != "" {
+					t.Errorf("tcpdump_records (-got +want):\n%s", diff)
+				}
+			})
+		}
+	})
 }
 
 // seedQuery is the seed dashboard's panel query, verbatim.
 const seedQuery = `SELECT UNIX_TIMESTAMP(ts) AS time, nickname AS metric, sum(count) AS value FROM tcpdump_records WHERE $__timeFilter(ts) GROUP BY nickname, ts ORDER BY ts`
 
+// sqliteSeedQuery is the same panel for Grafana's SQLite data source
+// (frser-sqlite-datasource), which has no $__timeFilter but expands
+// $__unixEpochFrom() and $__unixEpochTo() to the range in Unix seconds.
+// README's SQLite section shows it.
+const sqliteSeedQuery = `SELECT CAST(strftime('%s', ts) AS INTEGER) AS time, nickname AS metric, sum(count) AS value FROM tcpdump_records` +
+	` WHERE ts BETWEEN datetime($__unixEpochFrom(), 'unixepoch') AND datetime($__unixEpochTo(), 'unixepoch') GROUP BY nickname, ts ORDER BY ts`
+
 func TestGrafanaQuery(t *testing.T) {
 	t.Parallel()
-	d := newDB(t)
-	d.write(
-		step{"a", aggregate.Window{Start: t0.Add(-10 * time.Second), Rows: []aggregate.Row{
-			row(c1, "x.example", "X", resolver.SourceDNS, 100, 1), // before the range
-		}}},
-		step{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-			row(c1, "www.youtube.com", "YouTube", resolver.SourceSNI, 10, 1),
-			row(c2, "i.ytimg.com", "YouTube", resolver.SourceDNS, 5, 1),
-			row(c1, "x.example", "X", resolver.SourceDNS, 1, 1),
-		}}},
-		step{"b", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-			row(c1, "www.youtube.com", "YouTube", resolver.SourceSNI, 2, 1),
-		}}},
-		step{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{
-			row(c1, "x.example", "X", resolver.SourceDNS, 7, 1),
-		}}},
-		step{"a", aggregate.Window{Start: t2, Rows: []aggregate.Row{
-			row(c1, "x.example", "X", resolver.SourceDNS, 100, 1), // after the range
-		}}},
-	)
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		d := newDB(t, b)
+		d.write(
+			step{"a", aggregate.Window{Start: t0.Add(-10 * time.Second), Rows: []aggregate.Row{
+				row(c1, "x.example", "X", resolver.SourceDNS, 100, 1), // before the range
+			}}},
+			step{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
+				row(c1, "www.youtube.com", "YouTube", resolver.SourceSNI, 10, 1),
+				row(c2, "i.ytimg.com", "YouTube", resolver.SourceDNS, 5, 1),
+				row(c1, "x.example", "X", resolver.SourceDNS, 1, 1),
+			}}},
+			step{"b", aggregate.Window{Start: t0, Rows: []aggregate.Row{
+				row(c1, "www.youtube.com", "YouTube", resolver.SourceSNI, 2, 1),
+			}}},
+			step{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{
+				row(c1, "x.example", "X", resolver.SourceDNS, 7, 1),
+			}}},
+			step{"a", aggregate.Window{Start: t2, Rows: []aggregate.Row{
+				row(c1, "x.example", "X", resolver.SourceDNS, 100, 1), // after the range
+			}}},
+		)
 
-	// Grafana's MySQL source expands $__timeFilter(ts) to a BETWEEN of
-	// FROM_UNIXTIME and sets the session zone to UTC, as storetest.Open does.
-	q := strings.Replace(seedQuery, "$__timeFilter(ts)", "ts BETWEEN FROM_UNIXTIME(?) AND FROM_UNIXTIME(?)", 1)
-	type point struct {
-		Time   int64  `db:"time"`
-		Metric string `db:"metric"`
-		Value  int64  `db:"value"`
-	}
-	var got []point
-	if err := d.raw.SelectContext(t.Context(), &got, q, t0.Unix(), t1.Unix()); err != nil {
-		t.Fatalf("seed query: %v", err)
-	}
-	want := []point{
-		{t0.Unix(), "X", 1},
-		{t0.Unix(), "YouTube", 17},
-		{t1.Unix(), "X", 7},
-	}
-	// ORDER BY ts leaves the order within one time open.
-	sortPoints := cmp.Transformer("sort", func(ps []point) []point {
-		out := append([]point(nil), ps...)
-		for i := range out {
-			for j := i + 1; j < len(out); j++ {
-				if out[j].Time < out[i].Time || out[j].Time == out[i].Time && out[j].Metric < out[i].Metric {
-					out[i], out[j] = out[j], out[i]
+		// Grafana's MySQL source expands $__timeFilter(ts) to a BETWEEN of
+		// FROM_UNIXTIME and sets the session zone to UTC, as storetest.Open does.
+		q := strings.Replace(seedQuery, "$__timeFilter(ts)", "ts BETWEEN FROM_UNIXTIME(?) AND FROM_UNIXTIME(?)", 1)
+		if b == storetest.SQLite {
+			q = strings.NewReplacer("$__unixEpochFrom()", "?", "$__unixEpochTo()", "?").Replace(sqliteSeedQuery)
+		}
+		type point struct {
+			Time   int64  `db:"time"`
+			Metric string `db:"metric"`
+			Value  int64  `db:"value"`
+		}
+		var got []point
+		if err := d.raw.SelectContext(t.Context(), &got, q, t0.Unix(), t1.Unix()); err != nil {
+			t.Fatalf("seed query: %v", err)
+		}
+		want := []point{
+			{t0.Unix(), "X", 1},
+			{t0.Unix(), "YouTube", 17},
+			{t1.Unix(), "X", 7},
+		}
+		// ORDER BY ts leaves the order within one time open.
+		sortPoints := cmp.Transformer("sort", func(ps []point) []point {
+			out := append([]point(nil), ps...)
+			for i := range out {
+				for j := i + 1; j < len(out); j++ {
+					if out[j].Time < out[i].Time || out[j].Time == out[i].Time && out[j].Metric < out[i].Metric {
+						out[i], out[j] = out[j], out[i]
+					}
 				}
 			}
+			return out
+		})
+		if diff := cmp.Diff(got, want, sortPoints); diff != "" {
+			t.Errorf("seed query (-got +want):\n%s", diff)
 		}
-		return out
 	})
-	if diff := cmp.Diff(got, want, sortPoints); diff != "" {
-		t.Errorf("seed query (-got +want):\n%s", diff)
-	}
 }
 
 func TestHostileStrings(t *testing.T) {
 	t.Parallel()
-	label := func(n int) string { // n characters of DNS labels separated by dots
-		var b strings.Builder
-		for b.Len() < n {
-			if b.Len()%64 == 63 {
-				b.WriteByte('.')
-			} else {
-				b.WriteByte('a' + byte(b.Len()%26))
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		label := func(n int) string { // n characters of DNS labels separated by dots
+			var b strings.Builder
+			for b.Len() < n {
+				if b.Len()%64 == 63 {
+					b.WriteByte('.')
+				} else {
+					b.WriteByte('a' + byte(b.Len()%26))
+				}
+			}
+			return b.String()
+		}
+		long := label(253)
+		hostile := []string{
+			`it's`, `say "hi"`, `back\slash`, `\'; DROP TABLE tcpdump_records; --`, `100%`, `a_b`, `%`, `_`,
+			"nul\x00byte", "\x00", "tab\tnewline\n", " trailing space ", "", long,
+		}
+		invalid := []string{"\xff\xfe", "caf\xe9.example", "ok.\xc3"} // not UTF-8: domain only
+		nicknames := append(append([]string{}, hostile...), "📺 Télé", strings.Repeat("é", 255))
+		agents := []string{`it's "agent" \ % _`, "nul\x00agent", "ÅgÉnt 📡", strings.Repeat("x", 64)}
+
+		var steps []step
+		var want []record
+		var wantNames []name
+		for ai, agent := range agents {
+			var rows []aggregate.Row
+			var recs []resolver.Record
+			for i, dom := range append(append([]string{}, hostile...), invalid...) {
+				nick := nicknames[i%len(nicknames)]
+				client := netip.AddrFrom4([4]byte{10, 0, byte(ai), byte(i)})
+				rows = append(rows, row(client, dom, nick, resolver.SourceSNI, uint64(i+1), 1))
+				want = append(want, record{t0, agent, client.String(), dom, nick, "sni", uint64(i + 1), 1})
+				addr := netip.AddrFrom4([4]byte{198, 51, byte(ai), byte(i)})
+				recs = append(recs, resolver.Record{TS: t0, Addr: addr, Domain: dom, Source: resolver.SourceDNS})
+				wantNames = append(wantNames, name{t0, agent, addr.String(), dom, true, "dns"})
+			}
+			steps = append(steps, step{agent, aggregate.Window{Start: t0, Rows: rows, Names: recs}})
+		}
+
+		d := newDB(t, b)
+		d.write(steps...)
+		got := d.records()
+		gotNames := d.names()
+		// The database orders by its collation; compare as sets keyed exactly.
+		key := func(r record) string { return r.Agent + "\x01" + r.Client + "\x01" + r.Domain }
+		nameKey := func(n name) string { return n.Agent + "\x01" + n.IPAddr }
+		if diff := cmp.Diff(index(got, key), index(want, key)); diff != "" {
+			t.Errorf("tcpdump_records (-got +want):\n%s", diff)
+		}
+		if diff := cmp.Diff(index(gotNames, nameKey), index(wantNames, nameKey)); diff != "" {
+			t.Errorf("dns_records (-got +want):\n%s", diff)
+		}
+
+		// A correction from a hostile name moves exactly that name's guesses.
+		agent := agents[0]
+		d.write(
+			step{agent, aggregate.Window{Start: t1, Rows: []aggregate.Row{
+				row(c1, "%", "p", resolver.SourcePTR, 1, 1),
+				row(c1, "caf\xe9.example", "p", resolver.SourcePTR, 2, 2),
+				row(c1, "anything", "p", resolver.SourcePTR, 3, 3),
+			}}},
+			step{agent, aggregate.Window{Start: t1, Corrections: []aggregate.Correction{
+				{Old: "%", New: "new\x00'", NewNickname: "N'", NewSource: resolver.SourceDNS},
+				{Old: "caf\xe9.example", New: "new\x00'", NewNickname: "N'", NewSource: resolver.SourceDNS},
+			}}},
+		)
+		var moved []record
+		for _, r := range d.records() {
+			if r.TS.Equal(t1) {
+				moved = append(moved, r)
 			}
 		}
-		return b.String()
-	}
-	long := label(253)
-	hostile := []string{
-		`it's`, `say "hi"`, `back\slash`, `\'; DROP TABLE tcpdump_records; --`, `100%`, `a_b`, `%`, `_`,
-		"nul\x00byte", "\x00", "tab\tnewline\n", " trailing space ", "", long,
-	}
-	invalid := []string{"\xff\xfe", "caf\xe9.example", "ok.\xc3"} // not UTF-8: domain only
-	nicknames := append(append([]string{}, hostile...), "📺 Télé", strings.Repeat("é", 255))
-	agents := []string{`it's "agent" \ % _`, "nul\x00agent", "ÅgÉnt 📡", strings.Repeat("x", 64)}
-
-	var steps []step
-	var want []record
-	var wantNames []name
-	for ai, agent := range agents {
-		var rows []aggregate.Row
-		var recs []resolver.Record
-		for i, dom := range append(append([]string{}, hostile...), invalid...) {
-			nick := nicknames[i%len(nicknames)]
-			client := netip.AddrFrom4([4]byte{10, 0, byte(ai), byte(i)})
-			rows = append(rows, row(client, dom, nick, resolver.SourceSNI, uint64(i+1), 1))
-			want = append(want, record{t0, agent, client.String(), dom, nick, "sni", uint64(i + 1), 1})
-			addr := netip.AddrFrom4([4]byte{198, 51, byte(ai), byte(i)})
-			recs = append(recs, resolver.Record{TS: t0, Addr: addr, Domain: dom, Source: resolver.SourceDNS})
-			wantNames = append(wantNames, name{t0, agent, addr.String(), dom, true, "dns"})
+		wantMoved := []record{
+			{t1, agent, "192.168.1.10", "anything", "p", "ptr", 3, 3},
+			{t1, agent, "192.168.1.10", "new\x00'", "N'", "dns", 3, 3},
 		}
-		steps = append(steps, step{agent, aggregate.Window{Start: t0, Rows: rows, Names: recs}})
-	}
-
-	d := newDB(t)
-	d.write(steps...)
-	got := d.records()
-	gotNames := d.names()
-	// The database orders by its collation; compare as sets keyed exactly.
-	key := func(r record) string { return r.Agent + "\x01" + r.Client + "\x01" + r.Domain }
-	nameKey := func(n name) string { return n.Agent + "\x01" + n.IPAddr }
-	if diff := cmp.Diff(index(got, key), index(want, key)); diff != "" {
-		t.Errorf("tcpdump_records (-got +want):\n%s", diff)
-	}
-	if diff := cmp.Diff(index(gotNames, nameKey), index(wantNames, nameKey)); diff != "" {
-		t.Errorf("dns_records (-got +want):\n%s", diff)
-	}
-
-	// A correction from a hostile name moves exactly that name's guesses.
-	agent := agents[0]
-	d.write(
-		step{agent, aggregate.Window{Start: t1, Rows: []aggregate.Row{
-			row(c1, "%", "p", resolver.SourcePTR, 1, 1),
-			row(c1, "caf\xe9.example", "p", resolver.SourcePTR, 2, 2),
-			row(c1, "anything", "p", resolver.SourcePTR, 3, 3),
-		}}},
-		step{agent, aggregate.Window{Start: t1, Corrections: []aggregate.Correction{
-			{Old: "%", New: "new\x00'", NewNickname: "N'", NewSource: resolver.SourceDNS},
-			{Old: "caf\xe9.example", New: "new\x00'", NewNickname: "N'", NewSource: resolver.SourceDNS},
-		}}},
-	)
-	var moved []record
-	for _, r := range d.records() {
-		if r.TS.Equal(t1) {
-			moved = append(moved, r)
+		if diff := cmp.Diff(index(moved, key), index(wantMoved, key)); diff != "" {
+			t.Errorf("after corrections (-got +want):\n%s", diff)
 		}
-	}
-	wantMoved := []record{
-		{t1, agent, "192.168.1.10", "anything", "p", "ptr", 3, 3},
-		{t1, agent, "192.168.1.10", "new\x00'", "N'", "dns", 3, 3},
-	}
-	if diff := cmp.Diff(index(moved, key), index(wantMoved, key)); diff != "" {
-		t.Errorf("after corrections (-got +want):\n%s", diff)
-	}
+	})
 }
 
 func TestWriteWindowTooWide(t *testing.T) {
 	t.Parallel()
-	d := newDB(t)
-	wide := strings.Repeat("d", 300)
-	d.write(step{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-		row(c1, wide, strings.Repeat("ñ", 300), resolver.SourceSNI, 1, 1),
-		row(c2, "x.example", "bad \xff nick", resolver.SourceSNI, 1, 1),
-	}}})
-	want := []record{
-		{t0, "a", "192.168.1.10", wide[:255], strings.Repeat("ñ", 255), "sni", 1, 1},
-		{t0, "a", "192.168.1.11", "x.example", "bad \uFFFD nick", "sni", 1, 1},
-	}
-	if diff := cmp.Diff(d.records(), want); diff != "" {
-		t.Errorf("tcpdump_records (-got +want):\n%s", diff)
-	}
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		d := newDB(t, b)
+		wide := strings.Repeat("d", 300)
+		d.write(step{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
+			row(c1, wide, strings.Repeat("ñ", 300), resolver.SourceSNI, 1, 1),
+			row(c2, "x.example", "bad \xff nick", resolver.SourceSNI, 1, 1),
+		}}})
+		want := []record{
+			{t0, "a", "192.168.1.10", wide[:255], strings.Repeat("ñ", 255), "sni", 1, 1},
+			{t0, "a", "192.168.1.11", "x.example", "bad \uFFFD nick", "sni", 1, 1},
+		}
+		if diff := cmp.Diff(d.records(), want); diff != "" {
+			t.Errorf("tcpdump_records (-got +want):\n%s", diff)
+		}
+	})
 }
 
 func index[T any](s []T, key func(T) string) map[string]T {

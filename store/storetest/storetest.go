@@ -1,6 +1,7 @@
-// Package storetest gives tests a real, empty MariaDB database of their own.
-// It is for tests only: any package's tests may import it to run against
-// the server named by $NETMON_TEST_DSN.
+// Package storetest gives tests a real, empty database of their own: a
+// scratch database on the MariaDB server named by $NETMON_TEST_DSN, or a
+// scratch SQLite file (NewDSN hands out either). It is for tests only: any
+// package's tests may import it.
 package storetest
 
 import (
@@ -85,11 +86,15 @@ func NewDB(t testing.TB) (dsn string) {
 	return test.FormatDSN()
 }
 
-// Open returns a pool on dsn for tests that read or arrange rows directly.
-// It sets up the session as the store and Grafana do: times parsed, in UTC,
-// and a UTC session time zone. The pool is closed when the test ends.
+// Open returns a pool on dsn, MariaDB or "sqlite:PATH", for tests that read
+// or arrange rows directly. It sets up the session as the store and Grafana
+// do: times parsed, in UTC, and a UTC session time zone. The pool is closed
+// when the test ends.
 func Open(t testing.TB, dsn string) *sqlx.DB {
 	t.Helper()
+	if path := SQLitePath(dsn); path != "" {
+		return openSQLite(t, path)
+	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatalf("storetest: parse DSN: %v", err)

@@ -1,0 +1,93 @@
+package cmd
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+
+	"github.com/netmon/netmon/store"
+)
+
+// dsnFlags say where the database is and where its password comes from.
+// Without a DSN netmon uses an embedded SQLite file, so that a first
+// "sudo netmon run -i eth0" needs no database server. The password of a
+// MariaDB may sit in the DSN, but the DSN on a command line shows in the
+// process list of every user, so an environment variable or a file
+// readable only by its owner is the place for it.
+type dsnFlags struct {
+	dsn          string
+	db           string
+	passwordFile string
+}
+
+func (f *dsnFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.dsn, "dsn", "", "database: sqlite:PATH, or MariaDB as mysql://user@host:3306/db or user@tcp(host:3306)/db "+
+		"(default $NETMON_DSN, else the SQLite file of --db); put a password in a file, not here")
+	fs.StringVar(&f.db, "db", "", "SQLite file to use when no DSN is given (default $NETMON_DB, else "+rootDBPath+" as root, ./"+dbFile+" otherwise)")
+	fs.StringVar(&f.passwordFile, "dsn-password-file", "", "file holding the MariaDB password, readable only by its owner (default $NETMON_DB_PASSWORD_FILE)")
+}
+
+// The default SQLite file: root's next to the spool, where a service keeps
+// its state; anyone else's in the current directory, where they will look.
+const (
+	dbFile     = "netmon.db"
+	rootDBPath = "/var/lib/netmon/" + dbFile
+)
+
+// defaultDBPath is $NETMON_DB, else the default SQLite file for this user.
+func defaultDBPath() string {
+	if p := os.Getenv("NETMON_DB"); p != "" {
+		return p
+	}
+	if os.Geteuid() == 0 {
+		return rootDBPath
+	}
+	return filepath.Join(".", dbFile)
+}
+
+// resolve returns the DSN to connect with: --dsn; else --db; else
+// $NETMON_DSN; else the default SQLite file. A MariaDB DSN gets the
+// password from --dsn-password-file, $NETMON_DB_PASSWORD_FILE or
+// $NETMON_DB_PASSWORD merged in. It warns when the password was given on
+// the command line. No error it returns holds the password.
+func (f *dsnFlags) resolve(log *slog.Logger) (string, error) {
+	var dsn string
+	switch {
+	case f.dsn != "" && f.db != "":
+		return "", errors.New("both --dsn and --db name a database: give one (--db PATH is the same as --dsn sqlite:PATH)")
+	case f.dsn != "":
+		dsn = f.dsn
+	case f.db != "":
+		// A flag beats the environment, as everywhere else.
+		dsn = store.SQLiteDSN(f.db)
+	case os.Getenv("NETMON_DSN") != "":
+		dsn = os.Getenv("NETMON_DSN")
+	default:
+		dsn = store.SQLiteDSN(defaultDBPath())
+	}
+	if f.dsn != "" && store.HasPassword(f.dsn) {
+		log.Warn("the password in --dsn is visible to every user of this machine (ps, /proc/PID/cmdline); " +
+			"use --dsn-password-file, NETMON_DB_PASSWORD_FILE or NETMON_DB_PASSWORD instead")
+	}
+	file := f.passwordFile
+	if file == "" {
+		file = os.Getenv("NETMON_DB_PASSWORD_FILE")
+	}
+	env := os.Getenv("NETMON_DB_PASSWORD")
+	var pw string
+	var err error
+	switch {
+	case file != "" && env != "":
+		return "", errors.New("both a password file and NETMON_DB_PASSWORD are set: give the password one way")
+	case file != "":
+		if pw, err = store.ReadPasswordFile(file); err != nil {
+			return "", err
+		}
+	default:
+		pw = env
+	}
+	return store.WithPassword(dsn, pw)
+}

@@ -1,0 +1,834 @@
+package cmd
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/netmon/netmon/store"
+	"github.com/netmon/netmon/store/storetest"
+)
+
+// The tests of issue 5: windows survive database outages, SIGTERM and
+// kill -9, agents share a database, and failures are loud and counted.
+// They replay a synthetic stream through `netmon replay -`, fed at a pace
+// from the test, so that the database can be stopped while windows close.
+
+// pkt is one frame of the synthetic stream.
+type pkt struct {
+	ts   time.Time
+	data []byte
+}
+
+var streamBase = time.Date(2025, 1, 6, 8, 0, 0, 0, time.UTC)
+
+// makeStream builds n windows of 10 s. Each window starts with DNS answers
+// naming the servers its traffic goes to (so that a sensor started in the
+// middle names them as one that saw everything), then TCP/443 traffic from
+// three clients to four servers in both directions; every seventh window
+// also talks to an address DNS names only in the next window, which makes
+// a correction move rows from the address literal to the name.
+func makeStream(t *testing.T, n, perWindow int) [][]pkt {
+	t.Helper()
+	clients := []netip.Addr{netip.MustParseAddr("192.168.1.20"), netip.MustParseAddr("192.168.1.21"), netip.MustParseAddr("192.168.1.22")}
+	servers := []netip.Addr{netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2"), netip.MustParseAddr("203.0.113.3"), netip.MustParseAddr("203.0.113.4")}
+	names := []string{"video.example.net", "api.example.com", "cdn.example.org", "mail.example.io"}
+	guess := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}) }
+
+	wins := make([][]pkt, n)
+	for i := range n {
+		start := streamBase.Add(time.Duration(i) * 10 * time.Second)
+		var ps []pkt
+		at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+		for j, c := range clients {
+			for k, s := range servers {
+				ps = append(ps, pkt{at(100 + 10*(4*j+k)), dnsAnswer(t, c, names[k], s)})
+			}
+		}
+		if i%7 == 4 { // the name of the previous window's unnamed address
+			ps = append(ps, pkt{at(300), dnsAnswer(t, clients[0], fmt.Sprintf("late%d.example.net", i-1), guess(i-1))})
+		}
+		for k := range perWindow {
+			c, s := clients[k%3], servers[(k+i)%4]
+			if i%7 == 3 && k%5 == 0 {
+				s = guess(i)
+			}
+			if i%7 == 4 && k%5 == 0 {
+				s = guess(i - 1)
+			}
+			size := 40 + (k*37+i*11)%1200
+			ps = append(ps, pkt{at(500 + k*9000/perWindow), tcpFrame(t, c, s, k%2 == 0, size)})
+		}
+		wins[i] = ps
+	}
+	return wins
+}
+
+func serialize(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte(nil), buf.Bytes()...)
+}
+
+func ether() *layers.Ethernet {
+	return &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+}
+
+func dnsAnswer(t *testing.T, client netip.Addr, name string, addr netip.Addr) []byte {
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{192, 168, 1, 1}, DstIP: client.AsSlice()}
+	udp := &layers.UDP{SrcPort: 53, DstPort: 40000}
+	_ = udp.SetNetworkLayerForChecksum(ip)
+	dns := &layers.DNS{ID: 7, QR: true, OpCode: layers.DNSOpCodeQuery, RD: true, RA: true,
+		Questions: []layers.DNSQuestion{{Name: []byte(name), Type: layers.DNSTypeA, Class: layers.DNSClassIN}},
+		Answers:   []layers.DNSResourceRecord{{Name: []byte(name), Type: layers.DNSTypeA, Class: layers.DNSClassIN, TTL: 300, IP: addr.AsSlice()}},
+	}
+	return serialize(t, ether(), ip, udp, dns)
+}
+
+func tcpFrame(t *testing.T, client, server netip.Addr, up bool, payload int) []byte {
+	src, dst, sp, dp := client, server, layers.TCPPort(50000), layers.TCPPort(443)
+	if !up {
+		src, dst, sp, dp = server, client, 443, 50000
+	}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
+	tcp := &layers.TCP{SrcPort: sp, DstPort: dp, Seq: 1000, ACK: true, Window: 1000}
+	_ = tcp.SetNetworkLayerForChecksum(ip)
+	return serialize(t, ether(), ip, tcp, gopacket.Payload(make([]byte, payload)))
+}
+
+func writeStream(t *testing.T, wins [][]pkt) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "stream.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for _, ps := range wins {
+		for _, p := range ps {
+			if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: p.ts, CaptureLength: len(p.data), Length: len(p.data)}, p.data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return path
+}
+
+// proc is `netmon replay -` fed by the test.
+type proc struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	pw    *pcapgo.Writer
+	log   *syncBuffer
+	done  chan struct{}
+	code  int
+}
+
+func startReplay(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"replay", "--no-ptr"}, append(args, "-")...)...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, cmd: cmd, stdin: stdin, log: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		err := cmd.Wait()
+		p.code = cmd.ProcessState.ExitCode()
+		if err != nil && p.code == 0 {
+			p.code = -1
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	p.pw = pcapgo.NewWriter(stdin)
+	if err := p.pw.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// feed writes windows [from, to) to the process, spread evenly over per
+// each, calling hook (if any) before each window.
+func (p *proc) feed(wins [][]pkt, from, to int, per time.Duration, hook func(i int)) {
+	p.t.Helper()
+	for i := from; i < to; i++ {
+		if hook != nil {
+			hook(i)
+		}
+		ps := wins[i]
+		gap := per / time.Duration(len(ps))
+		// On a schedule rather than by sleeping a gap each, so that the
+		// pace holds however long each write and sleep take.
+		next := time.Now()
+		for _, x := range ps {
+			if err := p.pw.WritePacket(gopacket.CaptureInfo{Timestamp: x.ts, CaptureLength: len(x.data), Length: len(x.data)}, x.data); err != nil {
+				p.t.Fatalf("feed window %d: %v\n%s", i, err, p.log.String())
+			}
+			next = next.Add(gap)
+			time.Sleep(time.Until(next))
+		}
+	}
+}
+
+// wait closes the input and waits for the exit status.
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
+	p.stdin.Close()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.t.Fatalf("netmon did not exit within %s:\n%s", timeout, p.log.String())
+	}
+	return p.code
+}
+
+// logValue is the value of key in the last log line with message msg.
+func logValue(t *testing.T, log, msg, key string) string {
+	t.Helper()
+	var val string
+	found := false
+	re := regexp.MustCompile(`\b` + regexp.QuoteMeta(key) + `=("(?:[^"\\]|\\.)*"|\S+)`)
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "msg="+msg+" ") && !strings.Contains(line, `msg="`+msg+`"`) {
+			continue
+		}
+		if m := re.FindStringSubmatch(line); m != nil {
+			val, found = strings.Trim(m[1], `"`), true
+		}
+	}
+	if !found {
+		t.Fatalf("no log line %q with %s=:\n%s", msg, key, log)
+	}
+	return val
+}
+
+func logInt(t *testing.T, log, msg, key string) int {
+	t.Helper()
+	n, err := strconv.Atoi(logValue(t, log, msg, key))
+	if err != nil {
+		t.Fatalf("%s %s: %v", msg, key, err)
+	}
+	return n
+}
+
+// dnsRow is one dns_records row without its agent.
+type dnsRow struct {
+	TS       time.Time `db:"ts"`
+	IPAddr   string    `db:"ip_addr"`
+	Domain   string    `db:"domain"`
+	Definite bool      `db:"is_definite"`
+	Source   string    `db:"source"`
+}
+
+func namesOf(t *testing.T, db *sqlx.DB, agent string) []dnsRow {
+	t.Helper()
+	var rows []dnsRow
+	if err := db.Select(&rows, `SELECT ts, ip_addr, domain, is_definite, source FROM dns_records WHERE agent = ? ORDER BY ip_addr`, agent); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// sameAsClean compares an agent's rows, and names, with the clean run's.
+// A sensor that restarted learns its names again: their ts is then when
+// the new process learned them, so learnedTS false leaves ts out.
+func sameAsClean(t *testing.T, db *sqlx.DB, agent string, learnedTS bool) {
+	t.Helper()
+	want, got := stripAgent(rowsOf(t, db, "clean")), stripAgent(rowsOf(t, db, agent))
+	if len(want) == 0 {
+		t.Fatal("the clean run wrote no rows")
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("rows of %s differ from the clean run's (-clean +%s):\n%s", agent, agent, d)
+	}
+	wantN, gotN := namesOf(t, db, "clean"), namesOf(t, db, agent)
+	if !learnedTS {
+		for i := range wantN {
+			wantN[i].TS = time.Time{}
+		}
+		for i := range gotN {
+			gotN[i].TS = time.Time{}
+		}
+	}
+	if len(wantN) == 0 {
+		t.Fatal("the clean run learned no names")
+	}
+	if d := cmp.Diff(wantN, gotN); d != "" {
+		t.Errorf("names of %s differ from the clean run's (-clean +%s):\n%s", agent, agent, d)
+	}
+}
+
+func sum(rows []dbRow) (packets, bytes uint64) {
+	for _, r := range rows {
+		packets += r.Count
+		bytes += r.Bytes
+	}
+	return
+}
+
+// privateDB starts a private server with a migrated database "netmon" and
+// replays file into it as agent clean, at full speed, for reference.
+func privateDB(t *testing.T, file string) (*storetest.Server, string, *sqlx.DB) {
+	t.Helper()
+	srv := storetest.StartPrivateServer(t)
+	dsn := srv.NewDB("netmon")
+	netmon(t, "migrate", "--dsn", dsn).mustSucceed(t)
+	netmon(t, "replay", "--dsn", dsn, "--agent", "clean", "--no-ptr", "--state-dir", t.TempDir(), file).mustSucceed(t)
+	return srv, dsn, openDB(t, dsn)
+}
+
+func spoolFiles(t *testing.T, stateDir, agent string) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(store.SpoolDir(stateDir, agent), "*.win"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(files)
+}
+
+// Test 1: the database is away for more than 20 s in the middle of a
+// steady stream; the rows end up exactly those of a clean run.
+func TestOutage(t *testing.T) {
+	t.Parallel()
+	wins := makeStream(t, 60, 30)
+	srv, dsn, db := privateDB(t, writeStream(t, wins))
+	state := t.TempDir()
+	p := startReplay(t, "--dsn", dsn, "--agent", "outage", "--state-dir", state)
+
+	const per = 500 * time.Millisecond // 60 windows in 30 s of wall time
+	var stoppedAt time.Time
+	var spooledMidOutage int
+	began := time.Now()
+	p.feed(wins, 0, 60, per, func(i int) {
+		switch i {
+		case 6:
+			srv.Stop()
+			stoppedAt = time.Now()
+		case 47: // 41 windows later: 20.5 s
+			spooledMidOutage = spoolFiles(t, state, "outage")
+			for time.Since(stoppedAt) < 21*time.Second {
+				time.Sleep(50 * time.Millisecond)
+			}
+			srv.Start()
+			t.Logf("database stopped for %.1f s", time.Since(stoppedAt).Seconds())
+		}
+	})
+	fed := time.Since(began)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.log.String())
+	}
+	log := p.log.String()
+	sameAsClean(t, db, "outage", true)
+
+	// Capture never waited for the database: feeding took the time of the
+	// pacing, not of the outage.
+	if fed > 35*time.Second {
+		t.Errorf("feeding 60 windows took %s; netmon stopped reading during the outage", fed)
+	}
+	if spooledMidOutage < 35 {
+		t.Errorf("%d windows in the spool 20 s into the outage, want about 40", spooledMidOutage)
+	}
+	for _, want := range []string{"database write failed; windows wait in the spool", "database write succeeded again"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	pending := logInt(t, log, "database write succeeded again; catching up from the spool", "pending")
+	failures := logInt(t, log, "writer done", "write_failures")
+	if logInt(t, log, "writer done", "dropped") != 0 || logInt(t, log, "writer done", "left_in_spool") != 0 || spoolFiles(t, state, "outage") != 0 {
+		t.Errorf("windows dropped or left behind:\n%s", log)
+	}
+	rows := rowsOf(t, db, "outage")
+	packets, bytes := sum(rows)
+	t.Logf("outage: %d rows, %d packets, %d bytes equal the clean run's; %d windows in the spool 20 s in, %d still pending at recovery, %d failed attempts, fed in %.1f s",
+		len(rows), packets, bytes, spooledMidOutage, pending+1, failures, fed.Seconds())
+}
+
+// Test 2: SIGTERM while the database is away leaves the unwritten windows
+// in the spool within the drain timeout; the next start writes them first,
+// then the rest of the stream: the rows equal a clean run's.
+func TestSIGTERMResume(t *testing.T) {
+	t.Parallel()
+	wins := makeStream(t, 30, 30)
+	srv, dsn, db := privateDB(t, writeStream(t, wins))
+	state := t.TempDir()
+	args := []string{"--dsn", dsn, "--agent", "term", "--state-dir", state, "--drain-timeout", "2s"}
+
+	p := startReplay(t, args...)
+	// Stop between windows 18 and 19: a split between a window with an
+	// unnamed address (i%7 == 3) and the next, which names it, would leave
+	// the correction to a process that never saw the guess.
+	const split = 19
+	p.feed(wins, 0, split, 100*time.Millisecond, func(i int) {
+		if i == 10 {
+			srv.Stop()
+		}
+	})
+	time.Sleep(500 * time.Millisecond) // let the last packets through the pipeline
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	termAt := time.Now()
+	// A replay blocks in reading its pipe; the end of input frees it, as
+	// the read timeout does for live capture.
+	code := p.wait(15 * time.Second)
+	took := time.Since(termAt)
+	log1 := p.log.String()
+	if code != 0 {
+		t.Fatalf("exit %d after SIGTERM:\n%s", code, log1)
+	}
+	if took > 4*time.Second {
+		t.Errorf("exit %s after SIGTERM; the drain timeout is 2s", took)
+	}
+	left := logInt(t, log1, "writer done", "left_in_spool")
+	if files := spoolFiles(t, state, "term"); left < 8 || files != left {
+		t.Errorf("left_in_spool=%d, %d spool files; want the ≥ 8 windows closed since the database stopped", left, files)
+	}
+	if !strings.Contains(log1, "windows left in the spool") {
+		t.Errorf("no word of the windows left in the spool:\n%s", log1)
+	}
+
+	srv.Start()
+	p2 := startReplay(t, args...)
+	p2.feed(wins, split, 30, 20*time.Millisecond, nil)
+	if code := p2.wait(30 * time.Second); code != 0 {
+		t.Fatalf("second run: exit %d:\n%s", code, p2.log.String())
+	}
+	log2 := p2.log.String()
+	if got := logInt(t, log2, "the spool holds windows from an earlier run; writing them first", "windows"); got != left {
+		t.Errorf("second run found %d windows in the spool, want %d", got, left)
+	}
+	sameAsClean(t, db, "term", false)
+
+	// The spooled windows went in before any window of the new stream.
+	var order []time.Time
+	if err := db.Select(&order, `SELECT ts FROM applied_windows WHERE agent = 'term' ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	splitTS := streamBase.Add(split * 10 * time.Second)
+	seenNew := false
+	for _, ts := range order {
+		if !ts.Before(splitTS) {
+			seenNew = true
+		} else if seenNew {
+			t.Errorf("window %s from the spool written after a window of the new stream", ts)
+		}
+	}
+	rows := rowsOf(t, db, "term")
+	packets, _ := sum(rows)
+	t.Logf("SIGTERM: exit 0 %.1f s after the signal, %d windows left in the spool and written first at the next start; %d rows, %d packets equal the clean run's",
+		took.Seconds(), left, len(rows), packets)
+}
+
+// Test 3: kill -9 loses at most the windows not yet in the spool: the
+// window still open (and any closed one not yet appended). Everything
+// spooled — here while the database was away — is written at the next start.
+func TestKill9(t *testing.T) {
+	t.Parallel()
+	wins := makeStream(t, 20, 30)
+	srv, dsn, db := privateDB(t, writeStream(t, wins))
+	state := t.TempDir()
+	args := []string{"--dsn", dsn, "--agent", "k9", "--state-dir", state}
+
+	p := startReplay(t, args...)
+	p.feed(wins, 0, 15, 100*time.Millisecond, func(i int) {
+		if i == 8 {
+			srv.Stop()
+		}
+	})
+	// Half of window 15: its packets up to 4.9 s close window 14 (its end
+	// plus 2 s of lateness has passed) and stay in the open window 15.
+	half := 0
+	for half < len(wins[15]) && wins[15][half].ts.Before(streamBase.Add(154900*time.Millisecond)) {
+		half++
+	}
+	p.feed([][]pkt{wins[15][:half]}, 0, 1, 50*time.Millisecond, nil)
+	lastFed := wins[15][half-1].ts
+	time.Sleep(time.Second)
+	spooled := spoolFiles(t, state, "k9")
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+
+	srv.Start()
+	empty := writeStream(t, nil)
+	r := netmon(t, "replay", "--no-ptr", "--dsn", dsn, "--agent", "k9", "--state-dir", state, empty)
+	r.mustSucceed(t)
+	recovered := logInt(t, r.stderr, "the spool holds windows from an earlier run; writing them first", "windows")
+	if recovered != spooled || spooled < 6 {
+		t.Errorf("recovered %d windows, %d were in the spool at the kill; want equal and ≥ 6", recovered, spooled)
+	}
+
+	// Windows 0–14 closed before the kill: all there, exactly.
+	lastClosed := streamBase.Add(15 * 10 * time.Second)
+	var wantClosed, gotClosed []dbRow
+	for _, r := range stripAgent(rowsOf(t, db, "clean")) {
+		if r.TS.Before(lastClosed) {
+			wantClosed = append(wantClosed, r)
+		}
+	}
+	got := stripAgent(rowsOf(t, db, "k9"))
+	for _, r := range got {
+		if r.TS.Before(lastClosed) {
+			gotClosed = append(gotClosed, r)
+		} else {
+			t.Errorf("row of the open window survived kill -9: %v", r)
+		}
+	}
+	if d := cmp.Diff(wantClosed, gotClosed); d != "" {
+		t.Errorf("closed windows differ from the clean run's (-clean +k9):\n%s", d)
+	}
+	// What was lost is what the bound allows: packets fed after the start
+	// of the oldest open window, i.e. within window+lateness of the last.
+	var fedP, fedB, boundP uint64
+	for i := range 15 {
+		for _, x := range wins[i] {
+			if isCounted(x) {
+				fedP++
+				fedB += uint64(len(x.data))
+			}
+		}
+	}
+	for _, x := range wins[15][:half] {
+		if isCounted(x) {
+			fedP++
+			fedB += uint64(len(x.data))
+			boundP++
+		}
+	}
+	gotP, gotB := sum(got)
+	lostP := fedP - gotP
+	if lostP > boundP || gotP > fedP {
+		t.Errorf("lost %d packets; the bound (packets of the open window) is %d", lostP, boundP)
+	}
+	t.Logf("kill -9: %d windows in the spool at the kill (database away), all written at restart; lost %d packets / %d bytes = the open window's %.1f s of packet time (bound: window 10 s + lateness 2 s), none of the 15 closed windows",
+		spooled, lostP, fedB-gotB, lastFed.Sub(streamBase.Add(150*time.Second)).Seconds())
+}
+
+// isCounted says whether netmon counts a frame of the synthetic stream:
+// everything but the DNS answers.
+func isCounted(p pkt) bool {
+	return len(p.data) > 14+20 && p.data[14+9] == 6 // IPv4 protocol TCP
+}
+
+// Test 4: two agents replaying at once into one database each get exactly
+// the rows of a replay alone; no row is lost or merged across agents.
+func TestTwoAgentsOneDatabase(t *testing.T) {
+	t.Parallel()
+	wins := makeStream(t, 150, 40)
+	file := writeStream(t, wins)
+	dsn, db := migratedDB(t)
+	netmon(t, "replay", "--dsn", dsn, "--agent", "clean", "--no-ptr", "--state-dir", t.TempDir(), file).mustSucceed(t)
+
+	var procs []*exec.Cmd
+	outs := make([]*syncBuffer, 2)
+	for i, agent := range []string{"north", "south"} {
+		c := exec.Command(binary, "replay", "--dsn", dsn, "--agent", agent, "--no-ptr", "--state-dir", t.TempDir(), file)
+		outs[i] = &syncBuffer{}
+		c.Stdout, c.Stderr = outs[i], outs[i]
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, c)
+	}
+	for i, c := range procs {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("agent %d: %v\n%s", i, err, outs[i].String())
+		}
+	}
+	sameAsClean(t, db, "north", true)
+	sameAsClean(t, db, "south", true)
+	var agents []string
+	if err := db.Select(&agents, `SELECT DISTINCT agent FROM tcpdump_records ORDER BY agent`); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"clean", "north", "south"}, agents); d != "" {
+		t.Errorf("agents (-want +got):\n%s", d)
+	}
+	conflicts := logInt(t, outs[0].String(), "writer done", "conflicts") + logInt(t, outs[1].String(), "writer done", "conflicts")
+	rows := rowsOf(t, db, "north")
+	t.Logf("two agents at once: %d rows each over %d windows, equal to a replay alone; %d conflicts retried",
+		len(rows), logInt(t, outs[0].String(), "writer done", "windows_written"), conflicts)
+}
+
+// Test 5a: the password from a file; wrong credentials mid-stream (the
+// password changed under a running sensor) are a clear, counted error, the
+// windows wait in the spool, and once the password is right again nothing
+// is missing. The password never shows in the output or the process title.
+func TestWrongCredentials(t *testing.T) {
+	t.Parallel()
+	wins := makeStream(t, 24, 30)
+	srv, _, db := privateDB(t, writeStream(t, wins))
+	const pw1, pw2 = "Pw-0ne-s3cret", "Pw-tw0-s3cret"
+	srv.Exec("CREATE USER 'sensor'@'127.0.0.1' IDENTIFIED BY '"+pw1+"'",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON netmon.* TO 'sensor'@'127.0.0.1'")
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte(pw1+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dsn := fmt.Sprintf("sensor@tcp(127.0.0.1:%d)/netmon", srv.Port)
+
+	// A password file others may read is refused before anything starts.
+	open := filepath.Join(dir, "open")
+	if err := os.WriteFile(open, []byte(pw1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := netmon(t, "replay", "--dsn", dsn, "--dsn-password-file", open, "--state-dir", dir, writeStream(t, nil))
+	checkOneLineError(t, r, "open to group or others", "chmod 600")
+	// A wrong password at start, from the environment: one line, exit 1.
+	c := exec.Command(binary, "replay", "--dsn", dsn, "--state-dir", dir, writeStream(t, nil))
+	c.Env = append(os.Environ(), "NETMON_DB_PASSWORD="+pw2)
+	out, _ := c.CombinedOutput()
+	wrong := result{code: c.ProcessState.ExitCode(), stderr: string(out)}
+	checkOneLineError(t, wrong, "Access denied", "check the user and password")
+
+	p := startReplay(t, "--dsn", dsn, "--dsn-password-file", pwFile, "--agent", "creds", "--state-dir", dir)
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.cmd.Process.Pid))
+	var changedAt time.Time
+	p.feed(wins, 0, 24, 150*time.Millisecond, func(i int) {
+		switch i {
+		case 6:
+			// The server checks a password at connect, so end the sensor's
+			// connections as a server restart would.
+			srv.Exec("ALTER USER 'sensor'@'127.0.0.1' IDENTIFIED BY '" + pw2 + "'")
+			killConnections(t, srv, "sensor")
+			changedAt = time.Now()
+		case 16:
+			srv.Exec("ALTER USER 'sensor'@'127.0.0.1' IDENTIFIED BY '" + pw1 + "'")
+			t.Logf("password wrong for %.1f s", time.Since(changedAt).Seconds())
+		}
+	})
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.log.String())
+	}
+	log := p.log.String()
+	sameAsClean(t, db, "creds", true)
+	if !strings.Contains(log, "Access denied") || !strings.Contains(log, "check the user and password") {
+		t.Errorf("the log does not say the credentials are wrong:\n%s", log)
+	}
+	failures := logInt(t, log, "writer done", "write_failures")
+	if failures == 0 {
+		t.Error("no failed writes counted")
+	}
+	for _, out := range []string{log, r.stderr, wrong.stderr, string(cmdline)} {
+		if strings.Contains(out, pw1) || strings.Contains(out, pw2) {
+			t.Errorf("a password shows:\n%s", out)
+		}
+	}
+	t.Logf("wrong credentials: %d failed attempts counted, windows kept in the spool, rows equal the clean run's", failures)
+}
+
+func killConnections(t *testing.T, srv *storetest.Server, user string) {
+	t.Helper()
+	db := openDB(t, srv.DSN(""))
+	var ids []int64
+	if err := db.Select(&ids, `SELECT id FROM information_schema.processlist WHERE user = ?`, user); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := db.Exec(`KILL CONNECTION ` + strconv.FormatInt(id, 10)); err != nil {
+			t.Logf("kill %d: %v", id, err)
+		}
+	}
+}
+
+// Test 5c: a spool too small for an outage drops its oldest windows; each
+// drop is counted and logged at error level, the exit status says windows
+// were lost, and the windows missing from the database are exactly that many.
+func TestSpoolFull(t *testing.T) {
+	t.Parallel()
+	wins := makeStream(t, 30, 30)
+	srv, dsn, db := privateDB(t, writeStream(t, wins))
+	state := t.TempDir()
+	p := startReplay(t, "--dsn", dsn, "--agent", "full", "--state-dir", state, "--spool-max", "8KiB")
+	p.feed(wins, 0, 30, 60*time.Millisecond, func(i int) {
+		switch i {
+		case 4:
+			srv.Stop()
+		case 25:
+			srv.Start()
+		}
+	})
+	code := p.wait(30 * time.Second)
+	log := p.log.String()
+	if code != 1 {
+		t.Errorf("exit %d after dropping windows, want 1:\n%s", code, log)
+	}
+	dropped := logInt(t, log, "writer done", "dropped")
+	if dropped == 0 {
+		t.Fatalf("nothing dropped with an 8 KiB spool:\n%s", log)
+	}
+	if !regexp.MustCompile(`level=ERROR msg="spool is full: dropped the oldest windows, their counts are lost" .*dropped=\d+`).MatchString(log) {
+		t.Errorf("no error-level line about the drops:\n%s", log)
+	}
+	if !strings.Contains(lastLogLineOf(log), "windows could not be written") {
+		t.Errorf("last line does not say windows were lost: %s", lastLogLineOf(log))
+	}
+	// Count whole windows missing against the clean run.
+	per := func(agent string) map[time.Time][2]uint64 {
+		m := map[time.Time][2]uint64{}
+		for _, r := range rowsOf(t, db, agent) {
+			v := m[r.TS]
+			m[r.TS] = [2]uint64{v[0] + r.Count, v[1] + r.Bytes}
+		}
+		return m
+	}
+	clean, full := per("clean"), per("full")
+	missing := 0
+	for ts, v := range clean {
+		switch got, ok := full[ts]; {
+		case !ok:
+			missing++
+		case got != v:
+			t.Errorf("window %s partly there: %v, clean %v", ts, got, v)
+		}
+	}
+	if missing != dropped {
+		t.Errorf("%d windows missing from the database, %d counted as dropped", missing, dropped)
+	}
+	t.Logf("spool full (8 KiB cap, database away from window 4 to 25 of 30): %d windows dropped, counted and logged; %d of %d windows written", dropped, len(full), len(clean))
+}
+
+func lastLogLineOf(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// A live sensor started while its database does not answer captures
+// anyway, spools, and writes every packet once the database is there.
+// It runs in a network namespace of its own, like TestLiveVeth, and reaches
+// its private server through the Unix socket.
+func TestRunStartsWhileDatabaseAway(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root for network namespaces (run make test as root)")
+	}
+	for _, tool := range []string{"ip", "tcpreplay"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: apt-get install iproute2 tcpreplay", tool)
+		}
+	}
+	file := filepath.Join(pcapDir(t), "netflix.pcap")
+	srv := storetest.StartPrivateServer(t)
+	dsn := srv.NewDB("netmon")
+	netmon(t, "migrate", "--dsn", dsn).mustSucceed(t)
+	db := openDB(t, dsn)
+	srv.Stop()
+	unixDSN := "root@unix(" + srv.Socket() + ")/netmon"
+
+	ns := fmt.Sprintf("nmd%d", os.Getpid()%100000)
+	sh(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	sh(t, "ip", "-n", ns, "link", "add", "nmcap", "type", "veth", "peer", "name", "nmsend")
+	for _, dev := range []string{"nmcap", "nmsend", "lo"} {
+		sh(t, "ip", "-n", ns, "link", "set", dev, "mtu", "9000", "up")
+	}
+	var logs syncBuffer
+	state := t.TempDir()
+	sensor := exec.Command("ip", "netns", "exec", ns, binary, "run", "-i", "nmcap",
+		"--dsn", unixDSN, "--agent", "away", "--no-ptr", "--state-dir", state)
+	sensor.Stdout, sensor.Stderr = &logs, &logs
+	if err := sensor.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- sensor.Wait() }()
+	t.Cleanup(func() { _ = sensor.Process.Kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "msg=capturing") {
+		select {
+		case err := <-exited:
+			t.Fatalf("netmon run exited while the database was away: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("netmon run did not start capturing:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "the database does not answer; capturing anyway") {
+		t.Errorf("no word that the database is away:\n%s", logs.String())
+	}
+	time.Sleep(300 * time.Millisecond)
+	sh(t, "ip", "netns", "exec", ns, "tcpreplay", "-i", "nmsend", "--pps", "4000", file)
+	// Windows close by the wall clock 12 s after their start: wait until
+	// they are in the spool, then let the database come.
+	deadline = time.Now().Add(30 * time.Second)
+	for spoolFiles(t, state, "away") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing spooled while the database was away:\n%s", logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	spooled := spoolFiles(t, state, "away")
+	srv.Start()
+	wantP, _ := independentCount(t, file)
+	deadline = time.Now().Add(40 * time.Second)
+	for {
+		var got uint64
+		_ = db.Get(&got, "SELECT COALESCE(SUM(count), 0) FROM tcpdump_records WHERE agent = 'away'")
+		if got == wantP {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d packets in the database, want %d:\n%s", got, wantP, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := sensor.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("did not stop after SIGTERM:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "pcap_dropped=0") {
+		t.Errorf("libpcap dropped packets:\n%s", logs.String())
+	}
+	t.Logf("started with the database away: %d windows spooled, all %d packets of netflix.pcap written once it came back", spooled, wantP)
+}

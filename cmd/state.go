@@ -1,0 +1,209 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/netmon/netmon/store"
+)
+
+// openStore connects and checks the schema. A live sensor whose database
+// does not answer at all starts anyway, spooling until it does: a sensor
+// booting while the link to a central database is down must not lose the
+// traffic of the outage. Wrong credentials, an unknown database or missing
+// tables are mistakes no wait will fix, and stop it at once. An SQLite file
+// is netmon's own: it is created and migrated here, so that the first run
+// needs no setup.
+func openStore(ctx context.Context, dsn, agent string, live bool, log *slog.Logger) (*store.Store, error) {
+	if store.BackendOf(dsn) == store.SQLite {
+		return openSQLite(ctx, dsn, agent, log)
+	}
+	st, err := store.Open(ctx, store.Config{DSN: dsn, Agent: agent})
+	if live && errors.Is(err, store.ErrUnreachable) {
+		log.Error("the database does not answer; capturing anyway, windows wait in the spool until it does", "err", err)
+		return store.Open(ctx, store.Config{DSN: dsn, Agent: agent, Lazy: true})
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CheckSchema(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// openSQLite opens the SQLite database of dsn, creating the file when it is
+// missing and bringing its schema up to date.
+func openSQLite(ctx context.Context, dsn, agent string, log *slog.Logger) (*store.Store, error) {
+	cfg := store.Config{DSN: dsn, Agent: agent}
+	st, err := store.Open(ctx, cfg)
+	if errors.Is(err, store.ErrNoDatabase) {
+		if err := store.CreateDatabase(ctx, dsn); err != nil {
+			return nil, err
+		}
+		log.Info("created the SQLite database", "dsn", dsn)
+		st, err = store.Open(ctx, cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	from, to, err := st.Migrate(ctx)
+	if err == nil && from != to {
+		log.Info("schema migrated", "from", from, "to", to, "dsn", dsn)
+	}
+	if err == nil {
+		// A file migrated by a newer netmon is not this one's to write.
+		err = st.CheckSchema(ctx)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// durabilityFlags set where windows wait for the database and for how long.
+type durabilityFlags struct {
+	stateDir     string
+	spoolMax     string
+	drainTimeout time.Duration
+}
+
+func (f *durabilityFlags) register(fs *pflag.FlagSet) {
+	def := store.DefaultWriterConfig()
+	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the spool of windows not yet in the database (default $NETMON_STATE_DIR, else "+def.StateDir+")")
+	fs.StringVar(&f.spoolMax, "spool-max", "512MiB", "size cap of the spool; beyond it the oldest windows are dropped (units B, KiB, MiB, GiB; KB, MB, GB mean the same)")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", def.DrainTimeout, "on SIGTERM/SIGINT, how long to keep writing to the database before leaving the rest in the spool")
+}
+
+// openWriter opens the spool for agent. Without --state-dir or
+// $NETMON_STATE_DIR, a user who may not write /var/lib/netmon gets a spool
+// under $XDG_STATE_HOME (~/.local/state) instead, with a warning; a
+// directory the user named must work or netmon does not start.
+func (f *durabilityFlags) openWriter(st *store.Store, agent string, log *slog.Logger) (*store.Writer, error) {
+	cfg := store.DefaultWriterConfig()
+	maxBytes, err := parseSize(f.spoolMax)
+	if err != nil {
+		return nil, fmt.Errorf("--spool-max: %w", err)
+	}
+	if f.drainTimeout < 0 {
+		return nil, fmt.Errorf("--drain-timeout must not be negative, got %s", f.drainTimeout)
+	}
+	cfg.MaxSpoolBytes, cfg.DrainTimeout = maxBytes, f.drainTimeout
+
+	explicit := f.stateDir
+	if explicit == "" {
+		explicit = os.Getenv("NETMON_STATE_DIR")
+	}
+	if explicit != "" {
+		cfg.StateDir = explicit
+		w, err := store.NewWriter(cfg, st, agent, log)
+		if err != nil {
+			return nil, fmt.Errorf("--state-dir: %w", err)
+		}
+		return w, nil
+	}
+	w, err := store.NewWriter(cfg, st, agent, log)
+	if err == nil || !refused(err) {
+		return w, err
+	}
+	fallback := userStateDir()
+	if fallback == "" {
+		return nil, fmt.Errorf("%w (give --state-dir a directory netmon may write)", err)
+	}
+	log.Warn("cannot write the default state directory; using one of this user's", "default", cfg.StateDir, "state_dir", fallback, "err", err)
+	cfg.StateDir = fallback
+	if w, err = store.NewWriter(cfg, st, agent, log); err != nil {
+		return nil, fmt.Errorf("%w (give --state-dir a directory netmon may write)", err)
+	}
+	return w, nil
+}
+
+// refused reports an error that another directory would avoid.
+func refused(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)
+}
+
+// userStateDir is $XDG_STATE_HOME/netmon, else ~/.local/state/netmon.
+func userStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "netmon")
+	}
+	if home, err := os.UserHomeDir(); err == nil && home != "" {
+		return filepath.Join(home, ".local", "state", "netmon")
+	}
+	return ""
+}
+
+// parseSize reads a byte count such as 512MiB, 2GB or 65536. Decimal and
+// binary unit names both mean powers of 1024: nobody sizing a spool means
+// the difference, and a stricter reading would only reject good input.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9') {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("%q is not a size (want e.g. 512MiB)", s)
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size (want e.g. 512MiB)", s)
+	}
+	var shift uint
+	switch strings.ToLower(strings.TrimSpace(t[i:])) {
+	case "", "b":
+	case "k", "kb", "kib":
+		shift = 10
+	case "m", "mb", "mib":
+		shift = 20
+	case "g", "gb", "gib":
+		shift = 30
+	case "t", "tb", "tib":
+		shift = 40
+	default:
+		return 0, fmt.Errorf("%q has an unknown unit (want B, KiB, MiB, GiB or TiB)", s)
+	}
+	if n <= 0 || n > (1<<62)>>shift {
+		return 0, fmt.Errorf("%q is out of range", s)
+	}
+	return n << shift, nil
+}
+
+// writerResult reports what the writer did when the pipeline has ended, and
+// returns an error for windows that will not reach the database by
+// themselves: dropped or set aside. Windows left in the spool are an error
+// only when the input ended on its own (a replay that the database did not
+// take in time); after a stop request they are the promised outcome.
+func writerResult(ctx context.Context, w *store.Writer, log *slog.Logger) error {
+	st := w.Stats()
+	log.Info("writer done", "windows_written", st.Written.Load(), "duplicates_skipped", st.Duplicates.Load(),
+		"recovered_from_spool", st.Recovered.Load(), "write_failures", st.Failures.Load(), "conflicts", st.Conflicts.Load(),
+		"dropped", st.Dropped.Load(), "rejected", st.Rejected.Load(), "left_in_spool", st.Left.Load())
+	var errs []error
+	if left := st.Left.Load(); left > 0 {
+		log.Warn("windows left in the spool; netmon writes them first at its next start with this --state-dir and --agent",
+			"windows", left, "spool", w.Dir())
+		if ctx.Err() == nil {
+			errs = append(errs, fmt.Errorf("%d windows are still in the spool %s: the database did not take them within --drain-timeout; the next netmon with this --state-dir and --agent writes them", left, w.Dir()))
+		}
+	}
+	if lost := st.Lost(); lost > 0 {
+		errs = append(errs, fmt.Errorf("%d windows could not be written to the database: %d dropped at the spool's cap, %d set aside in %s (see the log above)",
+			lost, st.Dropped.Load(), st.Rejected.Load(), filepath.Join(w.Dir(), "rejected")))
+	}
+	return errors.Join(errs...)
+}

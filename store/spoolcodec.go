@@ -1,0 +1,157 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"net/netip"
+	"time"
+
+	"github.com/netmon/netmon/aggregate"
+	"github.com/netmon/netmon/resolver"
+)
+
+// A spool file is one window:
+//
+//	magic "NMSPOOL1" | payload length, uint32 big-endian | CRC-32C of payload | payload
+//
+// The payload is a gob of spoolWindow. The file is written under a temporary
+// name and renamed into place, so a torn write leaves a *.tmp file that the
+// next start deletes; the checksum catches what the disk itself damaged.
+const spoolMagic = "NMSPOOL1"
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// spoolWindow mirrors aggregate.Window with every name source as its text:
+// the numbering of resolver.Source may change between versions, and a
+// spool written by one version is read by the next after an upgrade.
+// Strings travel byte for byte, so a domain that is not valid UTF-8 comes
+// back as it was. TestSpoolCoversWindow fails when aggregate.Window gains a
+// field this type does not carry.
+type spoolWindow struct {
+	ID          [16]byte
+	Start       time.Time
+	Rows        []spoolRow
+	Names       []spoolRecord
+	Corrections []spoolCorrection
+}
+
+type spoolRow struct {
+	Client   netip.Addr
+	Domain   string
+	Nickname string
+	Source   string
+	Count    uint64
+	Bytes    uint64
+}
+
+type spoolRecord struct {
+	TS     time.Time
+	Addr   netip.Addr
+	Domain string
+	Source string
+}
+
+type spoolCorrection struct {
+	Addr        netip.Addr
+	Old         string
+	New         string
+	NewNickname string
+	NewSource   string
+}
+
+// errCorrupt marks a spool file that cannot be read back.
+var errCorrupt = errors.New("damaged spool file")
+
+func encodeWindow(w *aggregate.Window) ([]byte, error) {
+	sw := spoolWindow{ID: w.ID, Start: w.Start}
+	sw.Rows = make([]spoolRow, len(w.Rows))
+	for i, r := range w.Rows {
+		sw.Rows[i] = spoolRow{r.Client, r.Domain, r.Nickname, r.Source.String(), r.Count, r.Bytes}
+	}
+	sw.Names = make([]spoolRecord, len(w.Names))
+	for i, n := range w.Names {
+		sw.Names[i] = spoolRecord{n.TS, n.Addr, n.Domain, n.Source.String()}
+	}
+	sw.Corrections = make([]spoolCorrection, len(w.Corrections))
+	for i, c := range w.Corrections {
+		sw.Corrections[i] = spoolCorrection{c.Addr, c.Old, c.New, c.NewNickname, c.NewSource.String()}
+	}
+	var buf bytes.Buffer
+	buf.WriteString(spoolMagic)
+	buf.Write(make([]byte, 8)) // length and checksum, filled in below
+	if err := gob.NewEncoder(&buf).Encode(&sw); err != nil {
+		return nil, fmt.Errorf("encode window %s: %w", w.Start.UTC().Format(time.RFC3339), err)
+	}
+	b := buf.Bytes()
+	payload := b[len(spoolMagic)+8:]
+	binary.BigEndian.PutUint32(b[len(spoolMagic):], uint32(len(payload)))
+	binary.BigEndian.PutUint32(b[len(spoolMagic)+4:], crc32.Checksum(payload, crcTable))
+	return b, nil
+}
+
+func decodeWindow(b []byte) (*aggregate.Window, error) {
+	h := len(spoolMagic) + 8
+	if len(b) < h || string(b[:len(spoolMagic)]) != spoolMagic {
+		return nil, fmt.Errorf("%w: not a netmon spool file", errCorrupt)
+	}
+	n := binary.BigEndian.Uint32(b[len(spoolMagic):])
+	payload := b[h:]
+	if uint64(len(payload)) != uint64(n) {
+		return nil, fmt.Errorf("%w: %d bytes of payload, the header says %d", errCorrupt, len(payload), n)
+	}
+	if crc32.Checksum(payload, crcTable) != binary.BigEndian.Uint32(b[len(spoolMagic)+4:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch", errCorrupt)
+	}
+	var sw spoolWindow
+	if err := gob.NewDecoder(bytes.NewReader(payload)).Decode(&sw); err != nil {
+		return nil, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	w := &aggregate.Window{ID: sw.ID, Start: sw.Start}
+	var err error
+	if len(sw.Rows) > 0 {
+		w.Rows = make([]aggregate.Row, len(sw.Rows))
+	}
+	for i, r := range sw.Rows {
+		w.Rows[i] = aggregate.Row{Client: r.Client, Domain: r.Domain, Nickname: r.Nickname, Count: r.Count, Bytes: r.Bytes}
+		if w.Rows[i].Source, err = parseSource(r.Source); err != nil {
+			return nil, err
+		}
+	}
+	if len(sw.Names) > 0 {
+		w.Names = make([]resolver.Record, len(sw.Names))
+	}
+	for i, n := range sw.Names {
+		w.Names[i] = resolver.Record{TS: n.TS, Addr: n.Addr, Domain: n.Domain}
+		if w.Names[i].Source, err = parseSource(n.Source); err != nil {
+			return nil, err
+		}
+	}
+	if len(sw.Corrections) > 0 {
+		w.Corrections = make([]aggregate.Correction, len(sw.Corrections))
+	}
+	for i, c := range sw.Corrections {
+		w.Corrections[i] = aggregate.Correction{Addr: c.Addr, Old: c.Old, New: c.New, NewNickname: c.NewNickname}
+		if w.Corrections[i].NewSource, err = parseSource(c.NewSource); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// parseSource is the inverse of resolver.Source.String. The sources are
+// few, so a scan costs less than keeping a table in step with resolver.
+func parseSource(s string) (resolver.Source, error) {
+	for src := resolver.Source(0); ; src++ {
+		name := src.String()
+		if name == s && name != "unknown" {
+			return src, nil
+		}
+		if name == "unknown" || src == 255 {
+			return 0, fmt.Errorf("%w: unknown name source %q (written by a newer netmon?)", errCorrupt, s)
+		}
+	}
+}
