@@ -63,7 +63,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		}
 		return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
 	}
-	root.AddCommand(newRunCmd(logger), newReplayCmd(logger), newMigrateCmd(logger), newVersionCmd())
+	root.AddCommand(newRunCmd(logger), newReplayCmd(logger), newMigrateCmd(logger), newPruneCmd(logger), newTopCmd(), newVersionCmd())
 	return root
 }
 

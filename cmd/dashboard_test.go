@@ -1,0 +1,1175 @@
+package cmd
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jmoiron/sqlx"
+)
+
+// This file runs every query of deploy/grafana/dashboards/netmon.json
+// against a real MariaDB, after expanding it the way Grafana does:
+//
+//  1. the browser replaces template variables (grafana-sql's
+//     SqlDatasource.interpolateVariable: a multi-value or include-All
+//     variable's values are quoted as 'a','b' with ' doubled; a custom
+//     "All" value is inserted as it is), and the built-ins $__interval,
+//     $__interval_ms, $__from and $__to;
+//  2. the server (pkg/tsdb/mysql/sqleng Interpolate, then the MySQL macro
+//     engine in pkg/tsdb/mysql/macros.go) replaces $__interval_ms,
+//     $__interval, $__unixEpochFrom() and $__unixEpochTo(), and then every
+//     $__macro(args).
+//
+// The session is Grafana's too: collation utf8mb4_unicode_ci, times in UTC,
+// and the time_zone our provisioning file sets.
+
+const (
+	dashboardFile  = "../deploy/grafana/dashboards/netmon.json"
+	datasourceFile = "../deploy/grafana/provisioning/datasources/netmon.yaml"
+	providerFile   = "../deploy/grafana/provisioning/dashboards/netmon.yaml"
+
+	// seedQuery is the panel query netmon's users started with; the first
+	// panel keeps it verbatim.
+	seedQuery = "SELECT UNIX_TIMESTAMP(ts) AS time, nickname AS metric, sum(count) AS value FROM tcpdump_records WHERE $__timeFilter(ts) GROUP BY nickname, ts ORDER BY ts"
+)
+
+// grafanaVar is a template variable's current value.
+type grafanaVar struct {
+	values []string
+	// all means "All" is selected; with allValue set Grafana inserts it
+	// unformatted, without it the values of every option.
+	all      bool
+	allValue string
+	// multi is variable.multi || variable.includeAll: values are quoted even
+	// when only one is selected (or a repeated panel holds just one).
+	multi bool
+}
+
+// grafanaEnv is what a query is expanded against: the dashboard's time
+// range, the panel's interval, and the variables.
+type grafanaEnv struct {
+	from, to time.Time
+	interval time.Duration
+	vars     map[string]grafanaVar
+}
+
+// quoteLiteral is MySqlQueryModel.quoteLiteral: single quotes doubled, and
+// nothing else escaped (notably not the backslash).
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func (v grafanaVar) format() string {
+	if v.all && v.allValue != "" {
+		return v.allValue
+	}
+	if !v.multi && len(v.values) == 1 {
+		return strings.ReplaceAll(v.values[0], "'", "''")
+	}
+	q := make([]string, len(v.values))
+	for i, s := range v.values {
+		q[i] = quoteLiteral(s)
+	}
+	return strings.Join(q, ",")
+}
+
+// templateVarRE is templateSrv's variable syntax: $name, [[name]] and
+// ${name}, the last two with an optional :format.
+var templateVarRE = regexp.MustCompile(`\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^\}]+))?(?::([^\}]+))?\}`)
+
+// Grafana's server-side patterns, from pkg/tsdb/mysql/macros.go.
+var (
+	macroRE      = regexp.MustCompile(`\$([_a-zA-Z0-9]+)\(([^\)]*)\)`)
+	restrictedRE = regexp.MustCompile(`(?im)([\s]*show[\s]+grants|[\s,]session_user\([^\)]*\)|[\s,]current_user(\([^\)]*\))?|[\s,]system_user\([^\)]*\)|[\s,]user\([^\)]*\))([\s,;]|$)`)
+	dateUnitRE   = regexp.MustCompile(`^(\d+)([dwMy])$`)
+)
+
+// expand turns a panel's SQL into what Grafana sends to MariaDB.
+func (e grafanaEnv) expand(query string) (string, error) {
+	// Browser: template variables and built-ins.
+	var firstErr error
+	sqlText := templateVarRE.ReplaceAllStringFunc(query, func(m string) string {
+		g := templateVarRE.FindStringSubmatch(m)
+		name := cmp.Or(g[1], g[2], g[4])
+		if g[3] != "" || g[5] != "" || g[6] != "" {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%s: formats and fields of variables are not expanded by this test", m)
+			}
+			return m
+		}
+		switch name {
+		case "__interval":
+			return formatInterval(e.interval)
+		case "__interval_ms":
+			return strconv.FormatInt(e.interval.Milliseconds(), 10)
+		case "__from":
+			return strconv.FormatInt(e.from.UnixMilli(), 10)
+		case "__to":
+			return strconv.FormatInt(e.to.UnixMilli(), 10)
+		}
+		if v, ok := e.vars[name]; ok {
+			return v.format()
+		}
+		return m // not a variable: a macro, or a typo MariaDB will reject
+	})
+	if firstErr != nil {
+		return "", firstErr
+	}
+
+	// Server: sqleng.Interpolate, then the MySQL macro engine.
+	sqlText = strings.ReplaceAll(sqlText, "$__interval_ms", strconv.FormatInt(e.interval.Milliseconds(), 10))
+	sqlText = strings.ReplaceAll(sqlText, "$__interval", formatInterval(e.interval))
+	sqlText = strings.ReplaceAll(sqlText, "$__unixEpochFrom()", strconv.FormatInt(e.from.Unix(), 10))
+	sqlText = strings.ReplaceAll(sqlText, "$__unixEpochTo()", strconv.FormatInt(e.to.Unix(), 10))
+	if restrictedRE.MatchString(sqlText) {
+		return "", errors.New("Grafana refuses queries with SHOW GRANTS, user() and the like")
+	}
+	sqlText = macroRE.ReplaceAllStringFunc(sqlText, func(m string) string {
+		g := macroRE.FindStringSubmatch(m)
+		args := strings.Split(g[2], ",")
+		for i := range args {
+			args[i] = strings.Trim(args[i], " ")
+		}
+		out, err := e.macro(g[1], args)
+		if err != nil && firstErr == nil {
+			firstErr = err
+			return "macro_error()"
+		}
+		return out
+	})
+	if firstErr != nil {
+		return "", firstErr
+	}
+	return sqlText, nil
+}
+
+// macro is evaluateMacro of Grafana's MySQL engine.
+func (e grafanaEnv) macro(name string, args []string) (string, error) {
+	from, to := e.from.UTC().Unix(), e.to.UTC().Unix()
+	switch name {
+	case "__timeEpoch", "__time":
+		if args[0] == "" {
+			return "", fmt.Errorf("missing time column argument for macro %v", name)
+		}
+		return fmt.Sprintf("UNIX_TIMESTAMP(%s) as time_sec", args[0]), nil
+	case "__timeFilter":
+		if args[0] == "" {
+			return "", fmt.Errorf("missing time column argument for macro %v", name)
+		}
+		if from < 0 {
+			return fmt.Sprintf("%s BETWEEN DATE_ADD(FROM_UNIXTIME(0), INTERVAL %d SECOND) AND FROM_UNIXTIME(%d)", args[0], from, to), nil
+		}
+		return fmt.Sprintf("%s BETWEEN FROM_UNIXTIME(%d) AND FROM_UNIXTIME(%d)", args[0], from, to), nil
+	case "__timeFrom":
+		return fmt.Sprintf("FROM_UNIXTIME(%d)", from), nil
+	case "__timeTo":
+		return fmt.Sprintf("FROM_UNIXTIME(%d)", to), nil
+	case "__timeGroup", "__unixEpochGroup":
+		if len(args) < 2 {
+			return "", fmt.Errorf("macro %v needs time column and interval", name)
+		}
+		interval, err := parseInterval(strings.Trim(args[1], `'"`))
+		if err != nil {
+			return "", fmt.Errorf("error parsing interval %v", args[1])
+		}
+		if len(args) == 3 {
+			if err := checkFill(args[2]); err != nil {
+				return "", err
+			}
+		}
+		if name == "__unixEpochGroup" {
+			return fmt.Sprintf("%s DIV %v * %v", args[0], interval.Seconds(), interval.Seconds()), nil
+		}
+		return fmt.Sprintf("UNIX_TIMESTAMP(%s) DIV %.0f * %.0f", args[0], interval.Seconds(), interval.Seconds()), nil
+	case "__timeGroupAlias", "__unixEpochGroupAlias":
+		tg, err := e.macro(strings.TrimSuffix(name, "Alias"), args)
+		if err != nil {
+			return "", err
+		}
+		return tg + ` AS "time"`, nil
+	case "__unixEpochFilter":
+		if args[0] == "" {
+			return "", fmt.Errorf("missing time column argument for macro %v", name)
+		}
+		return fmt.Sprintf("%s >= %d AND %s <= %d", args[0], from, args[0], to), nil
+	case "__unixEpochNanoFilter":
+		if args[0] == "" {
+			return "", fmt.Errorf("missing time column argument for macro %v", name)
+		}
+		return fmt.Sprintf("%s >= %d AND %s <= %d", args[0], e.from.UnixNano(), args[0], e.to.UnixNano()), nil
+	case "__unixEpochNanoFrom":
+		return strconv.FormatInt(e.from.UnixNano(), 10), nil
+	case "__unixEpochNanoTo":
+		return strconv.FormatInt(e.to.UnixNano(), 10), nil
+	}
+	return "", fmt.Errorf("unknown macro %v", name)
+}
+
+// checkFill is sqleng.SetupFillmode's validation: NULL, previous or a number.
+func checkFill(s string) error {
+	switch s {
+	case "NULL", "previous":
+		return nil
+	}
+	if _, err := strconv.ParseFloat(s, 64); err != nil {
+		return fmt.Errorf("error parsing fill value %v", s)
+	}
+	return nil
+}
+
+// parseInterval is gtime.ParseInterval: Go durations plus d, w, M and y,
+// counted on the calendar from now (in UTC, so days are 24 h).
+func parseInterval(s string) (time.Duration, error) {
+	m := dateUnitRE.FindStringSubmatch(s)
+	if m == nil {
+		return time.ParseDuration(s)
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UTC()
+	switch m[2] {
+	case "d":
+		return now.AddDate(0, 0, n).Sub(now), nil
+	case "w":
+		return now.AddDate(0, 0, 7*n).Sub(now), nil
+	case "M":
+		return now.AddDate(0, n, 0).Sub(now), nil
+	}
+	return now.AddDate(n, 0, 0).Sub(now), nil
+}
+
+// formatInterval is gtime.FormatInterval: the largest whole unit.
+func formatInterval(d time.Duration) string {
+	const day, year = 24 * time.Hour, 365 * 24 * time.Hour
+	switch {
+	case d >= year:
+		return fmt.Sprintf("%dy", d/year)
+	case d >= day:
+		return fmt.Sprintf("%dd", d/day)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d >= time.Second:
+		return fmt.Sprintf("%ds", d/time.Second)
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%dms", d/time.Millisecond)
+	}
+	return "1ms"
+}
+
+// panelInterval is the $__interval Grafana picks for a range: about a
+// thousand points (a wide panel), rounded up to a round step as its
+// rangeutil does, and no finer than the data source's minimum.
+func panelInterval(from, to time.Time, minimum time.Duration) time.Duration {
+	raw := to.Sub(from) / 1000
+	steps := []time.Duration{
+		time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 20 * time.Second,
+		30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute,
+		20 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour,
+		12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour,
+	}
+	i, _ := slices.BinarySearch(steps, raw)
+	step := 365 * 24 * time.Hour
+	if i < len(steps) {
+		step = steps[i]
+	}
+	return max(step, minimum)
+}
+
+func TestGrafanaExpand(t *testing.T) {
+	from := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	env := grafanaEnv{
+		from: from, to: from.Add(6 * time.Hour), interval: 90 * time.Second,
+		vars: map[string]grafanaVar{
+			"agent":   {values: []string{"home"}, multi: true},
+			"device":  {values: []string{"192.168.1.2", "192.168.1.3"}, multi: true},
+			"service": {all: true, allValue: "'__all'", multi: true},
+			"plain":   {values: []string{"O'Brien"}},
+			"every":   {all: true, values: []string{"a", "b'c"}, multi: true},
+		},
+	}
+	tests := []struct{ in, want string }{
+		{"WHERE $__timeFilter(ts)", "WHERE ts BETWEEN FROM_UNIXTIME(1714557600) AND FROM_UNIXTIME(1714579200)"},
+		{"$__timeFilter( ts )", "ts BETWEEN FROM_UNIXTIME(1714557600) AND FROM_UNIXTIME(1714579200)"},
+		{"$__timeFrom() .. $__timeTo()", "FROM_UNIXTIME(1714557600) .. FROM_UNIXTIME(1714579200)"},
+		{"$__unixEpochFilter(epoch)", "epoch >= 1714557600 AND epoch <= 1714579200"},
+		{"$__unixEpochFrom() $__unixEpochTo()", "1714557600 1714579200"},
+		{"$__timeGroup(ts,'10s')", "UNIX_TIMESTAMP(ts) DIV 10 * 10"},
+		{"$__timeGroup(ts, 5m, 0)", "UNIX_TIMESTAMP(ts) DIV 300 * 300"},
+		{"$__timeGroupAlias(ts, 1d, NULL)", `UNIX_TIMESTAMP(ts) DIV 86400 * 86400 AS "time"`},
+		// 90 s is written as whole minutes, as gtime.FormatInterval does,
+		// while $__interval_ms keeps every millisecond.
+		{"$__timeGroupAlias(ts, $__interval)", `UNIX_TIMESTAMP(ts) DIV 60 * 60 AS "time"`},
+		{"$__interval_ms / $__interval", "90000 / 1m"},
+		{"$__unixEpochGroupAlias(epoch, 1h)", `epoch DIV 3600 * 3600 AS "time"`},
+		{"agent IN ($agent)", "agent IN ('home')"},
+		{"client IN (${device})", "client IN ('192.168.1.2','192.168.1.3')"},
+		{"client IN ([[device]])", "client IN ('192.168.1.2','192.168.1.3')"},
+		{"('__all' IN ($service) OR x IN ($service))", "('__all' IN ('__all') OR x IN ('__all'))"},
+		{"name = '$plain'", "name = 'O''Brien'"},
+		{"x IN ($every)", "x IN ('a','b''c')"},
+		{"$agents $nope", "$agents $nope"},
+	}
+	for _, tt := range tests {
+		got, err := env.expand(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("expand(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	for _, in := range []string{
+		"$__timeGroup(ts)", "$__timeGroup(ts, fortnight)", "$__timeGroup(ts, 1m, sideways)",
+		"$__timeFilter()", "$__nonsense(ts)", "${agent:csv}", "SELECT user() FROM t",
+	} {
+		if got, err := env.expand(in); err == nil {
+			t.Errorf("expand(%q) = %q, want an error", in, got)
+		}
+	}
+
+	// A negative start is written relative to the epoch, as Grafana does.
+	old := grafanaEnv{from: time.Unix(-10, 0), to: time.Unix(10, 0)}
+	if got, _ := old.expand("$__timeFilter(ts)"); got != "ts BETWEEN DATE_ADD(FROM_UNIXTIME(0), INTERVAL -10 SECOND) AND FROM_UNIXTIME(10)" {
+		t.Errorf("negative from: %q", got)
+	}
+	if got := panelInterval(from, from.Add(time.Hour), 10*time.Second); got != 10*time.Second {
+		t.Errorf("interval of an hour = %s, want the 10s minimum", got)
+	}
+	if got := panelInterval(from, from.Add(30*24*time.Hour), 10*time.Second); got != time.Hour {
+		t.Errorf("interval of 30 days = %s, want 1h", got)
+	}
+}
+
+// The dashboard as the test reads it.
+type dashboard struct {
+	UID        string
+	Title      string
+	Templating struct{ List []dashVar }
+	Panels     []dashPanel
+}
+
+type dashVar struct {
+	Name, Type, AllValue string
+	Query                any // a string for SQL variables
+	Multi, IncludeAll    bool
+	Datasource           *dsRef
+}
+
+type dsRef struct{ Type, UID string }
+
+type dashPanel struct {
+	ID         int
+	Type       string
+	Title      string
+	Repeat     string
+	Datasource *dsRef
+	Panels     []dashPanel // a collapsed row's
+	Targets    []struct {
+		RefID      string
+		Format     string
+		RawSQL     string `json:"rawSql"`
+		Datasource *dsRef
+	}
+}
+
+func readDashboard(t *testing.T) dashboard {
+	t.Helper()
+	b, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("%s: %v", dashboardFile, err)
+	}
+	return d
+}
+
+// queryPanels are the panels with queries, rows' panels included, in order.
+func queryPanels(ps []dashPanel) []dashPanel {
+	var out []dashPanel
+	for _, p := range ps {
+		if p.Type == "row" {
+			out = append(out, queryPanels(p.Panels)...)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// The required panels, by title; each has a check in TestDashboardQueries.
+var requiredPanels = []string{
+	"Services over time",
+	"Top services by packets",
+	"Top services by bytes",
+	"Devices × services",
+	"Services of $device over time",
+	"How names were found",
+	"Devices using encrypted DNS",
+	"Services first seen in this range",
+}
+
+// The dashboard's shape: what Grafana needs to load it, and the rules the
+// queries keep.
+func TestDashboardShape(t *testing.T) {
+	d := readDashboard(t)
+	if d.UID == "" || d.Title != "netmon — home network" {
+		t.Errorf("uid %q, title %q", d.UID, d.Title)
+	}
+	panels := queryPanels(d.Panels)
+	if len(panels) == 0 || len(panels[0].Targets) != 1 || panels[0].Targets[0].RawSQL != seedQuery {
+		t.Errorf("the first panel must hold the seed's query unchanged:\n%s", seedQuery)
+	}
+	titles := map[string]bool{}
+	ids := map[int]bool{}
+	for _, p := range panels {
+		titles[p.Title] = true
+		if ids[p.ID] {
+			t.Errorf("panel id %d used twice", p.ID)
+		}
+		ids[p.ID] = true
+		if p.Datasource == nil || p.Datasource.UID != "${datasource}" {
+			t.Errorf("panel %q: data source %+v, want the ${datasource} variable", p.Title, p.Datasource)
+		}
+		for _, tg := range p.Targets {
+			if tg.Format != "time_series" && tg.Format != "table" {
+				t.Errorf("panel %q: format %q", p.Title, tg.Format)
+			}
+			if tg.Datasource == nil || tg.Datasource.Type != "mysql" || tg.Datasource.UID != "${datasource}" {
+				t.Errorf("panel %q: query data source %+v", p.Title, tg.Datasource)
+			}
+			// Nicknames come from names on the wire, and Grafana's quoting
+			// does not escape backslashes, which MariaDB honours: a name
+			// ending in \ would break out of its quotes. So the service
+			// variable carries HEX(nickname), digits only.
+			if strings.Contains(tg.RawSQL, "$service") &&
+				strings.Count(tg.RawSQL, "$service") != 2*strings.Count(tg.RawSQL, "('__all' IN ($service) OR HEX(nickname) IN ($service))") {
+				t.Errorf("panel %q compares $service other than as HEX(nickname):\n%s", p.Title, tg.RawSQL)
+			}
+		}
+	}
+	for _, want := range requiredPanels {
+		if !titles[want] {
+			t.Errorf("no panel %q", want)
+		}
+	}
+	vars := map[string]dashVar{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = v
+	}
+	if v := vars["datasource"]; v.Type != "datasource" || v.Query != "mysql" {
+		t.Errorf("datasource variable: %+v", v)
+	}
+	for _, name := range []string{"agent", "device", "service"} {
+		v, ok := vars[name]
+		if !ok || v.Type != "query" || !v.Multi || !v.IncludeAll || v.AllValue != "'__all'" {
+			t.Errorf("variable %s: %+v; want a multi-value query variable with All = '__all'", name, v)
+		}
+		if _, isString := v.Query.(string); !isString || v.Datasource == nil || v.Datasource.UID != "${datasource}" {
+			t.Errorf("variable %s: query %T from %+v", name, v.Query, v.Datasource)
+		}
+	}
+
+	// The provisioning files agree with the dashboard and with how netmon
+	// stores time.
+	for file, wants := range map[string][]string{
+		datasourceFile: {"type: mysql", "uid: netmon", "url: localhost:3306", "database: netmon",
+			`timezone: "+00:00"`, "timeInterval: 10s", "password: ${NETMON_GRAFANA_DB_PASSWORD}"},
+		providerFile: {"type: file", "path: /var/lib/grafana/dashboards/netmon"},
+	} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range wants {
+			if !strings.Contains(string(b), "\n"+w) && !strings.Contains(string(b), " "+w+"\n") {
+				t.Errorf("%s lacks %q", file, w)
+			}
+		}
+	}
+}
+
+// grafanaDB opens dsn as Grafana's MySQL data source does, with the
+// provisioned session time zone.
+func grafanaDB(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Collation = "utf8mb4_unicode_ci"
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// queryResult is one query's answer: column names, MariaDB types, and values.
+type queryResult struct {
+	cols  []string
+	types []string
+	rows  [][]any
+}
+
+func (r queryResult) col(name string) int { return slices.Index(r.cols, name) }
+
+func runQuery(ctx context.Context, db *sql.DB, q string) (queryResult, error) {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return queryResult{}, err
+	}
+	defer rows.Close()
+	var res queryResult
+	if res.cols, err = rows.Columns(); err != nil {
+		return queryResult{}, err
+	}
+	cts, err := rows.ColumnTypes()
+	if err != nil {
+		return queryResult{}, err
+	}
+	for _, ct := range cts {
+		res.types = append(res.types, ct.DatabaseTypeName())
+	}
+	for rows.Next() {
+		vals := make([]any, len(res.cols))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return queryResult{}, err
+		}
+		res.rows = append(res.rows, vals)
+	}
+	return res, rows.Err()
+}
+
+// Column types Grafana's MySQL data source turns into numbers (its
+// converters, and the driver's unsigned integers) and into text.
+var (
+	numericTypes = []string{"DECIMAL", "BIGINT", "UNSIGNED BIGINT", "INT", "UNSIGNED INT", "SMALLINT", "TINYINT", "DOUBLE", "FLOAT"}
+	textTypes    = []string{"CHAR", "VARCHAR", "TEXT", "TINYTEXT", "MEDIUMTEXT", "LONGTEXT"}
+)
+
+func num(v any) float64 {
+	switch x := v.(type) {
+	case int64:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	case float64:
+		return x
+	case []byte:
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			panic(fmt.Sprintf("not a number: %q", x))
+		}
+		return f
+	}
+	panic(fmt.Sprintf("not a number: %T %v", v, v))
+}
+
+func str(v any) string {
+	switch x := v.(type) {
+	case []byte:
+		return string(x)
+	case string:
+		return x
+	}
+	panic(fmt.Sprintf("not text: %T %v", v, v))
+}
+
+func tm(v any) time.Time {
+	if x, ok := v.(time.Time); ok {
+		return x
+	}
+	return time.Unix(int64(num(v)), 0).UTC()
+}
+
+// checkGrafanaShape checks what Grafana needs of a result: for a time
+// series a time column, ascending (Grafana's long-to-wide conversion
+// rejects anything else), numeric values and text series names; for a
+// table, types it can show (no raw bytes).
+func checkGrafanaShape(t *testing.T, what, format string, res queryResult) {
+	t.Helper()
+	for i, typ := range res.types {
+		if !slices.Contains(numericTypes, typ) && !slices.Contains(textTypes, typ) && typ != "DATETIME" {
+			t.Errorf("%s: column %s is %s, which Grafana shows as raw bytes or not at all", what, res.cols[i], typ)
+		}
+	}
+	if format != "time_series" {
+		return
+	}
+	ti := res.col("time")
+	if ti < 0 {
+		ti = res.col("time_sec")
+	}
+	if ti < 0 {
+		t.Errorf("%s: no time column in %v", what, res.cols)
+		return
+	}
+	for i, typ := range res.types {
+		switch {
+		case i == ti:
+			if !slices.Contains(numericTypes, typ) && typ != "DATETIME" {
+				t.Errorf("%s: time column is %s", what, typ)
+			}
+		case res.cols[i] == "metric":
+			if !slices.Contains(textTypes, typ) {
+				t.Errorf("%s: metric column is %s, want text", what, typ)
+			}
+		case !slices.Contains(numericTypes, typ):
+			t.Errorf("%s: value column %s is %s, want a number", what, res.cols[i], typ)
+		}
+	}
+	for i := 1; i < len(res.rows); i++ {
+		if tm(res.rows[i][ti]).Before(tm(res.rows[i-1][ti])) {
+			t.Errorf("%s: time goes back at row %d", what, i)
+			break
+		}
+	}
+}
+
+// allRows reads every agent's rows.
+func allRows(t *testing.T, db *sqlx.DB) []dbRow {
+	t.Helper()
+	var rows []dbRow
+	if err := db.Select(&rows, `SELECT ts, agent, client, domain, nickname, source, count, bytes
+		FROM tcpdump_records ORDER BY ts, agent, client, domain`); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func hexName(s string) string { return strings.ToUpper(hex.EncodeToString([]byte(s))) }
+
+// selection is a choice of variable values, and the rows it keeps.
+type selection struct {
+	name                   string
+	agents, devices, hexes []string // nil for All
+	from, to               time.Time
+}
+
+func (s selection) vars() map[string]grafanaVar {
+	v := func(vals []string) grafanaVar {
+		return grafanaVar{values: vals, all: vals == nil, allValue: "'__all'", multi: true}
+	}
+	return map[string]grafanaVar{"agent": v(s.agents), "device": v(s.devices), "service": v(s.hexes)}
+}
+
+func (s selection) inRange(r dbRow) bool { return !r.TS.Before(s.from) && !r.TS.After(s.to) }
+
+func (s selection) keeps(r dbRow) bool {
+	in := func(set []string, v string) bool { return set == nil || slices.Contains(set, v) }
+	return in(s.agents, r.Agent) && in(s.devices, r.Client) && in(s.hexes, hexName(r.Nickname))
+}
+
+type sums struct {
+	packets, bytes uint64
+	first, last    time.Time
+	clients        map[string]bool
+}
+
+func (s *sums) add(r dbRow) {
+	s.packets += r.Count
+	s.bytes += r.Bytes
+	if s.first.IsZero() || r.TS.Before(s.first) {
+		s.first = r.TS
+	}
+	if r.TS.After(s.last) {
+		s.last = r.TS
+	}
+	if s.clients == nil {
+		s.clients = map[string]bool{}
+	}
+	s.clients[r.Client] = true
+}
+
+// sumBy sums rows by key, skipping rows key rejects with "".
+func sumBy(rows []dbRow, key func(dbRow) string) map[string]*sums {
+	m := map[string]*sums{}
+	for _, r := range rows {
+		k := key(r)
+		if k == "" {
+			continue
+		}
+		if m[k] == nil {
+			m[k] = &sums{}
+		}
+		m[k].add(r)
+	}
+	return m
+}
+
+// ranked lists keys by a measure, largest first, then by key, at most n.
+func ranked(m map[string]*sums, measure func(*sums) uint64, n int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmp.Or(cmp.Compare(measure(m[b]), measure(m[a])), strings.Compare(a, b))
+	})
+	return keys[:min(n, len(keys))]
+}
+
+// The hostile and encrypted-DNS rows the captures lack.
+var syntheticRows = []dbRow{
+	{Agent: "lab", Client: "192.168.50.2", Domain: "dns.google", Nickname: "DNS-over-TLS", Source: "sni", Count: 40, Bytes: 9000},
+	{Agent: "lab", Client: "192.168.50.3", Domain: "mozilla.cloudflare-dns.com", Nickname: "DNS-over-HTTPS", Source: "sni", Count: 12, Bytes: 4000},
+	// Ends in a backslash: Grafana would quote it as 'x\'' and MariaDB
+	// would read on past the quote.
+	{Agent: "lab", Client: "192.168.50.2", Domain: `a.x\' or 1=1 -- .com`, Nickname: `X\' or 1=1 -- `, Source: "dns", Count: 5, Bytes: 500},
+	{Agent: "lab", Client: "192.168.50.3", Domain: "\x1b[2J.evil.example", Nickname: "\x1b[2J\u202eevil", Source: "ptr", Count: 3, Bytes: 300},
+	{Agent: "lab", Client: "192.168.50.3", Domain: "203.0.113.7", Nickname: "203.0.113.7", Source: "ip", Count: 2, Bytes: 200},
+}
+
+// dashboardData replays shared captures under two agents, adds the
+// synthetic rows under a third, and returns Grafana's view of the database
+// and the rows.
+func dashboardData(t *testing.T) (*sql.DB, []dbRow) {
+	t.Helper()
+	dir := pcapDir(t)
+	dsn, db := migratedDB(t)
+	for _, r := range []struct{ agent, file string }{
+		{"home", "netflix.pcap"}, {"home", "teams.pcap"}, {"office", "KakaoTalk_chat.pcap"}, {"office", "dns_doh.pcap"},
+	} {
+		netmon(t, "replay", "--dsn", dsn, "--agent", r.agent, "--no-ptr", filepath.Join(dir, r.file)).mustSucceed(t)
+	}
+	// After the captures, so that these are the newest rows.
+	start := time.Date(2021, 3, 1, 8, 0, 0, 0, time.UTC)
+	for i, r := range syntheticRows {
+		if _, err := db.Exec(`INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, start.Add(time.Duration(i)*10*time.Second), r.Agent, r.Client,
+			[]byte(r.Domain), r.Nickname, r.Source, r.Count, r.Bytes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return grafanaDB(t, dsn), allRows(t, db)
+}
+
+// lines renders a result's columns, in order, one line per row, for
+// comparing with what the rows add up to.
+func lines(res queryResult, cols ...string) []string {
+	out := []string{}
+	for _, row := range res.rows {
+		var b []string
+		for _, c := range cols {
+			i := res.col(c)
+			if i < 0 {
+				b = append(b, "<no column "+c+">")
+				continue
+			}
+			switch v := row[i].(type) {
+			case time.Time:
+				b = append(b, v.UTC().Format(time.DateTime))
+			case []byte:
+				if slices.Contains(numericTypes, res.types[i]) {
+					b = append(b, strconv.FormatFloat(num(v), 'f', -1, 64))
+				} else {
+					b = append(b, string(v))
+				}
+			default:
+				b = append(b, fmt.Sprint(v))
+			}
+		}
+		out = append(out, strings.Join(b, " | "))
+	}
+	return out
+}
+
+func line(fields ...any) string {
+	b := make([]string, len(fields))
+	for i, f := range fields {
+		if t, ok := f.(time.Time); ok {
+			f = t.UTC().Format(time.DateTime)
+		}
+		b[i] = fmt.Sprint(f)
+	}
+	return strings.Join(b, " | ")
+}
+
+// panelCheck compares a panel's result with what sel's rows add up to.
+type panelCheck func(t *testing.T, sel selection, env grafanaEnv, rows []dbRow, res queryResult)
+
+// bucket is the start of the $__timeGroup bucket that holds ts.
+func bucket(env grafanaEnv, ts time.Time) int64 {
+	step, err := parseInterval(formatInterval(env.interval))
+	if err != nil {
+		panic(err)
+	}
+	s := int64(step / time.Second)
+	return ts.Unix() / s * s
+}
+
+// diff reports want against got for one panel.
+func diff(t *testing.T, what string, want, got any) {
+	t.Helper()
+	if d := gocmp.Diff(want, got); d != "" {
+		t.Errorf("%s (-want +got):\n%s", what, d)
+	}
+}
+
+var panelChecks = map[string]panelCheck{
+	// The seed's query ignores the variables: every agent's rows.
+	"Services over time": func(t *testing.T, sel selection, _ grafanaEnv, rows []dbRow, res queryResult) {
+		want := map[string]float64{}
+		for _, r := range rows {
+			if sel.inRange(r) {
+				want[line(r.TS.Unix(), r.Nickname)] += float64(r.Count)
+			}
+		}
+		got := map[string]float64{}
+		for _, r := range res.rows {
+			got[line(int64(num(r[res.col("time")])), str(r[res.col("metric")]))] += num(r[res.col("value")])
+		}
+		diff(t, "packets per window and service", want, got)
+	},
+	"Top services by packets": topCheck("service", func(r dbRow) string { return r.Nickname }, "packets", 15),
+	"Top services by bytes":   topCheck("service", func(r dbRow) string { return r.Nickname }, "bytes", 15),
+	"Top devices by bytes":    topCheck("device", func(r dbRow) string { return r.Client }, "bytes", 15),
+	"Devices × services": func(t *testing.T, sel selection, _ grafanaEnv, rows []dbRow, res queryResult) {
+		m := sumBy(rows, func(r dbRow) string {
+			if !sel.inRange(r) || !sel.keeps(r) {
+				return ""
+			}
+			return r.Client + "\x00" + r.Nickname
+		})
+		want := []string{}
+		for _, k := range ranked(m, func(s *sums) uint64 { return s.bytes }, 500) {
+			dev, svc, _ := strings.Cut(k, "\x00")
+			s := m[k]
+			want = append(want, line(dev, svc, s.packets, s.bytes, s.first, s.last))
+		}
+		diff(t, "device × service", want, lines(res, "device", "service", "packets", "bytes", "first_seen", "last_seen"))
+	},
+	"How names were found": func(t *testing.T, sel selection, env grafanaEnv, rows []dbRow, res queryResult) {
+		counts := map[int64]map[string]uint64{}
+		for _, r := range rows {
+			if sel.inRange(r) && sel.keeps(r) {
+				b := bucket(env, r.TS)
+				if counts[b] == nil {
+					counts[b] = map[string]uint64{}
+				}
+				counts[b][r.Source] += r.Count
+			}
+		}
+		want := map[string]float64{}
+		for b, bySource := range counts {
+			var total uint64
+			for _, c := range bySource {
+				total += c
+			}
+			for src, c := range bySource {
+				want[line(b, src)] = 100 * float64(c) / float64(total)
+			}
+		}
+		got := map[string]float64{}
+		perBucket := map[int64]float64{}
+		for _, r := range res.rows {
+			b := int64(num(r[res.col("time")]))
+			v := num(r[res.col("value")])
+			got[line(b, str(r[res.col("metric")]))] = v
+			perBucket[b] += v
+		}
+		// MariaDB divides to four decimals.
+		if d := gocmp.Diff(want, got, cmpopts.EquateApprox(0, 0.0001)); d != "" {
+			t.Errorf("share of packets per source (-want +got):\n%s", d)
+		}
+		for b, sum := range perBucket {
+			if math.Abs(sum-100) > 0.01 {
+				t.Errorf("shares at %d add up to %v, not 100", b, sum)
+			}
+		}
+	},
+	// This panel shows every encrypted-DNS service whatever $service says.
+	"Devices using encrypted DNS": func(t *testing.T, sel selection, _ grafanaEnv, rows []dbRow, res queryResult) {
+		sel.hexes = nil
+		m := sumBy(rows, func(r dbRow) string {
+			if !sel.inRange(r) || !sel.keeps(r) || (r.Nickname != "DNS-over-HTTPS" && r.Nickname != "DNS-over-TLS") {
+				return ""
+			}
+			return r.Client + "\x00" + r.Nickname + "\x00" + r.Domain
+		})
+		want := []string{}
+		for _, k := range ranked(m, func(s *sums) uint64 { return s.packets }, len(m)) {
+			f := strings.Split(k, "\x00")
+			s := m[k]
+			want = append(want, line(f[0], f[1], f[2], s.packets, s.bytes, s.first, s.last))
+		}
+		diff(t, "encrypted DNS", want, lines(res, "device", "protocol", "resolver", "packets", "bytes", "first_seen", "last_seen"))
+	},
+	"Services first seen in this range": func(t *testing.T, sel selection, _ grafanaEnv, rows []dbRow, res queryResult) {
+		m := sumBy(rows, func(r dbRow) string {
+			if r.TS.After(sel.to) || !sel.keeps(r) {
+				return ""
+			}
+			return r.Nickname
+		})
+		var keys []string
+		for k, s := range m {
+			if !s.first.Before(sel.from) {
+				keys = append(keys, k)
+			}
+		}
+		slices.SortFunc(keys, func(a, b string) int {
+			return cmp.Or(m[b].first.Compare(m[a].first), strings.Compare(a, b))
+		})
+		want := []string{}
+		for _, k := range keys[:min(100, len(keys))] {
+			s := m[k]
+			want = append(want, line(k, s.first, len(s.clients), s.packets, s.bytes))
+		}
+		diff(t, "services first seen", want, lines(res, "service", "first_seen", "devices", "packets", "bytes"))
+	},
+	// Run once per device, as Grafana repeats it; sel.devices holds that one.
+	"Services of $device over time": func(t *testing.T, sel selection, env grafanaEnv, rows []dbRow, res queryResult) {
+		want := map[string]float64{}
+		for _, r := range rows {
+			if sel.inRange(r) && sel.keeps(r) {
+				want[line(bucket(env, r.TS), r.Nickname)] += float64(r.Bytes)
+			}
+		}
+		got := map[string]float64{}
+		for _, r := range res.rows {
+			got[line(int64(num(r[res.col("time")])), str(r[res.col("metric")]))] += num(r[res.col("value")])
+		}
+		diff(t, "bytes per interval and service of "+strings.Join(sel.devices, ","), want, got)
+	},
+}
+
+// topCheck checks a "top N" bar gauge: name column, measure column.
+func topCheck(nameCol string, key func(dbRow) string, measure string, n int) panelCheck {
+	return func(t *testing.T, sel selection, _ grafanaEnv, rows []dbRow, res queryResult) {
+		m := sumBy(rows, func(r dbRow) string {
+			if !sel.inRange(r) || !sel.keeps(r) {
+				return ""
+			}
+			return key(r)
+		})
+		pick := func(s *sums) uint64 { return s.packets }
+		if measure == "bytes" {
+			pick = func(s *sums) uint64 { return s.bytes }
+		}
+		want := []string{}
+		for _, k := range ranked(m, pick, n) {
+			want = append(want, line(k, pick(m[k])))
+		}
+		diff(t, "top "+nameCol+"s by "+measure, want, lines(res, nameCol, measure))
+	}
+}
+
+// TestDashboardQueries runs every variable query and every panel query of
+// the dashboard against MariaDB, for several time ranges and choices of
+// variables, checks that Grafana could draw each answer, and compares it
+// with sums computed here from the rows themselves. Which names the rows
+// hold is the resolver's business, so nothing here lists them.
+func TestDashboardQueries(t *testing.T) {
+	d := readDashboard(t)
+	gdb, rows := dashboardData(t)
+	ctx := t.Context()
+
+	span := func(keep func(dbRow) bool) (lo, hi time.Time) {
+		for _, r := range rows {
+			if !keep(r) {
+				continue
+			}
+			if lo.IsZero() || r.TS.Before(lo) {
+				lo = r.TS
+			}
+			if r.TS.After(hi) {
+				hi = r.TS
+			}
+		}
+		return lo, hi
+	}
+	allFrom, allTo := span(func(dbRow) bool { return true })
+	homeFrom, homeTo := span(func(r dbRow) bool { return r.Agent == "home" })
+	labFrom, labTo := span(func(r dbRow) bool { return r.Agent == "lab" })
+	// teams.pcap is the 2020 part of the home agent's rows.
+	teamsFrom, teamsTo := span(func(r dbRow) bool { return r.Agent == "home" && r.TS.Year() == 2020 })
+	if teamsFrom.IsZero() || labFrom.IsZero() {
+		t.Fatalf("the replays wrote no 2020 rows for home (%v) or the lab rows are missing (%v)", teamsFrom, labFrom)
+	}
+
+	var home []dbRow
+	for _, r := range rows {
+		if r.Agent == "home" {
+			home = append(home, r)
+		}
+	}
+	busiest := func(key func(dbRow) string, n int) []string {
+		return ranked(sumBy(home, key), func(s *sums) uint64 { return s.packets }, n)
+	}
+	devices := busiest(func(r dbRow) string { return r.Client }, 2)
+	service := busiest(func(r dbRow) string { return r.Nickname }, 1)
+	if len(devices) < 2 || len(service) < 1 {
+		t.Fatalf("the home agent has %d devices and %d services; the test needs 2 and 1", len(devices), len(service))
+	}
+
+	selections := []selection{
+		{name: "everything", from: allFrom.Add(-time.Minute), to: allTo.Add(time.Minute)},
+		{name: "agent home", agents: []string{"home"}, from: homeFrom, to: homeTo},
+		{name: "two devices", devices: devices, from: allFrom, to: allTo},
+		{name: "a service and a hostile one", hexes: []string{hexName(service[0]), hexName(syntheticRows[2].Nickname)}, from: allFrom, to: allTo},
+		{name: "lab", agents: []string{"lab"}, from: labFrom, to: labTo.Add(10 * time.Second)},
+		{name: "2020 only", from: teamsFrom, to: teamsTo.Add(10 * time.Second)},
+	}
+	for _, sel := range selections {
+		t.Run(sel.name, func(t *testing.T) {
+			env := grafanaEnv{from: sel.from, to: sel.to, interval: panelInterval(sel.from, sel.to, 10*time.Second), vars: sel.vars()}
+			run := func(what, raw string, env grafanaEnv) queryResult {
+				t.Helper()
+				q, err := env.expand(raw)
+				if err != nil {
+					t.Fatalf("%s: expand: %v", what, err)
+				}
+				res, err := runQuery(ctx, gdb, q)
+				if err != nil {
+					t.Fatalf("%s: %v\n%s", what, err, q)
+				}
+				return res
+			}
+
+			deviceOptions := checkVariables(t, d, sel, rows, func(what, raw string) queryResult { return run(what, raw, env) })
+
+			for _, p := range queryPanels(d.Panels) {
+				check, ok := panelChecks[p.Title]
+				if !ok {
+					t.Errorf("panel %q has no check in panelChecks", p.Title)
+				}
+				for _, tg := range p.Targets {
+					what := fmt.Sprintf("panel %q query %s", p.Title, tg.RefID)
+					if p.Repeat != "device" {
+						res := run(what, tg.RawSQL, env)
+						checkGrafanaShape(t, what, tg.Format, res)
+						if check != nil {
+							check(t, sel, env, rows, res)
+						}
+						if sel.name == "everything" {
+							if len(res.rows) == 0 {
+								t.Errorf("%s: no rows, though the database has %d", what, len(rows))
+							}
+							logPanel(t, p.Title, res)
+						}
+						continue
+					}
+					// Grafana repeats the panel for each selected device
+					// (every option when All is selected), the variable
+					// holding that one device.
+					repeat := sel.devices
+					if repeat == nil {
+						repeat = deviceOptions
+					}
+					if len(repeat) == 0 {
+						t.Errorf("%s: no device to repeat for", what)
+					}
+					drawn := 0
+					for _, dev := range repeat {
+						one := sel
+						one.devices = []string{dev}
+						oneEnv := env
+						oneEnv.vars = one.vars()
+						oneEnv.vars["device"] = grafanaVar{values: []string{dev}, multi: true}
+						res := run(what+" for "+dev, tg.RawSQL, oneEnv)
+						checkGrafanaShape(t, what, tg.Format, res)
+						if check != nil {
+							check(t, one, oneEnv, rows, res)
+						}
+						if len(res.rows) > 0 {
+							drawn++
+						}
+					}
+					if drawn == 0 {
+						t.Errorf("%s: every repeat is empty", what)
+					}
+					if sel.name == "everything" {
+						t.Logf("%s: %d panels, one per device", p.Title, len(repeat))
+					}
+				}
+			}
+		})
+	}
+}
+
+// checkVariables runs the variable queries and compares their options with
+// the rows; it returns the device options, over which panels repeat.
+func checkVariables(t *testing.T, d dashboard, sel selection, rows []dbRow, run func(what, raw string) queryResult) []string {
+	t.Helper()
+	distinct := func(keep func(dbRow) bool, key func(dbRow) string) []string {
+		var out []string
+		for _, r := range rows {
+			if keep(r) && !slices.Contains(out, key(r)) {
+				out = append(out, key(r))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	agentOnly := sel
+	agentOnly.devices, agentOnly.hexes = nil, nil
+	noService := sel
+	noService.hexes = nil
+
+	var devices []string
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		res := run("variable "+v.Name, v.Query.(string))
+		checkGrafanaShape(t, "variable "+v.Name, "table", res)
+		switch v.Name {
+		case "agent":
+			want := distinct(func(dbRow) bool { return true }, func(r dbRow) string { return r.Agent })
+			diff(t, "agent options", want, lines(res, res.cols[0]))
+		case "device":
+			devices = distinct(func(r dbRow) bool { return sel.inRange(r) && agentOnly.keeps(r) }, func(r dbRow) string { return r.Client })
+			diff(t, "device options", devices, lines(res, res.cols[0]))
+		case "service":
+			want := []string{}
+			for _, n := range distinct(func(r dbRow) bool { return sel.inRange(r) && noService.keeps(r) }, func(r dbRow) string { return r.Nickname }) {
+				want = append(want, line(n, hexName(n)))
+			}
+			diff(t, "service options (text | value)", want, lines(res, "__text", "__value"))
+		default:
+			t.Errorf("variable %s has no check", v.Name)
+		}
+	}
+	return devices
+}
+
+// logPanel notes what a panel shows over everything, for the record.
+func logPanel(t *testing.T, title string, res queryResult) {
+	t.Helper()
+	var show []string
+	for _, c := range res.cols {
+		if c != "time" && c != "first_seen" && c != "last_seen" {
+			show = append(show, c)
+		}
+	}
+	l := lines(res, show...)
+	t.Logf("%s: %d rows; first: %s", title, len(res.rows), strings.Join(l[:min(3, len(l))], "; "))
+}

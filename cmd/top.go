@@ -1,0 +1,373 @@
+package cmd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netmon/netmon/store"
+)
+
+// topOptions are the flags of netmon top, plus the clock and zone it reads
+// them against.
+type topOptions struct {
+	since string
+	by    string
+	agent string
+	limit int
+	json  bool
+	dsnFlags
+
+	now func() time.Time
+	loc *time.Location // for the table; --json is always UTC
+}
+
+// sinceAll is the --since value that selects every row, whatever its age:
+// what a replay of an old capture needs.
+const sinceAll = "all"
+
+// termWidth is the width the table fits. netmon does not ask the terminal:
+// 80 columns is the narrowest in common use, and --json has the full names.
+const termWidth = 80
+
+func newTopCmd() *cobra.Command {
+	o := topOptions{now: time.Now, loc: time.Local}
+	c := &cobra.Command{
+		Use:   "top",
+		Short: "Print the services, domains or devices with the most packets",
+		Long: "top sums the database's rows per service (nickname), domain or device (client address), largest first.\n" +
+			"--since counts back from now; after replaying an old capture use --since all.\n" +
+			"It exits with status 1 and a one-line reason when nothing matches.",
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			q, err := o.query()
+			if err != nil {
+				return err
+			}
+			// Warnings about the DSN go to standard error, as netmon's log does.
+			dsn, err := o.resolve(slog.New(slog.NewTextHandler(c.ErrOrStderr(), nil)))
+			if err != nil {
+				return err
+			}
+			st, err := store.Open(ctx, store.Config{DSN: dsn})
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			res, err := st.Top(ctx, q)
+			if err != nil {
+				return err
+			}
+			if res.Groups == 0 {
+				ext, err := st.Extent(ctx, q.Agent)
+				if err != nil {
+					return err
+				}
+				return emptyTopErr(q, ext)
+			}
+			if o.json {
+				return writeTopJSON(c.OutOrStdout(), q, res)
+			}
+			return writeTopTable(c.OutOrStdout(), q, res, o.loc)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.since, "since", "1h", `how far back from now: a duration such as 30m, 12h or 7d, or "all"`)
+	f.StringVar(&o.by, "by", "service", "group by service, domain or device")
+	f.StringVar(&o.agent, "agent", "", "only this agent's rows (default every agent)")
+	f.IntVar(&o.limit, "limit", 20, "print at most this many lines (0 for all)")
+	f.BoolVar(&o.json, "json", false, "print JSON with raw numbers and UTC times, for scripts")
+	o.dsnFlags.register(f)
+	return c
+}
+
+// query checks the flags and turns them into a store query.
+func (o *topOptions) query() (store.TopQuery, error) {
+	q := store.TopQuery{By: store.TopBy(o.by), Agent: o.agent, Limit: o.limit}
+	switch q.By {
+	case store.ByService, store.ByDomain, store.ByDevice:
+	default:
+		return q, fmt.Errorf("--by %q: want service, domain or device", o.by)
+	}
+	if o.limit < 0 {
+		return q, fmt.Errorf("--limit %d: want 0 (no limit) or more", o.limit)
+	}
+	if o.since != sinceAll {
+		d, err := parseSince(o.since)
+		if err != nil {
+			return q, err
+		}
+		q.Since = o.now().Add(-d)
+	}
+	return q, nil
+}
+
+// parseSince reads a positive Go duration, or a whole number of days ("7d"),
+// which time.ParseDuration lacks and which is the natural unit for a look
+// back over a home network.
+func parseSince(s string) (time.Duration, error) {
+	bad := fmt.Errorf(`--since %q: want a duration such as 30m, 12h or 7d, or "all"`, s)
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n > 100*365 {
+			return 0, bad
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, bad
+		}
+	}
+	if d <= 0 {
+		return 0, bad
+	}
+	return d, nil
+}
+
+// emptyTopErr says why nothing matched, and what to try instead.
+func emptyTopErr(q store.TopQuery, ext store.Extent) error {
+	switch {
+	case len(ext.Agents) == 0:
+		return errors.New(`no traffic recorded yet: run "netmon run -i IFACE" or "netmon replay FILE" with this database`)
+	case ext.Empty():
+		return fmt.Errorf("no rows for agent %s (agents with rows: %s)", strconv.Quote(q.Agent), quoteAll(ext.Agents))
+	default:
+		return fmt.Errorf("no rows since %s; the newest is from %s (try --since all, or a longer --since)",
+			q.Since.UTC().Format(time.DateTime+" UTC"), ext.Newest.UTC().Format(time.DateTime+" UTC"))
+	}
+}
+
+func quoteAll(ss []string) string {
+	const most = 5 // enough to spot a typo; the line must stay one line
+	q := make([]string, 0, most+1)
+	for i, s := range ss {
+		if i == most {
+			q = append(q, fmt.Sprintf("and %d more", len(ss)-most))
+			break
+		}
+		q = append(q, strconv.Quote(s))
+	}
+	return strings.Join(q, ", ")
+}
+
+// topJSON is the --json document: raw numbers, UTC times, share as a
+// fraction of all the packets selected.
+type topJSON struct {
+	By    string     `json:"by"`
+	Agent string     `json:"agent"` // "" for every agent
+	Since *time.Time `json:"since"` // null for --since all
+	Total struct {
+		Groups    int       `json:"groups"`
+		Packets   uint64    `json:"packets"`
+		Bytes     uint64    `json:"bytes"`
+		FirstSeen time.Time `json:"first_seen"`
+		LastSeen  time.Time `json:"last_seen"`
+	} `json:"total"`
+	Rows []topJSONRow `json:"rows"`
+}
+
+type topJSONRow struct {
+	Name      string    `json:"name"`
+	Packets   uint64    `json:"packets"`
+	Bytes     uint64    `json:"bytes"`
+	Share     float64   `json:"share"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+func writeTopJSON(w io.Writer, q store.TopQuery, res store.TopResult) error {
+	doc := topJSON{By: string(q.By), Agent: q.Agent, Rows: make([]topJSONRow, 0, len(res.Rows))}
+	if !q.Since.IsZero() {
+		s := q.Since.UTC().Truncate(time.Second)
+		doc.Since = &s
+	}
+	doc.Total.Groups = res.Groups
+	doc.Total.Packets, doc.Total.Bytes = res.Total.Packets, res.Total.Bytes
+	doc.Total.FirstSeen, doc.Total.LastSeen = res.Total.FirstSeen.UTC(), res.Total.LastSeen.UTC()
+	for _, r := range res.Rows {
+		doc.Rows = append(doc.Rows, topJSONRow{
+			// encoding/json writes invalid UTF-8 as U+FFFD, which is as
+			// close to the raw bytes as a JSON string can be.
+			Name: r.Name, Packets: r.Packets, Bytes: r.Bytes, Share: share(r.Packets, res.Total.Packets),
+			FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC(),
+		})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+func share(part, whole uint64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return float64(part) / float64(whole)
+}
+
+// writeTopTable prints a header, one line per group and, when --limit cut
+// some off, what they add up to; every line fits termWidth columns. Names
+// come from the network, so they are escaped before they reach the
+// terminal.
+func writeTopTable(w io.Writer, q store.TopQuery, res store.TopResult, loc *time.Location) error {
+	first, last := res.Total.FirstSeen.In(loc), res.Total.LastSeen.In(loc)
+	// The header carries the full times; the columns only what varies,
+	// leaving the names as much room as the span allows.
+	layout := "01-02 15:04"
+	switch {
+	case first.YearDay() == last.YearDay() && first.Year() == last.Year():
+		layout = time.TimeOnly
+	case first.Year() != last.Year():
+		layout = time.DateOnly
+	}
+	agent := "every agent"
+	if q.Agent != "" {
+		agent = "agent " + escapeName(q.Agent)
+	}
+	plural := map[store.TopBy]string{store.ByService: "services", store.ByDomain: "domains", store.ByDevice: "devices"}[q.By]
+	singular := strings.TrimSuffix(plural, "s")
+	counted := plural
+	if res.Groups == 1 {
+		counted = singular
+	}
+	lines := []string{
+		fit(fmt.Sprintf("%s %s, %s packets, %s, %s", groupCount(res.Groups), counted,
+			packetCount(res.Total.Packets), byteCount(res.Total.Bytes), agent), termWidth),
+		fmt.Sprintf("windows from %s to %s %s", first.Format(time.DateTime), last.Format(time.DateTime), first.Format("MST")),
+		"",
+	}
+
+	header := []string{strings.ToUpper(singular), "PACKETS", "BYTES", "SHARE", "FIRST", "LAST"}
+	cells := [][]string{header}
+	for _, r := range res.Rows {
+		cells = append(cells, []string{
+			escapeName(r.Name), packetCount(r.Packets), byteCount(r.Bytes),
+			percent(share(r.Packets, res.Total.Packets)),
+			r.FirstSeen.In(loc).Format(layout), r.LastSeen.In(loc).Format(layout),
+		})
+	}
+	const gap = "  "
+	widths := make([]int, len(header))
+	for _, row := range cells {
+		for i, cell := range row {
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	// The name column gets what the others leave, down to a floor that
+	// still tells names apart; escaped names are ASCII, one column a rune.
+	rest := 0
+	for _, wd := range widths[1:] {
+		rest += len(gap) + wd
+	}
+	widths[0] = max(min(widths[0], termWidth-rest), 12)
+	for _, row := range cells {
+		var b strings.Builder
+		name := fit(row[0], widths[0])
+		b.WriteString(name + strings.Repeat(" ", widths[0]-utf8.RuneCountInString(name)))
+		for i, cell := range row[1:] {
+			b.WriteString(gap)
+			pad := strings.Repeat(" ", widths[i+1]-utf8.RuneCountInString(cell))
+			if i >= 3 { // times read left to right; numbers line up on the right
+				b.WriteString(cell + pad)
+			} else {
+				b.WriteString(pad + cell)
+			}
+		}
+		lines = append(lines, strings.TrimRight(b.String(), " "))
+	}
+	if more := res.Groups - len(res.Rows); more > 0 {
+		var p, by uint64
+		for _, r := range res.Rows {
+			p += r.Packets
+			by += r.Bytes
+		}
+		p, by = res.Total.Packets-p, res.Total.Bytes-by
+		counted := plural
+		if more == 1 {
+			counted = singular
+		}
+		lines = append(lines, fit(fmt.Sprintf("… and %s more %s: %s packets (%s), %s",
+			groupCount(more), counted, packetCount(p), percent(share(p, res.Total.Packets)), byteCount(by)), termWidth))
+	}
+	_, err := io.WriteString(w, strings.Join(lines, "\n")+"\n")
+	return err
+}
+
+// escapeName makes a name from the network safe to print: printable ASCII
+// stays, a backslash is doubled, and anything else (control characters,
+// escape sequences, invalid UTF-8, and non-ASCII, whose width a terminal may
+// draw as 0 or 2 columns or reorder, as bidirectional controls do) is
+// written as a Go escape, so that every rune is one column.
+func escapeName(s string) string {
+	q := strconv.QuoteToASCII(s)
+	q = q[1 : len(q)-1]
+	// QuoteToASCII escapes the double quote for its own delimiters; a
+	// table has none.
+	return strings.ReplaceAll(q, `\"`, `"`)
+}
+
+// fit cuts s to at most width runes, ending in an ellipsis when it cut.
+func fit(s string, width int) string {
+	if utf8.RuneCountInString(s) <= width {
+		return s
+	}
+	runes := []rune(s)
+	return string(runes[:width-1]) + "…"
+}
+
+// packetCount groups digits in thousands up to 999,999,999 and then shortens,
+// so that the column stays at most 11 wide.
+func packetCount(n uint64) string {
+	if n >= 1e9 {
+		return siCount(n, "")
+	}
+	s := strconv.FormatUint(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func groupCount(n int) string { return packetCount(uint64(n)) }
+
+// byteCount is n in decimal (SI) units with one decimal, at most 8 wide:
+// 999 B, 1.0 kB, 12.3 MB.
+func byteCount(n uint64) string {
+	if n < 1000 {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	return siCount(n, "B")
+}
+
+func siCount(n uint64, unit string) string {
+	const prefixes = "kMGTPE"
+	v := float64(n) / 1000
+	i := 0
+	// Round first, so that 999,950 shows as 1.0 MB and not 1000.0 kB.
+	for v >= 999.95 && i < len(prefixes)-1 {
+		v /= 1000
+		i++
+	}
+	if unit == "" {
+		return fmt.Sprintf("%.1f%c", v, prefixes[i])
+	}
+	return fmt.Sprintf("%.1f %c%s", v, prefixes[i], unit)
+}
+
+func percent(f float64) string {
+	return strconv.FormatFloat(100*f, 'f', 1, 64) + "%"
+}
