@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Live drop test for BENCHMARKS.md: a veth pair inside a private network
+# namespace; tcpreplay sends the workload onto one end at each rate while
+# `netmon run` captures the other, then again with `tcpdump -w /dev/null`
+# capturing instead, and prints libpcap's received/dropped counters of each.
+# Needs root, iproute2 and tcpreplay. Nothing leaves the namespace.
+#
+#   bench/live.sh [RATE...]   rates in packets/s or "top" (default: 100000 300000 top)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "bench/live.sh needs root (network namespaces)"; exit 1; }
+for t in ip tcpreplay tcpdump; do command -v $t >/dev/null || { echo "$t not found: apt-get install iproute2 tcpreplay tcpdump"; exit 1; }; done
+rates=("$@"); [ ${#rates[@]} -gt 0 ] || rates=(100000 300000 top)
+work=${WORKLOAD:-/tmp/netmon-workload.pcap}
+packets=${PACKETS:-2000000}
+socket=$(mariadb -uroot -h127.0.0.1 -Nse 'SELECT @@socket')
+dsn="root@unix($socket)/netmon_bench"
+tmp=$(mktemp -d)
+ns=nmbench$$
+cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+go build -o "$tmp/netmon" ./cmd/netmon
+if [ ! -s "$work" ] || [ "$(cat "$work.count" 2>/dev/null)" != "$packets" ]; then
+	go run ./bench/mkworkload -o "$work" -packets "$packets"
+	echo "$packets" > "$work.count"
+fi
+"$tmp/netmon" migrate --dsn "$dsn" 2>/dev/null
+ip netns add "$ns"
+ip -n "$ns" link add name cap type veth peer name send
+for d in cap send lo; do ip -n "$ns" link set dev $d mtu 9000 up; done
+
+wait_for() { # file pattern
+	for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+	echo "timed out waiting for '$2' in $1"; cat "$1"; exit 1
+}
+replay() { # rate
+	if [ "$1" = top ]; then speed=(--topspeed); else speed=(--pps "$1"); fi
+	ip netns exec "$ns" tcpreplay -q -i send "${speed[@]}" "$work" 2>&1 | grep -E 'Actual|Rated' | tr -s ' ' | paste -sd' '
+}
+printf '%-8s %-8s %12s %12s %8s   %s\n' rate reader received dropped drop% "tcpreplay"
+for rate in "${rates[@]}"; do
+	ip netns exec "$ns" "$tmp/netmon" run -i cap --no-ptr --agent "live-$rate" --dsn "$dsn" >"$tmp/netmon.log" 2>&1 &
+	pid=$!
+	wait_for "$tmp/netmon.log" capturing
+	sent=$(replay "$rate")
+	sleep 1; kill -INT $pid; wait $pid || true
+	rcv=$(grep -o 'pcap_received=[0-9]*' "$tmp/netmon.log" | cut -d= -f2)
+	drp=$(grep -o 'pcap_dropped=[0-9]*' "$tmp/netmon.log" | cut -d= -f2)
+	printf '%-8s %-8s %12s %12s %7.3f%%   %s\n' "$rate" netmon "$rcv" "$drp" "$(awk -v r="$rcv" -v d="$drp" 'BEGIN{print (r+d) ? 100*d/(r+d) : 0}')" "$sent"
+
+	ip netns exec "$ns" tcpdump -i cap -w /dev/null -B 8192 -s 65535 >"$tmp/tcpdump.log" 2>&1 &
+	pid=$!
+	wait_for "$tmp/tcpdump.log" "listening on"
+	sent=$(replay "$rate")
+	sleep 1; kill -INT $pid; wait $pid || true
+	rcv=$(grep -o '[0-9]* packets received by filter' "$tmp/tcpdump.log" | cut -d' ' -f1)
+	drp=$(grep -o '[0-9]* packets dropped by kernel' "$tmp/tcpdump.log" | cut -d' ' -f1)
+	printf '%-8s %-8s %12s %12s %7.3f%%   %s\n' "$rate" tcpdump "$rcv" "$drp" "$(awk -v r="$rcv" -v d="$drp" 'BEGIN{print (r+d) ? 100*d/(r+d) : 0}')" "$sent"
+done
