@@ -6,28 +6,43 @@ BIN      ?= bin/netmon
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/netmon/netmon/cmd.version=$(VERSION)
 IFACE    ?= eth0
-# The database netmon writes to; migrate creates it when it is missing.
-DSN      ?= $(if $(NETMON_DSN),$(NETMON_DSN),root@tcp(127.0.0.1:3306)/netmon)
+# The database netmon writes to. Empty (and no NETMON_DSN): netmon's own
+# SQLite file, /var/lib/netmon/netmon.db as root, which it creates and
+# migrates itself. Otherwise MariaDB, e.g. DSN='root@tcp(127.0.0.1:3306)/netmon',
+# whose database migrate creates when it is missing.
+DSN      ?= $(NETMON_DSN)
 ARGS     ?=
 
-# Debian packages the build and the tests need.
-DEB_PKGS := libpcap-dev tcpreplay tcpdump iproute2 mariadb-server mariadb-client
+# Debian packages the build and the tests need; the build alone needs libpcap.
+DEB_PKGS   := libpcap-dev tcpreplay tcpdump iproute2 mariadb-server mariadb-client
+BUILD_PKGS := libpcap-dev
+PKGS       ?= $(DEB_PKGS)
 
-.PHONY: all build run deps mariadb test lint unit bench fuzz clean
+.PHONY: all build run deps mariadb test lint unit bench fuzz fuzz-short clean
 
 all: build
 
 build:
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/netmon
 
-# The main job: install what is missing, build, create/migrate the schema, capture.
-run: deps mariadb build
-	$(BIN) migrate --dsn '$(DSN)'
-	$(BIN) run -i $(IFACE) --dsn '$(DSN)' $(ARGS)
+# The main job: install what is missing, build, capture. Without a DSN netmon
+# writes to its embedded SQLite file and needs no server; with one, the local
+# MariaDB is installed and started when missing and the schema migrated first.
+# The DSN goes through the environment, unechoed: a password on a command line
+# would show in every user's process list.
+run:
+ifeq ($(strip $(DSN)),)
+	@$(MAKE) --no-print-directory deps build PKGS='$(BUILD_PKGS)'
+	@$(BIN) run -i $(IFACE) $(ARGS)
+else
+	@$(MAKE) --no-print-directory deps mariadb build
+	@NETMON_DSN='$(DSN)' $(BIN) migrate
+	@NETMON_DSN='$(DSN)' $(BIN) run -i $(IFACE) $(ARGS)
+endif
 
 # Installs the Debian packages that are missing (needs root).
 deps:
-	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -48,14 +63,31 @@ mariadb:
 # captures, real MariaDB, live capture on a veth pair, short fuzz runs).
 test: deps mariadb lint
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz-short
+
+# Every fuzz target for FUZZTIME each, one at a time (go test -fuzz takes
+# one target per run). A longer hunt: make fuzz-short FUZZTIME=10m.
+FUZZTIME    ?= 10s
+FUZZTARGETS := capture:FuzzDecode resolver:FuzzDNS resolver:FuzzDNSTCP resolver:FuzzTLS resolver:FuzzHTTP resolver:FuzzQUIC
+fuzz-short:
+	@set -e; for t in $(FUZZTARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# Speed, as BENCHMARKS.md reports it: every Go benchmark with -benchmem (each
+# stage and the whole pipeline), then the whole-process comparison with
+# tcpdump on a >= 2M-packet workload built from the shared captures, then
+# the live drop test on a veth pair (root).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	bash bench/compare.sh
+	bash bench/live.sh
 
 clean:
 	rm -rf bin
