@@ -1,0 +1,23 @@
+package cmd
+
+import "github.com/netmon/netmon/resolver"
+
+// dnsMatchFlag is --dns-match-queries: which DNS responses the learner
+// believes (see resolver.DNSMatch).
+type dnsMatchFlag struct{ m resolver.DNSMatch }
+
+func (f *dnsMatchFlag) String() string { return f.m.String() }
+func (f *dnsMatchFlag) Type() string   { return "auto|on|off" }
+
+func (f *dnsMatchFlag) Set(s string) error {
+	m, err := resolver.ParseDNSMatch(s)
+	if err != nil {
+		return err
+	}
+	f.m = m
+	return nil
+}
+
+// dnsMatchUsage is the flag's help line.
+const dnsMatchUsage = "learn only from UDP DNS responses that answer a query netmon saw (ID, addresses, ports): " +
+	"auto does so for each client once it has seen that client's queries; off for captures that hold answers only"
