@@ -9,5 +9,5 @@
 #   N=100000 bench/flood.sh   # what CI runs (go test ./cmd -run TestFlood)
 set -eu
 cd "$(dirname "$0")/.."
-NETMON_FLOOD_N="${N:-1000000}" NETMON_FLOOD_RSS_MB="${RSS_MB:-400}" \
+NETMON_FLOOD_N="${N:-1000000}" NETMON_FLOOD_RSS_MB="${RSS_MB:-300}" \
 	go test -count 1 -timeout 30m -run '^TestFlood$' -v ./cmd

@@ -20,4 +20,4 @@ func (f *dnsMatchFlag) Set(s string) error {
 
 // dnsMatchUsage is the flag's help line.
 const dnsMatchUsage = "learn only from UDP DNS responses that answer a query netmon saw (ID, addresses, ports): " +
-	"auto does so for each client once it has seen that client's queries; off for captures that hold answers only"
+	"auto for each client once it has seen that client's queries, on always, off never (for captures missing some of a client's queries)"

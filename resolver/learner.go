@@ -362,12 +362,20 @@ func (l *Learner) answers() bool {
 		}
 		switch h.Type {
 		case dnsmessage.TypeA:
+			// dnsmessage reads 4 bytes whatever RDLENGTH says; a record
+			// whose length lies is damage, and so is all after it.
+			if h.Length != 4 {
+				return false
+			}
 			r, err := l.p.AResource()
 			if err != nil {
 				return false
 			}
 			l.addrs = append(l.addrs, addrAnswer{owner: l.addName(&h.Name), addr: netip.AddrFrom4(r.A), ttl: h.TTL})
 		case dnsmessage.TypeAAAA:
+			if h.Length != 16 {
+				return false
+			}
 			r, err := l.p.AAAAResource()
 			if err != nil {
 				return false

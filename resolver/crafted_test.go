@@ -1,0 +1,163 @@
+package resolver
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/netmon/netmon/capture"
+)
+
+// TestCraftedDNS feeds messages built to hurt: each must be read without a
+// panic, learn what it may, and be counted under its reason.
+func TestCraftedDNS(t *testing.T) {
+	// A name whose label holds a dot: dnsmessage cannot print it apart
+	// from two labels, and refuses it.
+	dotLabel := []byte{0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 3, 'a', '.', 'b', 0, 0, 1, 0, 1,
+		0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, 203, 0, 113, 9}
+	// An answer whose RDLENGTH claims more than the message holds.
+	good := response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")})
+	lying := append(bytes.Clone(good), 0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0xff, 0xff, 1, 2, 3, 4)
+	binary.BigEndian.PutUint16(lying[6:], 2)
+	// An A record of 5 bytes: dnsmessage would read the first 4.
+	fiveByteA := append(bytes.Clone(good), 0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 5, 1, 2, 3, 4, 5)
+	binary.BigEndian.PutUint16(fiveByteA[6:], 2)
+	// An answer count far above the records present.
+	overcount := bytes.Clone(good)
+	binary.BigEndian.PutUint16(overcount[6:], 0xffff)
+
+	tests := []struct {
+		name  string
+		msg   []byte
+		addrs int
+		stats LearnerStats
+	}{
+		{"label holding a dot", dotLabel, 0, LearnerStats{Malformed: 1}},
+		{"RDLENGTH past the end keeps the answer before", lying, 1, LearnerStats{Addresses: 1, Truncated: 1}},
+		{"A record of 5 bytes keeps the answer before", fiveByteA, 1, LearnerStats{Addresses: 1, Truncated: 1}},
+		{"answer count above the records", overcount, 1, LearnerStats{Addresses: 1, Truncated: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := newTestTable(t, newClock())
+			l := NewLearner(LearnerConfig{}, tab)
+			l.Learn(batch(udpPacket(t0, tt.msg)))
+			if got := learned(tab); len(got) != tt.addrs {
+				t.Errorf("learned %v, want %d records", got, tt.addrs)
+			}
+			s := l.Stats()
+			tt.stats.Packets, tt.stats.Messages = 1, 1
+			if diff := cmp.Diff(s, tt.stats, cmpOpts); diff != "" {
+				t.Errorf("stats (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestLargestTCPMessage sends one 65,535-byte DNS message over TCP in
+// 1,460-byte segments: thousands of answers, of which maxAnswers are read.
+func TestLargestTCPMessage(t *testing.T) {
+	var rs []dnsmessage.Resource
+	for i := 0; ; i++ {
+		rs = append(rs, rrA("big.example", netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)}).String()))
+		if len(response("big.example", rs)) > 65535-16 {
+			rs = rs[:len(rs)-1]
+			break
+		}
+	}
+	msg := response("big.example", rs)
+	// Pad with a TXT-free trailer up to the largest length the prefix allows.
+	msg = append(msg, make([]byte, 65535-len(msg))...)
+	stream := frame(msg)
+	l := NewLearner(LearnerConfig{}, newTestTable(t, newClock()))
+	var ps []capture.Packet
+	for off := 0; off < len(stream); off += 1460 {
+		end := min(off+1460, len(stream))
+		ps = append(ps, tcpPacket(t0, 0, uint32(1+off), stream[off:end]))
+	}
+	l.Learn(batch(ps...))
+	s := l.Stats()
+	if len(rs) < 1000 || s.Messages != 1 || s.Addresses != maxAnswers || s.TooMany != 1 || s.TCPOverflow != 0 {
+		t.Errorf("%d answers sent: Messages %d, Addresses %d, TooMany %d, TCPOverflow %d; want 1, %d, 1, 0",
+			len(rs), s.Messages, s.Addresses, s.TooMany, s.TCPOverflow, maxAnswers)
+	}
+}
+
+// TestCraftedFirstBytes gives the TLS and HTTP parsers streams whose
+// lengths lie or never end: each must end unnamed (or wait for more, up to
+// the limit), never panic or read past what it was given.
+func TestCraftedFirstBytes(t *testing.T) {
+	hello := clientHello(helloOpts{sni: "lie.example"})
+	tests := []struct {
+		name string
+		in   []byte
+		st   status
+	}{
+		// Longer than TLS allows a record (2^14 + 2048): not TLS.
+		{"record length beyond any record", append([]byte{0x16, 3, 1, 0xff, 0xff}, hello...), noName},
+		// A 16 MiB ClientHello cannot be buffered: given up at once.
+		{"handshake length beyond the limit", records(append([]byte{1, 0xff, 0xff, 0xff}, hello[4:]...)), noName},
+		{"handshake length beyond the bytes sent", records(append([]byte{1, 0, 0x20, 0}, hello[4:]...)), needMore},
+		{"extensions length beyond the hello", records(lieExtensions(hello)), noName},
+		{"endless extensions, no SNI", records(endlessExtensions(3000)), noName},
+	}
+	for _, tt := range tests {
+		var scratch []byte
+		info, st := tlsHello(tt.in, &scratch, 16<<10)
+		if st != tt.st {
+			t.Errorf("%s: tlsHello = %q status %d, want status %d", tt.name, info.sni, st, tt.st)
+		}
+	}
+	// A header line without end: the parser keeps asking for more, and
+	// the learner gives the flow up at FlowBytes, counted as unnamed.
+	head := append([]byte("GET / HTTP/1.1\r\nX-Long: "), bytes.Repeat([]byte{'a'}, 20000)...)
+	if _, st := httpHost(head); st != needMore {
+		t.Errorf("endless header line: status %d, want needMore", st)
+	}
+	l := NewLearner(LearnerConfig{}, newTestTable(t, newClock()))
+	remote := netip.MustParseAddr("198.51.100.80")
+	pk := func(flags uint8, seq uint32, p []byte) capture.Packet {
+		return capture.Packet{TS: t0, Src: client, Dst: remote, SrcPort: 40000, DstPort: 80, Proto: capture.ProtoTCP,
+			TCPFlags: flags, Seq: seq, Payload: p}
+	}
+	ps := []capture.Packet{pk(0x02, 0, nil)}
+	for off := 0; off < len(head); off += 1000 {
+		ps = append(ps, pk(0x18, uint32(1+off), head[off:min(off+1000, len(head))]))
+	}
+	l.Learn(batch(ps...))
+	if s := l.Stats(); s.FlowsUnnamed != 1 || s.NamesHTTP != 0 {
+		t.Errorf("FlowsUnnamed, NamesHTTP = %d, %d; want 1, 0", s.FlowsUnnamed, s.NamesHTTP)
+	}
+}
+
+// lieExtensions makes hello's extensions block claim more bytes than follow.
+func lieExtensions(hello []byte) []byte {
+	h := bytes.Clone(hello)
+	// type(1) len(3) version(2) random(32) session id, cipher suites, compression
+	p := 4 + 2 + 32
+	p += 1 + int(h[p])
+	p += 2 + int(binary.BigEndian.Uint16(h[p:]))
+	p += 1 + int(h[p])
+	binary.BigEndian.PutUint16(h[p:], 0xfff0)
+	return h
+}
+
+// endlessExtensions is a ClientHello with n empty extensions of an
+// unknown type and no server_name.
+func endlessExtensions(n int) []byte {
+	body := []byte{3, 3}
+	body = append(body, make([]byte, 32)...)
+	body = append(body, 0, 0, 2, 0x13, 0x01, 1, 0)
+	ext := make([]byte, 0, 4*n)
+	for range n {
+		ext = append(ext, 0xfa, 0xfa, 0, 0)
+	}
+	body = binary.BigEndian.AppendUint16(body, uint16(len(ext)))
+	body = append(body, ext...)
+	h := []byte{1, byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}
+	return append(h, body...)
+}
