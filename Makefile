@@ -14,11 +14,11 @@ DSN      ?= $(NETMON_DSN)
 ARGS     ?=
 
 # Debian packages the build and the tests need; the build alone needs libpcap.
-DEB_PKGS   := libpcap-dev tcpreplay tcpdump iproute2 mariadb-server mariadb-client
+DEB_PKGS   := libpcap-dev tcpreplay tcpdump iproute2 mariadb-server mariadb-client systemd
 BUILD_PKGS := libpcap-dev
 PKGS       ?= $(DEB_PKGS)
 
-.PHONY: all build run deps mariadb test lint unit bench fuzz fuzz-short clean
+.PHONY: all build run deps mariadb test lint unit bench fuzz fuzz-short clean install
 
 all: build
 
@@ -88,6 +88,19 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	bash bench/compare.sh
 	bash bench/live.sh
+
+# Installs the binary, the systemd unit and an example environment file.
+# DESTDIR stages the files elsewhere (packaging, the tests); PREFIX moves the
+# binary. With a PREFIX other than /usr/local, edit ExecStart= to match.
+# Then, as README.md "Operations" says: useradd --system netmon, copy the
+# example to /etc/netmon/netmon.env (mode 600), systemctl enable --now netmon.
+PREFIX     ?= /usr/local
+UNITDIR    ?= /etc/systemd/system
+SYSCONFDIR ?= /etc
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/netmon
+	install -D -m 0644 deploy/systemd/netmon.service $(DESTDIR)$(UNITDIR)/netmon.service
+	install -D -m 0600 deploy/systemd/netmon.env.example $(DESTDIR)$(SYSCONFDIR)/netmon/netmon.env.example
 
 clean:
 	rm -rf bin

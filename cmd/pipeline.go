@@ -23,6 +23,9 @@ type pipelineConfig struct {
 	PTR    bool
 	// DNSMatch says which DNS responses the learner believes.
 	DNSMatch resolver.DNSMatch
+	// Observe, when set, is given the stages before they start, for the
+	// metrics to read their counters.
+	Observe func(*pipelineStages)
 }
 
 // input is one capture to read: a live handle, or a file opened when its
@@ -87,6 +90,17 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	learned := make(chan *capture.Batch, batchQueue)
 	resolved := make(chan *capture.Batch, batchQueue)
 	closed := make(chan *aggregate.Window, windowQueue)
+	if cfg.Observe != nil {
+		cfg.Observe(&pipelineStages{
+			Decoder: decoder, Learner: learner, Table: table, Classifier: classifier, PTR: ptr, Windows: windows,
+			Queues: []queueGauge{
+				{"decoded", func() int { return len(decoded) }, cap(decoded)},
+				{"learned", func() int { return len(learned) }, cap(learned)},
+				{"resolved", func() int { return len(resolved) }, cap(resolved)},
+				{"windows", func() int { return len(closed) }, cap(closed)},
+			},
+		})
+	}
 
 	g.Go(func() error {
 		defer close(decoded)

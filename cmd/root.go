@@ -39,7 +39,8 @@ func oneLine(err error) string {
 }
 
 type globalFlags struct {
-	logLevel string
+	logLevel  string
+	logFormat string
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -56,12 +57,20 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		return fmt.Errorf("%w (see %q)", err, c.CommandPath()+" --help")
 	})
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text (key=value) or json (one object per line, for journald or a log shipper)")
 	logger := func() (*slog.Logger, error) {
 		var lvl slog.Level
 		if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
 			return nil, errors.New("--log-level must be debug, info, warn or error")
 		}
-		return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+		opts := &slog.HandlerOptions{Level: lvl}
+		switch g.logFormat {
+		case "text":
+			return slog.New(slog.NewTextHandler(stderr, opts)), nil
+		case "json":
+			return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+		}
+		return nil, fmt.Errorf("--log-format must be text or json, got %q", g.logFormat)
 	}
 	root.AddCommand(newRunCmd(logger), newReplayCmd(logger), newMigrateCmd(logger), newPruneCmd(logger), newTopCmd(), newVersionCmd())
 	return root

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,6 +31,7 @@ type commonFlags struct {
 	dnsMatch dnsMatchFlag
 	dsnFlags
 	durabilityFlags
+	ops opsFlags
 }
 
 func (f *commonFlags) register(fs *pflag.FlagSet) {
@@ -40,6 +43,7 @@ func (f *commonFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.agent, "agent", "", "name of this sensor in the database (default the host name)")
 	fs.BoolVar(&f.noPTR, "no-ptr", false, "do not look up PTR names for addresses DNS did not name")
 	fs.Var(&f.dnsMatch, "dns-match-queries", dnsMatchUsage)
+	f.ops.register(fs)
 }
 
 // prepared is what a command needs before it starts reading.
@@ -48,6 +52,27 @@ type prepared struct {
 	store  *store.Store
 	writer *store.Writer
 	log    *slog.Logger
+	// dbFile is the SQLite database ("" for MariaDB): SQLite writes its
+	// journal beside it.
+	dbFile string
+}
+
+// privateState is what netmon made for itself and so hands to --user: this
+// agent's spool, the spool folder above it (which only netmon uses), and
+// the SQLite file with its journals; and the directories it writes.
+func (p *prepared) privateState() handOver {
+	h := handOver{
+		trees:    []string{p.writer.Dir()},
+		files:    []string{filepath.Dir(p.writer.Dir())},
+		writable: []string{p.writer.Dir()},
+	}
+	if p.dbFile != "" {
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+			h.files = append(h.files, p.dbFile+suffix)
+		}
+		h.writable = append(h.writable, filepath.Dir(p.dbFile))
+	}
+	return h
 }
 
 func (p *prepared) close() {
@@ -55,7 +80,9 @@ func (p *prepared) close() {
 	p.store.Close()
 }
 
-func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, error), live bool) (*prepared, error) {
+// prepare opens the store and the spool. onWrite, if not nil, sees every
+// database write attempt (the metrics).
+func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, error), live bool, onWrite func(time.Duration, error)) (*prepared, error) {
 	log, err := logger()
 	if err != nil {
 		return nil, err
@@ -89,22 +116,28 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	w, err := f.durabilityFlags.openWriter(st, agent, log)
+	w, err := f.durabilityFlags.openWriter(st, agent, log, onWrite)
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	var dbFile string
+	if store.BackendOf(dsn) == store.SQLite {
+		// sqlite:PATH or sqlite://PATH; Open has checked it.
+		dbFile = strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
 	}
 	return &prepared{
 		cfg:    pipelineConfig{Window: f.window, Live: live, Local: local, PTR: !f.noPTR, DNSMatch: f.dnsMatch.m},
 		store:  st,
 		writer: w,
 		log:    log,
+		dbFile: dbFile,
 	}, nil
 }
 
 func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 	var f commonFlags
-	var iface string
+	var iface, runAs string
 	c := &cobra.Command{
 		Use:   "run -i IFACE",
 		Short: "Capture live on an interface and write 10-second counts to the database",
@@ -115,7 +148,11 @@ func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			p, err := f.prepare(ctx, logger, true)
+			mon, err := newMonitor(f.ops, true)
+			if err != nil {
+				return err
+			}
+			p, err := f.prepare(ctx, logger, true, mon.observeWrite)
 			if err != nil {
 				return err
 			}
@@ -124,8 +161,35 @@ func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Everything that needs privileges is open now: the capture
+			// handle, the spool, the database, the listener.
+			ln, err := f.ops.open()
+			if err == nil && runAs != "" {
+				if err = dropPrivileges(runAs, p.privateState()); err == nil {
+					p.log.Info("dropped privileges", "user", runAs)
+				}
+			}
+			if err != nil {
+				if ln != nil {
+					ln.Close()
+				}
+				src.Close()
+				return err
+			}
+			mon.writer.Store(p.writer)
+			if ln != nil {
+				defer mon.serve(ln, p.log)()
+			}
+			watchCtx, stopWatch := context.WithCancel(ctx)
+			watchDone := make(chan struct{})
+			go func() {
+				defer close(watchDone)
+				mon.capture.run(watchCtx)
+			}()
+			defer func() { stopWatch(); <-watchDone }()
+			p.cfg.Observe = mon.stages.Store
 			p.log.Info("capturing", "interface", iface, "filter", f.filter, "window_s", f.window.Seconds())
-			in := input{name: iface, open: func() (capture.Source, error) { return src, nil }}
+			in := input{name: iface, open: func() (capture.Source, error) { return mon.capture.wrap(src), nil }}
 			res, err := runPipeline(ctx, p.cfg, []input{in}, p.writer, p.log)
 			p.log.Info("stopped", "packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows,
 				"pcap_received", res.Capture.Received, "pcap_dropped", res.Capture.Dropped, "if_dropped", res.Capture.IfDropped)
@@ -137,6 +201,7 @@ func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 		},
 	}
 	c.Flags().StringVarP(&iface, "interface", "i", "", "interface to capture on (required)")
+	c.Flags().StringVar(&runAs, "user", "", "after opening the capture, the spool and the database, run as this user and its groups (needs root)")
 	f.register(c.Flags())
 	return c
 }
@@ -150,11 +215,24 @@ func newReplayCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 		RunE: func(c *cobra.Command, files []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			p, err := f.prepare(ctx, logger, false)
+			mon, err := newMonitor(f.ops, false)
+			if err != nil {
+				return err
+			}
+			p, err := f.prepare(ctx, logger, false, mon.observeWrite)
 			if err != nil {
 				return err
 			}
 			defer p.close()
+			ln, err := f.ops.open()
+			if err != nil {
+				return err
+			}
+			mon.writer.Store(p.writer)
+			if ln != nil {
+				defer mon.serve(ln, p.log)()
+			}
+			p.cfg.Observe = mon.stages.Store
 			inputs := make([]input, len(files))
 			for i, name := range files {
 				inputs[i] = input{name: name, open: func() (capture.Source, error) {

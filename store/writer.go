@@ -32,6 +32,11 @@ type WriterConfig struct {
 	// MinBackoff and MaxBackoff bound the wait between failed attempts,
 	// which doubles from one to the other, with jitter.
 	MinBackoff, MaxBackoff time.Duration
+	// OnWrite, when set, is called after every database write attempt
+	// with its duration and outcome, from the writer's goroutine. It is
+	// how the metrics see write latency and failures without the writer
+	// knowing about them; it must return quickly.
+	OnWrite func(took time.Duration, err error)
 }
 
 // DefaultWriterConfig returns the settings netmon runs with. 512 MiB of
@@ -349,8 +354,12 @@ func (w *Writer) writeLoop(stop context.Context, inDone <-chan struct{}) {
 		}
 		for {
 			actx, acancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
+			began := time.Now()
 			applied, err := w.db.Apply(actx, win)
 			acancel()
+			if w.cfg.OnWrite != nil {
+				w.cfg.OnWrite(time.Since(began), err)
+			}
 			if err == nil {
 				w.succeeded(win, applied)
 				w.spool.remove(e)

@@ -1,0 +1,345 @@
+package cmd
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestMetricsLiveUser runs `netmon run --user nobody --listen` on a veth in
+// a network namespace of its own, replays a capture onto the other end, and
+// checks that netmon gave up root (uids, capabilities), that capture still
+// works as nobody, and that /metrics and /healthz show it.
+func TestMetricsLiveUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the live metrics test needs root for network namespaces and --user (run make test as root)")
+	}
+	for _, tool := range []string{"ip", "tcpreplay"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: apt-get install iproute2 tcpreplay", tool)
+		}
+	}
+	file := filepath.Join(pcapDir(t), "netflix.pcap")
+
+	// nobody must reach the state directory: t.TempDir's parents are 0700.
+	state, err := os.MkdirTemp("", "netmon-user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(state) })
+	if err := os.Chmod(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(state, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+
+	suffix := make([]byte, 3)
+	_, _ = rand.Read(suffix)
+	ns := "nmm" + hex.EncodeToString(suffix)
+	sh(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	sh(t, "ip", "-n", ns, "link", "add", "nmcap", "type", "veth", "peer", "name", "nmsend")
+	for _, dev := range []string{"nmcap", "nmsend", "lo"} {
+		sh(t, "ip", "-n", ns, "link", "set", dev, "mtu", "9000", "up")
+	}
+
+	const listen = "127.0.0.1:9108" // the namespace is private: no clash
+	var logs syncBuffer
+	// ip netns exec execs netmon in place, so the PID is netmon's.
+	sensor := exec.Command("ip", "netns", "exec", ns, binary, "run", "-i", "nmcap", "--no-ptr",
+		"--db", filepath.Join(state, "netmon.db"), "--state-dir", state, "--agent", "metrics",
+		"--listen", listen, "--user", "nobody", "--window", "1s")
+	sensor.Stdout, sensor.Stderr = &logs, &logs
+	if err := sensor.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- sensor.Wait() }()
+	t.Cleanup(func() { _ = sensor.Process.Kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "msg=capturing") {
+		select {
+		case err := <-exited:
+			t.Fatalf("netmon run exited early: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("netmon run did not start capturing:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Real, effective, saved and filesystem IDs are all nobody's, and the
+	// capabilities root had are gone.
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(sensor.Process.Pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]string{}
+	for line := range strings.Lines(string(status)) {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			fields[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	for k, want := range map[string]string{
+		"Name": "netmon", "Uid": "65534 65534 65534 65534", "Gid": "65534 65534 65534 65534",
+		"Groups": "65534", "CapEff": "0000000000000000", "CapPrm": "0000000000000000",
+	} {
+		if fields[k] != want {
+			t.Errorf("/proc/PID/status %s = %q, want %q", k, fields[k], want)
+		}
+	}
+
+	client := nsClient(ns)
+	before := scrape(t, client, "http://"+listen+"/metrics")
+	for _, name := range []string{
+		`netmon_capture_frames_total{outcome="decoded"}`, `netmon_windows_closed_total`,
+		`netmon_store_windows_total{result="written"}`, `netmon_pcap_received_total`, `netmon_spool_windows`,
+		`netmon_store_write_duration_seconds_count`, `netmon_queue_capacity{queue="decoded"}`,
+		`netmon_names_learned_total{source="sni"}`, `netmon_state_evictions_total{map="name_table"}`,
+	} {
+		if _, ok := before[name]; !ok {
+			t.Errorf("/metrics has no %s", name)
+		}
+	}
+	if before[`netmon_store_last_write_timestamp_seconds`] != 0 {
+		t.Errorf("a write before any traffic: last write %v", before[`netmon_store_last_write_timestamp_seconds`])
+	}
+
+	started := time.Now()
+	sh(t, "ip", "netns", "exec", ns, "tcpreplay", "-i", "nmsend", "--pps", "4000", file)
+	var after map[string]float64
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		after = scrape(t, client, "http://"+listen+"/metrics")
+		if after[`netmon_store_windows_total{result="written"}`] >= 1 && after[`netmon_pcap_received_total`] > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no window written within 20 s of the replay; metrics: %v\nlog:\n%s", after, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, name := range []string{
+		`netmon_capture_frames_total{outcome="decoded"}`, `netmon_packets_classified_total{verdict="counted"}`,
+		`netmon_packets_counted_total`, `netmon_windows_closed_total`, `netmon_window_rows_total`,
+		`netmon_names_learned_total{source="dns"}`, `netmon_store_write_duration_seconds_count`,
+	} {
+		if after[name] <= before[name] {
+			t.Errorf("%s did not move: %v before, %v after", name, before[name], after[name])
+		}
+	}
+	if last := after[`netmon_store_last_write_timestamp_seconds`]; last < float64(started.Unix()) {
+		t.Errorf("last write at %v, before the replay began (%d)", last, started.Unix())
+	}
+	// The libpcap counters are sampled by the read loop about once a
+	// second: they must catch up with what was decoded.
+	if got, want := after[`netmon_pcap_received_total`], after[`netmon_capture_frames_total{outcome="decoded"}`]; got < want {
+		t.Errorf("pcap_received %v < frames decoded %v", got, want)
+	}
+
+	resp, err := client.Get("http://" + listen + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
+		t.Errorf("/healthz: %d %q, want 200 \"ok\"", resp.StatusCode, body)
+	}
+
+	if err := sensor.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("netmon run after SIGINT: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("netmon run did not stop after SIGINT:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "msg=\"dropped privileges\" agent=metrics user=nobody") {
+		t.Errorf("no log line about dropping privileges:\n%s", logs.String())
+	}
+}
+
+// nsClient is an HTTP client whose connections are made inside the network
+// namespace ns: each dial runs on an OS thread of its own that enters ns and
+// is thrown away afterwards (a goroutine that exits locked ends its thread),
+// so no other goroutine of the test ever runs in ns.
+func nsClient(ns string) *http.Client {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		type result struct {
+			c   net.Conn
+			err error
+		}
+		ch := make(chan result, 1)
+		go func() {
+			runtime.LockOSThread()
+			f, err := os.Open(filepath.Join("/var/run/netns", ns))
+			if err != nil {
+				ch <- result{nil, err}
+				return
+			}
+			defer f.Close()
+			if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+				ch <- result{nil, err}
+				return
+			}
+			var d net.Dialer
+			c, err := d.DialContext(ctx, network, addr)
+			ch <- result{c, err}
+		}()
+		r := <-ch
+		return r.c, r.err
+	}
+	return &http.Client{
+		Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true},
+		Timeout:   5 * time.Second,
+	}
+}
+
+// scrape reads a Prometheus text page into "name{labels}" → value.
+func scrape(t *testing.T, c *http.Client, url string) map[string]float64 {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s", url, resp.Status)
+	}
+	return parseMetrics(t, resp.Body)
+}
+
+func parseMetrics(t *testing.T, r io.Reader) map[string]float64 {
+	t.Helper()
+	m := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		m[line[:i]] = v
+	}
+	return m
+}
+
+// TestHealthz checks /healthz's two rules on a monitor with a false clock:
+// capture stalled, and database writes failing for longer than
+// --unhealthy-after.
+func TestHealthz(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	m, err := newMonitor(opsFlags{unhealthyAfter: time.Minute}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.now = func() time.Time { return now }
+	m.capture.answered.Store(now.UnixNano())
+	srv := httptest.NewServer(m.handler())
+	defer srv.Close()
+	get := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	step := func(d time.Duration) {
+		now = now.Add(d)
+		m.capture.answered.Store(now.UnixNano()) // the read loop keeps answering
+	}
+	expect := func(what string, code int, prefix string) {
+		t.Helper()
+		got, body := get()
+		if got != code || !strings.HasPrefix(body, prefix) || strings.Count(body, "\n") != 1 {
+			t.Errorf("%s: %d %q, want %d %q…", what, got, body, code, prefix)
+		}
+	}
+	expect("at start", 200, "ok\n")
+
+	m.observeWrite(time.Millisecond, errors.New("connection refused"))
+	step(59 * time.Second)
+	m.observeWrite(time.Millisecond, errors.New("connection refused"))
+	expect("failing for 59 s of a minute", 200, "ok\n")
+	step(2 * time.Second)
+	expect("failing for 61 s", 503, "database writes failing for 61s")
+	m.observeWrite(5*time.Millisecond, nil)
+	expect("after a success", 200, "ok\n")
+	if got := m.lastWrite.Load(); got != now.UnixNano() {
+		t.Errorf("last write %d, want %d", got, now.UnixNano())
+	}
+	m.observeWrite(time.Millisecond, errors.New("again"))
+	step(30 * time.Second)
+	expect("a new failure, 30 s old", 200, "ok\n")
+	m.observeWrite(time.Millisecond, nil)
+
+	now = now.Add(stallAfter - time.Millisecond)
+	expect("read loop quiet just under the limit", 200, "ok\n")
+	now = now.Add(2 * time.Millisecond)
+	expect("read loop quiet past the limit", 503, "capture stalled")
+	step(0)
+	expect("read loop back", 200, "ok\n")
+	m.capture.ended.Store(true)
+	expect("capture closed", 503, "capture ended")
+
+	if _, err := newMonitor(opsFlags{unhealthyAfter: 0}, false); err == nil {
+		t.Error("--unhealthy-after 0 accepted")
+	}
+}
+
+// TestLogFormatJSON checks that --log-format json makes every log line one
+// JSON object, and that an unknown format is refused.
+func TestLogFormatJSON(t *testing.T) {
+	file := filepath.Join(pcapDir(t), "netflix.pcap")
+	db := filepath.Join(t.TempDir(), "json.db")
+	r := netmon(t, "replay", "--log-format", "json", "--db", db, "--no-ptr", file)
+	r.mustSucceed(t)
+	n := 0
+	for line := range strings.Lines(r.stderr) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not JSON: %q: %v", line, err)
+		}
+		if rec["msg"] == nil || rec["level"] == nil {
+			t.Errorf("no msg or level: %q", line)
+		}
+		n++
+	}
+	if n < 3 {
+		t.Errorf("only %d log lines:\n%s", n, r.stderr)
+	}
+	bad := netmon(t, "replay", "--log-format", "xml", "--db", db, file)
+	if bad.code == 0 || !strings.Contains(bad.lastLine(), "--log-format must be text or json") {
+		t.Errorf("--log-format xml: exit %d, %q", bad.code, bad.lastLine())
+	}
+}
