@@ -2,12 +2,12 @@ package aggregate
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/capture/capturetest"
 	"github.com/netmon/netmon/resolver"
 )
 
@@ -16,13 +16,9 @@ import (
 // returns every row written.
 func replayRows(t *testing.T, file string) []Row {
 	t.Helper()
-	dir := os.Getenv("NETMON_PCAP_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "testdata", "pcap")
-	}
-	src, err := capture.OpenFile(filepath.Join(dir, file), capture.DefaultFilter)
+	src, err := capture.OpenFile(filepath.Join(capturetest.Dir(t), file), capture.DefaultFilter)
 	if err != nil {
-		t.Fatalf("%v (the shared captures are read from $NETMON_PCAP_DIR, or ../shared/testdata/pcap)", err)
+		t.Fatal(err)
 	}
 	defer src.Close()
 	tab := resolver.NewTable(resolver.TableConfig{Now: func() time.Time { return time.Unix(0, 0) }})

@@ -12,25 +12,15 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/netmon/netmon/capture/capturetest"
 )
 
 // pcapDir is the folder of shared real captures: $NETMON_PCAP_DIR, or
 // ../shared/testdata/pcap from the repository root. They are third-party
 // files that must stay outside the repository, so a missing folder fails
 // the test with a message saying where to put them.
-func pcapDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("NETMON_PCAP_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "testdata", "pcap")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
-		abs, _ := filepath.Abs(dir)
-		t.Fatalf("shared test captures not found in %s (%v): set NETMON_PCAP_DIR to the folder holding "+
-			"MANIFEST.tsv, or put it at ../shared/testdata/pcap relative to the repository root", abs, err)
-	}
-	return dir
-}
+func pcapDir(t testing.TB) string { return capturetest.Dir(t) }
 
 // readTSV reads a tab-separated file with a header line into maps.
 func readTSV(t testing.TB, path string) []map[string]string {

@@ -15,6 +15,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/netmon/netmon/capture/capturetest"
 	"github.com/netmon/netmon/store/storetest"
 )
 
@@ -50,18 +51,7 @@ func TestMain(m *testing.M) {
 }
 
 // pcapDir is the folder of shared third-party captures.
-func pcapDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("NETMON_PCAP_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "testdata", "pcap")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
-		t.Fatalf("shared captures not found in %s (set NETMON_PCAP_DIR to the folder holding MANIFEST.tsv): %v", dir, err)
-	}
-	abs, _ := filepath.Abs(dir)
-	return abs
-}
+func pcapDir(t testing.TB) string { return capturetest.Dir(t) }
 
 type result struct {
 	code           int

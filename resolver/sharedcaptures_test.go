@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/capture/capturetest"
 )
 
 // knownMisses names, per capture, why its expected DNS rows are not
@@ -100,17 +101,7 @@ func TestSharedCapturesDNS(t *testing.T) {
 
 // sharedCaptures returns the folder of shared captures: $NETMON_PCAP_DIR,
 // or the shared folder beside the repository.
-func sharedCaptures(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("NETMON_PCAP_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "testdata", "pcap")
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		t.Fatalf("shared captures folder %q is missing (set NETMON_PCAP_DIR to the folder holding the pcap files and expected/): %v", dir, err)
-	}
-	return dir
-}
+func sharedCaptures(t testing.TB) string { return capturetest.Dir(t) }
 
 // TestSharedCapturesFirstFragments reads badpackets.pcap, whose DNS
 // answers are first IPv4 fragments cut short, straight to the Learner,
