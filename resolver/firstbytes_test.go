@@ -98,6 +98,9 @@ func TestFlowHostName(t *testing.T) {
 		"host:8443":              "",
 		"":                       "",
 		".":                      "",
+		"..":                     "", // found by FuzzHTTP: normalised to "." before
+		".example.com":           "",
+		"a..example.com":         "",
 		"a b":                    "",
 		"a\x00b":                 "",
 		"caf\xc3\xa9.example":    "",

@@ -26,7 +26,11 @@ func flowHostName(dst, raw []byte) ([]byte, bool) {
 	}
 	dst = dst[:0]
 	v4 := true // only digits and dots so far
-	for _, c := range raw {
+	for i, c := range raw {
+		if c == '.' && (i == 0 || raw[i-1] == '.') {
+			// An empty label (".", "..x", "a..b") makes no host name.
+			return dst, false
+		}
 		switch {
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
