@@ -101,6 +101,8 @@ func TestFlowHostName(t *testing.T) {
 		"..":                     "", // found by FuzzHTTP: normalised to "." before
 		".example.com":           "",
 		"a..example.com":         "",
+		"0..":                    "", // found by FuzzHTTP: normalised to "0." before
+		"example.com..":          "",
 		"a b":                    "",
 		"a\x00b":                 "",
 		"caf\xc3\xa9.example":    "",

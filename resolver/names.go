@@ -21,7 +21,8 @@ func flowHostName(dst, raw []byte) ([]byte, bool) {
 	if n := len(raw); n > 0 && raw[n-1] == '.' {
 		raw = raw[:n-1]
 	}
-	if len(raw) == 0 || len(raw) > maxNameLen {
+	if len(raw) == 0 || len(raw) > maxNameLen || raw[len(raw)-1] == '.' {
+		// Empty, too long, or still ending in a dot: an empty last label.
 		return dst, false
 	}
 	dst = dst[:0]
