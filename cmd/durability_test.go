@@ -757,13 +757,7 @@ func TestRunStartsWhileDatabaseAway(t *testing.T) {
 	srv.Stop()
 	unixDSN := "root@unix(" + srv.Socket() + ")/netmon"
 
-	ns := fmt.Sprintf("nmd%d", os.Getpid()%100000)
-	sh(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-	sh(t, "ip", "-n", ns, "link", "add", "nmcap", "type", "veth", "peer", "name", "nmsend")
-	for _, dev := range []string{"nmcap", "nmsend", "lo"} {
-		sh(t, "ip", "-n", ns, "link", "set", dev, "mtu", "9000", "up")
-	}
+	ns := vethNamespace(t, "nmd")
 	var logs syncBuffer
 	state := t.TempDir()
 	sensor := exec.Command("ip", "netns", "exec", ns, binary, "run", "-i", "nmcap",

@@ -73,15 +73,7 @@ func TestLiveVeth(t *testing.T) {
 	cfg.Net, cfg.Addr, cfg.User, cfg.Passwd = "unix", socket, "root", ""
 	unixDSN := cfg.FormatDSN()
 
-	suffix := make([]byte, 3)
-	_, _ = rand.Read(suffix)
-	ns := "nmt" + hex.EncodeToString(suffix)
-	sh(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-	sh(t, "ip", "-n", ns, "link", "add", "nmcap", "type", "veth", "peer", "name", "nmsend")
-	for _, dev := range []string{"nmcap", "nmsend", "lo"} {
-		sh(t, "ip", "-n", ns, "link", "set", dev, "mtu", "9000", "up")
-	}
+	ns := vethNamespace(t, "nmt")
 
 	// tcpdump records what crossed the veth, so that the live rows can be
 	// checked row for row against a replay of exactly those packets.
@@ -192,6 +184,24 @@ func clientTotals(rows []dbRow) map[string][2]uint64 {
 		}
 	}
 	return m
+}
+
+// vethNamespace makes a network namespace of its own (name prefix plus a
+// random suffix) holding a veth pair, nmcap and nmsend, up with a 9000-byte
+// MTU, and removes it when the test ends. Nothing in it reaches any other
+// network.
+func vethNamespace(t *testing.T, prefix string) string {
+	t.Helper()
+	suffix := make([]byte, 3)
+	_, _ = rand.Read(suffix)
+	ns := prefix + hex.EncodeToString(suffix)
+	sh(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	sh(t, "ip", "-n", ns, "link", "add", "nmcap", "type", "veth", "peer", "name", "nmsend")
+	for _, dev := range []string{"nmcap", "nmsend", "lo"} {
+		sh(t, "ip", "-n", ns, "link", "set", dev, "mtu", "9000", "up")
+	}
+	return ns
 }
 
 func lastLogLine(s string) string {

@@ -3,8 +3,6 @@ package cmd
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -52,15 +50,7 @@ func TestMetricsLiveUser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	suffix := make([]byte, 3)
-	_, _ = rand.Read(suffix)
-	ns := "nmm" + hex.EncodeToString(suffix)
-	sh(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-	sh(t, "ip", "-n", ns, "link", "add", "nmcap", "type", "veth", "peer", "name", "nmsend")
-	for _, dev := range []string{"nmcap", "nmsend", "lo"} {
-		sh(t, "ip", "-n", ns, "link", "set", dev, "mtu", "9000", "up")
-	}
+	ns := vethNamespace(t, "nmm")
 
 	const listen = "127.0.0.1:9108" // the namespace is private: no clash
 	var logs syncBuffer
