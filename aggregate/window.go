@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 )
 
@@ -29,6 +30,9 @@ type Window struct {
 	// Corrections rename rows already written under a guess (a PTR name or
 	// the address literal) once a definite name for that address is known.
 	Corrections []Correction
+	// Devices are what changed about local devices since the previous
+	// window, for the devices table.
+	Devices []devices.Device
 }
 
 // Row is one tcpdump_records row.

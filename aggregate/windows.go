@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 )
 
@@ -58,10 +59,20 @@ type PTRRequester interface {
 
 // Dependencies are the collaborators of Windows.
 type Dependencies struct {
-	Names    Names
-	PTR      PTRRequester // nil: no reverse lookups
-	Nickname func(domain string) string
-	Now      func() time.Time // wall clock, for live mode only
+	Names Names
+	PTR   PTRRequester // nil: no reverse lookups
+	// Nickname names the service of a row from its domain and the remote
+	// address it was counted for (address rules); nil: resolver.Nickname.
+	Nickname func(domain string, remote netip.Addr) string
+	// Devices, when set, is drained at every close into Window.Devices.
+	Devices DeviceSource
+	Now     func() time.Time // wall clock, for live mode only
+}
+
+// DeviceSource is what the windows need from the device tracker: what
+// changed about local devices since the previous close.
+type DeviceSource interface {
+	Drain(dst []devices.Device) []devices.Device
 }
 
 // OverflowDomain names the row that collects packets beyond MaxKeys.
@@ -160,7 +171,7 @@ func New(cfg Config, deps Dependencies) *Windows {
 		cfg.MaxFlowNames = def.MaxFlowNames
 	}
 	if deps.Nickname == nil {
-		deps.Nickname = resolver.Nickname
+		deps.Nickname = func(domain string, _ netip.Addr) string { return resolver.Nickname(domain) }
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -359,6 +370,9 @@ func (w *Windows) closeUntil(ctx context.Context, out chan<- *Window, t int64) e
 // close names every key of win once and turns the window into rows.
 func (w *Windows) close(win *window) *Window {
 	res := &Window{Start: time.Unix(0, win.start).UTC()}
+	if w.deps.Devices != nil {
+		res.Devices = w.deps.Devices.Drain(nil)
+	}
 
 	// Names learned since the last close go to dns_records, and correct
 	// rows written earlier under a guess. Draining before naming this
@@ -379,7 +393,7 @@ func (w *Windows) close(win *window) *Window {
 		}
 		res.Corrections = append(res.Corrections, Correction{
 			Addr: rec.Addr, Old: old, New: rec.Domain,
-			NewNickname: w.deps.Nickname(rec.Domain), NewSource: rec.Source,
+			NewNickname: w.deps.Nickname(rec.Domain, rec.Addr), NewSource: rec.Source,
 		})
 	}
 
@@ -414,7 +428,7 @@ func (w *Windows) close(win *window) *Window {
 		}
 		n, ok := nick[domain]
 		if !ok {
-			n = w.deps.Nickname(domain)
+			n = w.deps.Nickname(domain, k.Remote)
 			if k.Remote == (netip.Addr{}) {
 				n = OverflowDomain
 			}

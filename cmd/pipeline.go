@@ -12,6 +12,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 )
 
@@ -23,6 +24,11 @@ type pipelineConfig struct {
 	PTR    bool
 	// DNSMatch says which DNS responses the learner believes.
 	DNSMatch resolver.DNSMatch
+	// Nickname names services: the config file's rules, then the built-in
+	// table. nil: resolver.Nickname alone.
+	Nickname func(domain string, remote netip.Addr) string
+	// Devices is what the user set about devices (names by MAC, OUI file).
+	Devices devices.Config
 	// Observe, when set, is given the stages before they start, for the
 	// metrics to read their counters.
 	Observe func(*pipelineStages)
@@ -73,7 +79,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	acfg := aggregate.DefaultConfig()
 	acfg.Width = cfg.Window
 	acfg.Live = cfg.Live
-	windows := aggregate.New(acfg, aggregate.Dependencies{Names: table, PTR: requester})
+	windows := aggregate.New(acfg, aggregate.Dependencies{Names: table, PTR: requester, Nickname: cfg.Nickname})
 	decoder := capture.NewDecoder(capture.DecoderConfig{})
 
 	// The group's context ends only when a stage fails; a stop request
