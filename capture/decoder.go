@@ -33,6 +33,11 @@ type DecoderConfig struct {
 	// few KiB, headers of an HTTP request rarely more. Zero means
 	// DefaultFlowStartBytes.
 	FlowStartBytes int
+	// DevicePorts lists the UDP ports whose datagrams are copied into
+	// Packet.Payload in both directions, for the device tracker: the
+	// protocols devices name themselves with. Nil means DefaultDevicePorts;
+	// an empty, non-nil slice copies none.
+	DevicePorts []uint16
 	// MaxFlowStarts bounds the TCP connections whose first bytes are
 	// watched at once; beyond it some are forgotten (counted in
 	// DecoderStats.NameFlowsEvicted). Zero means DefaultMaxFlowStarts.
@@ -52,10 +57,17 @@ func DefaultDecoderConfig() DecoderConfig {
 		KeepPayloadPorts:    []uint16{53},
 		NamePorts:           []uint16{80, 443, 853},
 		FlowStartBytes:      DefaultFlowStartBytes,
+		DevicePorts:         DefaultDevicePorts(),
 		MaxFlowStarts:       DefaultMaxFlowStarts,
 		MaxPendingDatagrams: DefaultMaxPendingDatagrams,
 	}
 }
+
+// DefaultDevicePorts are the UDP ports of the protocols devices announce
+// their names and addresses with: DHCP (67, 68), DHCPv6 (546, 547), NetBIOS
+// name service (137) and multicast DNS (5353). They are a trickle next to
+// the traffic netmon counts, so copying them costs nothing measurable.
+func DefaultDevicePorts() []uint16 { return []uint16{67, 68, 137, 546, 547, 5353} }
 
 // maxBatchAge is how much packet time one batch may span. A batch is sent
 // when it is full, when it would span more, when a live source is idle for
@@ -193,8 +205,12 @@ type Decoder struct {
 	cfg      DecoderConfig
 	keepPort [65536 / 64]uint64 // bit set of KeepPayloadPorts
 	nameBits [65536 / 64]uint64 // bit set of NamePorts
-	starts   *flowStarts        // nil when NamePorts is empty
-	stats    decoderCounters
+	devBits  [65536 / 64]uint64 // bit set of DevicePorts
+	// mac is the link-layer source of the frame being decoded; zero when
+	// its link type carries none.
+	mac    [6]byte
+	starts *flowStarts // nil when NamePorts is empty
+	stats  decoderCounters
 
 	// Layers are allocated once and reused for every frame; a
 	// DecodingLayerParser per starting layer shares them.
@@ -226,6 +242,9 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 	if cfg.FlowStartBytes <= 0 {
 		cfg.FlowStartBytes = DefaultFlowStartBytes
 	}
+	if cfg.DevicePorts == nil {
+		cfg.DevicePorts = DefaultDevicePorts()
+	}
 	if cfg.MaxFlowStarts <= 0 {
 		cfg.MaxFlowStarts = DefaultMaxFlowStarts
 	}
@@ -243,6 +262,9 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 	}
 	for _, p := range cfg.NamePorts {
 		d.nameBits[p/64] |= 1 << (p % 64)
+	}
+	for _, p := range cfg.DevicePorts {
+		d.devBits[p/64] |= 1 << (p % 64)
 	}
 	if len(cfg.NamePorts) > 0 {
 		d.starts = newFlowStarts(cfg.FlowStartBytes, cfg.MaxFlowStarts)
@@ -410,6 +432,7 @@ func (d *Decoder) decode(lk link, data []byte, ci gopacket.CaptureInfo, b *Batch
 		d.stats.truncated.Add(1)
 		return false
 	}
+	d.mac = [6]byte{}
 	var ok bool
 	switch lk {
 	case linkRawIP:
@@ -427,6 +450,9 @@ func (d *Decoder) decode(lk link, data []byte, ci gopacket.CaptureInfo, b *Batch
 		if err := p.DecodeLayers(data, &d.decoded); err != nil {
 			d.countError(p, ci)
 			return false
+		}
+		if step == 0 {
+			d.sourceMAC(lk)
 		}
 		if ipAt := d.lastIP(); ipAt >= 0 {
 			return d.fromIP(ipAt, p.Truncated, ci, b)
@@ -461,6 +487,23 @@ func (d *Decoder) decode(lk link, data []byte, ci gopacket.CaptureInfo, b *Batch
 			d.stats.notIP.Add(1)
 			return false
 		}
+	}
+}
+
+// sourceMAC notes the link-layer source of the frame whose first layers
+// were just decoded from link lk. Later steps (VLAN tags, PPPoE) decode no
+// further link addresses, and the Ethernet layer keeps what it holds.
+func (d *Decoder) sourceMAC(lk link) {
+	if len(d.decoded) == 0 {
+		return
+	}
+	switch {
+	case lk == linkEthernet && d.decoded[0] == layers.LayerTypeEthernet && len(d.eth.SrcMAC) == 6:
+		d.mac = [6]byte(d.eth.SrcMAC)
+	case lk == linkSLL && d.decoded[0] == layers.LayerTypeLinuxSLL && len(d.sll.Addr) == 6:
+		d.mac = [6]byte(d.sll.Addr)
+	case lk == linkSLL2 && d.decoded[0] == layers.LayerTypeLinuxSLL2 && len(d.sll2.Addr) == 6:
+		d.mac = [6]byte(d.sll2.Addr)
 	}
 }
 
@@ -653,6 +696,8 @@ func (d *Decoder) transport(p *Packet, t gopacket.LayerType, snapped bool, b *Ba
 	switch {
 	case len(payload) > 0 && (d.keeps(p.SrcPort) || d.keeps(p.DstPort)):
 		p.Payload = b.keep(payload)
+	case len(payload) > 0 && p.Proto == ProtoUDP && (d.devicePort(p.SrcPort) || d.devicePort(p.DstPort)):
+		p.Payload = b.keep(payload)
 	case d.keepStart(p, payload):
 		p.Payload = b.keep(payload)
 		d.stats.namePayloads.Add(1)
@@ -664,6 +709,7 @@ func (d *Decoder) transport(p *Packet, t gopacket.LayerType, snapped bool, b *Ba
 }
 
 func (d *Decoder) emit(p *Packet, b *Batch) bool {
+	p.SrcMAC = d.mac
 	b.Packets = append(b.Packets, *p)
 	d.stats.decoded.Add(1)
 	return true
@@ -671,6 +717,10 @@ func (d *Decoder) emit(p *Packet, b *Batch) bool {
 
 func (d *Decoder) keeps(port uint16) bool {
 	return d.keepPort[port/64]&(1<<(port%64)) != 0
+}
+
+func (d *Decoder) devicePort(port uint16) bool {
+	return d.devBits[port/64]&(1<<(port%64)) != 0
 }
 
 // fragment4 hands an IPv4 fragment to the reassembler and, when it

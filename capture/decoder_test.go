@@ -54,6 +54,10 @@ func TestDecodeLinkTypes(t *testing.T) {
 						src, dst := f.addrs()
 						p := Packet{TS: ts, WireLen: uint32(len(data) + 4), Src: src, Dst: dst,
 							SrcPort: f.sport, DstPort: f.dport, Proto: proto, TCPFlags: flags, Seq: f.seq}
+						switch lc.lt {
+						case layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2:
+							p.SrcMAC = [6]byte(macSrc) // behind tags and PPPoE too
+						}
 						switch {
 						case port == 53:
 							p.Payload = dns
@@ -161,7 +165,7 @@ func TestDecodeOtherIPEmitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Packet{{TS: t0, WireLen: uint32(len(frame)), Src: client6, Dst: server6, Proto: 58}}
+	want := []Packet{{TS: t0, WireLen: uint32(len(frame)), Src: client6, Dst: server6, Proto: 58, SrcMAC: [6]byte(macSrc)}}
 	if diff := cmp.Diff(want, got, cmpPacket); diff != "" {
 		t.Errorf("packets (-want +got):\n%s", diff)
 	}
@@ -310,7 +314,7 @@ func TestDecodeFragments(t *testing.T) {
 			p := got[1]
 			src, dst := flow{v6: tt.v6}.addrs()
 			want := Packet{TS: recs[len(recs)-1].ci.Timestamp, WireLen: wire, Src: src, Dst: dst,
-				SrcPort: 53, DstPort: 40000, Proto: ProtoUDP, Payload: dns}
+				SrcPort: 53, DstPort: 40000, Proto: ProtoUDP, Payload: dns, SrcMAC: [6]byte(macSrc)}
 			if diff := cmp.Diff(want, p, cmpPacket); diff != "" {
 				t.Errorf("reassembled packet (-want +got):\n%s", diff)
 			}
@@ -432,9 +436,9 @@ func TestSnappedFragments(t *testing.T) {
 	}
 	want := []Packet{
 		{TS: t0, WireLen: uint32(recs[0].ci.Length), Src: client4, Dst: server4, SrcPort: 53, DstPort: 40000,
-			Proto: ProtoUDP, Payload: dns[:300-14-20-8]},
+			Proto: ProtoUDP, Payload: dns[:300-14-20-8], SrcMAC: [6]byte(macSrc)},
 		{TS: t0, WireLen: uint32(recs[2].ci.Length), Src: client6, Dst: server6, SrcPort: 53, DstPort: 40000,
-			Proto: ProtoUDP, Payload: dns[:300-14-40-8-8]},
+			Proto: ProtoUDP, Payload: dns[:300-14-40-8-8], SrcMAC: [6]byte(macSrc)},
 	}
 	if diff := cmp.Diff(want, got, cmpPacket); diff != "" {
 		t.Errorf("packets (-want +got):\n%s", diff)

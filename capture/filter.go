@@ -27,7 +27,15 @@ const (
 	// such), and IP fragments that carry no ports, so that a fragmented DNS
 	// answer can be reassembled.
 	filterWanted = "port 53 or port 80 or port 443 or port 853" +
-		" or (ip and ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] = 44)"
+		" or (ip and ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] = 44)" +
+		" or " + filterDevices
+
+	// filterDevices is how devices name themselves on the local link:
+	// DHCP, NetBIOS name service, DHCPv6 and mDNS. It is part of
+	// filterWanted, so it matches untagged and behind VLAN tags, but not
+	// inside PPPoE, which is the WAN side where no device of the home
+	// announces itself.
+	filterDevices = "(udp and (port 67 or port 68 or port 137 or port 546 or port 547 or port 5353))"
 
 	// filterPPPoE is filterWanted for a PPPoE session frame right after the
 	// Ethernet header: PPPoE header at 14, PPP protocol at 20, IP at 22.
@@ -58,7 +66,9 @@ const (
 // DefaultFilter is the BPF expression netmon captures with on Ethernet:
 // TCP and UDP ports 53, 80, 443 and 853 and IPv4/IPv6 fragments, untagged,
 // behind one or two VLAN tags (0x8100, 0x88a8, 0x9100), and inside PPPoE
-// sessions, untagged or behind one tag. OpenLive, OpenFile and
+// sessions, untagged or behind one tag; and UDP ports 67, 68, 137, 546,
+// 547 and 5353 (the device tracker's DHCP, NetBIOS and mDNS), untagged and
+// behind VLAN tags. OpenLive, OpenFile and
 // ValidateFilter replace it with PlainFilter on other link types, where
 // `vlan` and `ether[]` do not compile.
 const DefaultFilter = filterWanted +

@@ -27,10 +27,18 @@ type Packet struct {
 	// Other bits (URG, ECE, CWR) are cleared, so that an ECN-setup SYN still
 	// compares equal to SYN.
 	TCPFlags uint8
+	// SrcMAC is the link-layer source address: the Ethernet source (behind
+	// any VLAN tags or PPPoE header), or the Linux cooked (SLL, SLL2)
+	// address when it is 6 bytes long. It is zero when the link type has
+	// none (raw IP, BSD loopback, PPP). It sits here, in padding the fields
+	// around it leave, so that it makes a Packet no larger.
+	SrcMAC [6]byte
 	// Seq is the TCP sequence number; later stages reassemble streams with it.
 	Seq uint32
 	// Payload is a copy of the transport payload, kept only for packets the
-	// Decoder was configured to keep: DNS (port 53) both ways, and the first
+	// Decoder was configured to keep: DNS (port 53) both ways, UDP datagrams
+	// of the protocols devices announce themselves with (DHCP, mDNS, NetBIOS
+	// name service; DecoderConfig.DevicePorts) both ways, and the first
 	// bytes a client sends toward a name port (DecoderConfig.NamePorts); nil
 	// otherwise. It is valid until the Batch that holds it is released.
 	Payload []byte

@@ -157,7 +157,8 @@ func seen(pkts []Packet, addr netip.Addr, port uint16, proto uint8) bool {
 func countWanted(pkts []Packet) int {
 	n := 0
 	for _, p := range pkts {
-		if (p.Proto == ProtoTCP || p.Proto == ProtoUDP) && (wantedPort(p.SrcPort) || wantedPort(p.DstPort)) {
+		if (p.Proto == ProtoTCP || p.Proto == ProtoUDP) && (wantedPort(p.SrcPort) || wantedPort(p.DstPort)) ||
+			p.Proto == ProtoUDP && (devicePort(p.SrcPort) || devicePort(p.DstPort)) {
 			n++
 		}
 	}
