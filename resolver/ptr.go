@@ -33,6 +33,10 @@ type PTRConfig struct {
 	// Now is the clock for latencies, negative caching, rate and record
 	// times.
 	Now func() time.Time
+	// DeviceName receives the names of lookups asked for with
+	// RequestDevice, instead of the table: a local device's name is not a
+	// server's. Nil drops them.
+	DeviceName func(addr netip.Addr, name string)
 }
 
 // DefaultPTRConfig returns the defaults documented on PTRConfig's fields.
@@ -74,7 +78,7 @@ func (c *PTRConfig) fill() {
 
 // PTRStats are the reverse lookup counters since the PTR was made.
 type PTRStats struct {
-	Requests uint64 // calls to Request
+	Requests uint64 // calls to Request and RequestDevice
 	Queued   uint64 // requests that went to the queue
 	Known    uint64 // skipped: the table already names the address (or it is no address)
 	Deduped  uint64 // skipped: already queued, in flight, or failed recently
@@ -109,7 +113,7 @@ type ptrCounters struct {
 type PTR struct {
 	cfg   PTRConfig
 	table *Table
-	queue chan netip.Addr
+	queue chan ptrRequest
 
 	mu sync.Mutex
 	// state holds every address queued or in flight (value 0) and every
@@ -123,13 +127,19 @@ type PTR struct {
 	c   ptrCounters
 }
 
+// ptrRequest is one address to look up, and where its name goes.
+type ptrRequest struct {
+	addr   netip.Addr
+	device bool // to PTRConfig.DeviceName, not the table
+}
+
 // NewPTR returns a PTR looker-up writing into t. Nothing runs until Run.
 func NewPTR(cfg PTRConfig, t *Table) *PTR {
 	cfg.fill()
 	return &PTR{
 		cfg:   cfg,
 		table: t,
-		queue: make(chan netip.Addr, cfg.Queue),
+		queue: make(chan ptrRequest, cfg.Queue),
 		state: make(map[netip.Addr]int64),
 		lim:   limiter{rate: cfg.Rate, now: cfg.Now},
 	}
@@ -144,6 +154,27 @@ func (p *PTR) Request(addr netip.Addr) {
 		p.c.known.Add(1)
 		return
 	}
+	p.enqueue(ptrRequest{addr: addr})
+}
+
+// RequestDevice asks for the reverse name of a local device's address, for
+// PTRConfig.DeviceName: home routers answer them from their DHCP leases.
+// It shares the queue, rate limit, negative cache and host-name check of
+// Request, and never blocks either.
+func (p *PTR) RequestDevice(addr netip.Addr) {
+	p.c.requests.Add(1)
+	addr = addr.Unmap()
+	if !addr.IsValid() || p.cfg.DeviceName == nil {
+		p.c.known.Add(1)
+		return
+	}
+	p.enqueue(ptrRequest{addr: addr, device: true})
+}
+
+// enqueue queues r unless its address is queued, in flight or failed
+// recently, or the queue is full.
+func (p *PTR) enqueue(r ptrRequest) {
+	addr := r.addr
 	now := p.cfg.Now().UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -156,7 +187,7 @@ func (p *PTR) Request(addr netip.Addr) {
 		p.negatives--
 	}
 	select {
-	case p.queue <- addr:
+	case p.queue <- r:
 		p.state[addr] = 0
 		p.c.queued.Add(1)
 	default:
@@ -206,16 +237,17 @@ func (p *PTR) work(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case addr := <-p.queue:
+		case r := <-p.queue:
 			if err := p.lim.wait(ctx); err != nil {
 				return
 			}
-			p.lookup(ctx, addr)
+			p.lookup(ctx, r)
 		}
 	}
 }
 
-func (p *PTR) lookup(ctx context.Context, addr netip.Addr) {
+func (p *PTR) lookup(ctx context.Context, r ptrRequest) {
+	addr := r.addr
 	start := p.cfg.Now()
 	lctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	names, err := p.cfg.Lookup(lctx, addr.String())
@@ -248,7 +280,12 @@ func (p *PTR) lookup(ctx context.Context, addr netip.Addr) {
 		}
 	}
 
-	if name != "" {
+	switch {
+	case name == "":
+	case r.device:
+		p.c.ok.Add(1)
+		p.cfg.DeviceName(addr, name)
+	default:
 		p.c.ok.Add(1)
 		p.table.Learn(Record{TS: p.cfg.Now(), Addr: addr, Domain: name, Source: SourcePTR}, 0)
 	}
