@@ -18,6 +18,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/store"
 )
@@ -71,6 +72,7 @@ type pipelineStages struct {
 	Classifier *resolver.Classifier
 	PTR        *resolver.PTR // nil with --no-ptr
 	Windows    *aggregate.Windows
+	Devices    *devices.Tracker
 	Queues     []queueGauge
 }
 
@@ -290,6 +292,7 @@ type pipelineCollector struct {
 	windows, rows, packetsCounted, overflow  *prometheus.Desc
 	storeWindows, writeFailures, spool       *prometheus.Desc
 	lastWrite, queueLen, queueCap, build     *prometheus.Desc
+	devices, deviceNames                     *prometheus.Desc
 }
 
 func newPipelineCollector(m *monitor) *pipelineCollector {
@@ -321,6 +324,8 @@ func newPipelineCollector(m *monitor) *pipelineCollector {
 		queueLen:       d("queue_length", "Items waiting in a channel between stages (batches, or windows for the store).", "queue"),
 		queueCap:       d("queue_capacity", "Size of a channel between stages.", "queue"),
 		build:          d("build_info", "Always 1; the version label says which netmon runs.", "version"),
+		devices:        d("devices", "Local devices the tracker remembers."),
+		deviceNames:    d("device_names_total", "Device host names taken, by source: config, dhcp, mdns, netbios, ptr.", "source"),
 	}
 }
 
@@ -329,7 +334,7 @@ func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 		p.pcapReceived, p.pcapDropped, p.pcapIfDropped, p.frames, p.classified, p.namesLearned,
 		p.dnsResponses, p.tableEntries, p.evictions, p.ptrLookups, p.ptrDropped, p.ptrLatency,
 		p.windows, p.rows, p.packetsCounted, p.overflow, p.storeWindows, p.writeFailures, p.spool,
-		p.lastWrite, p.queueLen, p.queueCap, p.build,
+		p.lastWrite, p.queueLen, p.queueCap, p.build, p.devices, p.deviceNames,
 	} {
 		ch <- d
 	}
@@ -427,6 +432,15 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		n += ps.LatencyHist[3]
 		ch <- prometheus.MustNewConstHistogram(p.ptrLatency, n, ps.LatencyTotal.Seconds(), buckets)
+	}
+	if s.Devices != nil {
+		ds := s.Devices.Stats()
+		gauge(p.devices, float64(ds.Devices))
+		for src := devices.NamePTR; src <= devices.NameConfig; src++ {
+			counter(p.deviceNames, ds.Names[src], src.String())
+		}
+		counter(p.evictions, ds.Evicted, "devices")
+		counter(p.evictions, ds.AddrsDropped, "device_addrs")
 	}
 	counter(p.windows, w.Windows.Load())
 	counter(p.rows, w.Rows.Load())

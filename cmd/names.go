@@ -5,6 +5,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 )
 
@@ -38,4 +39,16 @@ func logNames(log *slog.Logger, d capture.DecoderStats, l resolver.LearnerStats,
 			"learner_flow_buffers_full", l.FlowBuffersFull, "table_views_evicted", t.ViewsEvicted,
 			"windows_flow_names_dropped", w.FlowNamesDropped.Load())
 	}
+}
+
+// logDevices says, once the pipeline stopped, how many local devices were
+// seen, where their names came from, and what was dropped at the caps.
+func logDevices(log *slog.Logger, s devices.Stats) {
+	log.Info("devices",
+		"devices", s.Devices, "created", s.Created, "vendors_known", s.Vendors,
+		"names_config", s.Names[devices.NameConfig], "names_dhcp", s.Names[devices.NameDHCP],
+		"names_mdns", s.Names[devices.NameMDNS], "names_netbios", s.Names[devices.NameNetBIOS],
+		"names_ptr", s.Names[devices.NamePTR],
+		"dhcp", s.DHCP, "dhcpv6", s.DHCPv6, "mdns", s.MDNS, "netbios", s.NetBIOS, "malformed", s.Malformed,
+		"routers", s.Routers, "evicted", s.Evicted, "addrs_dropped", s.AddrsDropped)
 }

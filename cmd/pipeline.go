@@ -69,17 +69,27 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 
 	table := resolver.NewTable(resolver.TableConfig{})
 	learner := resolver.NewLearner(resolver.LearnerConfig{DNSMatch: cfg.DNSMatch}, table)
-	classifier := resolver.NewClassifier(resolver.NewLocalNets(cfg.Local))
+	local := resolver.NewLocalNets(cfg.Local)
+	classifier := resolver.NewClassifier(local)
 	var ptr *resolver.PTR
 	var requester aggregate.PTRRequester
+	var devicePTR devices.PTRRequester
+	// The PTR workers hand device names to the tracker, made below; they
+	// only start answering once the pipeline runs.
+	var tracker *devices.Tracker
 	if cfg.PTR {
-		ptr = resolver.NewPTR(resolver.PTRConfig{}, table)
-		requester = ptr
+		ptr = resolver.NewPTR(resolver.PTRConfig{
+			DeviceName: func(a netip.Addr, name string) { tracker.PTRName(a, name) },
+		}, table)
+		requester, devicePTR = ptr, ptr
 	}
+	tracker = devices.New(cfg.Devices, local, devices.Options{PTR: devicePTR, Log: log.With("component", "devices")})
 	acfg := aggregate.DefaultConfig()
 	acfg.Width = cfg.Window
 	acfg.Live = cfg.Live
-	windows := aggregate.New(acfg, aggregate.Dependencies{Names: table, PTR: requester, Nickname: cfg.Nickname})
+	windows := aggregate.New(acfg, aggregate.Dependencies{
+		Names: table, PTR: requester, Nickname: cfg.Nickname, Devices: tracker,
+	})
 	decoder := capture.NewDecoder(capture.DecoderConfig{})
 
 	// The group's context ends only when a stage fails; a stop request
@@ -99,6 +109,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	if cfg.Observe != nil {
 		cfg.Observe(&pipelineStages{
 			Decoder: decoder, Learner: learner, Table: table, Classifier: classifier, PTR: ptr, Windows: windows,
+			Devices: tracker,
 			Queues: []queueGauge{
 				{"decoded", func() int { return len(decoded) }, cap(decoded)},
 				{"learned", func() int { return len(learned) }, cap(learned)},
@@ -131,8 +142,20 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 		}
 		return nil
 	})
-	g.Go(func() error { return stage(gctx, decoded, learned, learner.Learn) })
+	// The tracker goes first: it takes the payloads of the device
+	// protocols (DHCP, mDNS, NetBIOS) out of the batch, which the learner
+	// would otherwise follow as flows.
+	g.Go(func() error {
+		return stage(gctx, decoded, learned, func(b *capture.Batch) {
+			tracker.Observe(b)
+			learner.Learn(b)
+		})
+	})
 	g.Go(func() error { return stage(gctx, learned, resolved, classifier.Classify) })
+	g.Go(func() error {
+		tracker.ReadRegistry() // beside the stages: capture must not wait for it
+		return nil
+	})
 	g.Go(func() error {
 		defer stopPTR()
 		return windows.Run(gctx, resolved, closed)
@@ -151,6 +174,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	g.Go(func() error { return out.Run(ctx, closed) })
 	err := g.Wait()
 	logNames(log, decoder.Stats(), learner.Stats(), table.Stats(), windows.Stats())
+	logDevices(log, tracker.Stats())
 
 	res.Packets = windows.Stats().Packets.Load()
 	res.Windows = windows.Stats().Windows.Load()
