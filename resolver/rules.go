@@ -1,0 +1,224 @@
+package resolver
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// NicknameRule is one of the user's own nicknames (a line of the config
+// file), tried before the built-in table: "104.244.40.0/21 → Twitter" names
+// the traffic to Twitter's addresses that no DNS answer or SNI named.
+// Exactly one of Keyword, Suffix and Prefix is set; NewNicknameRule and
+// EncryptedDNSRule make valid ones.
+type NicknameRule struct {
+	// Keyword matches a whole label of the name, as the built-in keywords
+	// do: "plex" matches plex.tv and x.plex.direct, not complex.com.
+	Keyword string
+	// Suffix matches the name itself and every name under it.
+	Suffix string
+	// Prefix matches the row's remote address, and a name that is an
+	// address literal in it: a row counted under the bare address.
+	Prefix netip.Prefix
+	// Nickname is what the matching rows are called.
+	Nickname string
+}
+
+// The kinds of rule, as the config file spells them.
+const (
+	RuleKeyword = "keyword"
+	RuleSuffix  = "suffix"
+	RuleCIDR    = "cidr"
+)
+
+// maxNickname is the nickname column's size (VARCHAR(255)) in characters.
+const maxNickname = 255
+
+// NewNicknameRule checks a rule and puts it in the form Nicknamer matches:
+// kind is RuleKeyword, RuleSuffix or RuleCIDR. Names are lower-cased, as
+// the names on the wire are before they are nicknamed; a CIDR may also be
+// a single address. The error says what is wrong with the value, without
+// the kind, which the caller knows.
+func NewNicknameRule(kind, value, nickname string) (NicknameRule, error) {
+	var r NicknameRule
+	nick, err := checkNickname(nickname)
+	if err != nil {
+		return r, err
+	}
+	r.Nickname = nick
+	v := strings.TrimSpace(value)
+	switch kind {
+	case RuleKeyword:
+		v = strings.ToLower(v)
+		if v == "" || strings.ContainsAny(v, ". \t/") {
+			return r, fmt.Errorf("%q is not one label (a keyword matches a whole label, e.g. \"plex\"; use suffix: for a name)", value)
+		}
+		r.Keyword = v
+	case RuleSuffix:
+		s, err := ruleName(value)
+		if err != nil {
+			return r, err
+		}
+		r.Suffix = s
+	case RuleCIDR:
+		p, err := rulePrefix(v)
+		if err != nil {
+			return r, err
+		}
+		r.Prefix = p
+	default:
+		return r, fmt.Errorf("unknown kind of rule %q (want keyword, suffix or cidr)", kind)
+	}
+	return r, nil
+}
+
+// EncryptedDNSRule makes the rule for an encrypted-DNS resolver the user
+// named beyond the built-in list: a host name (it and the names under it)
+// or an address or CIDR, all nicknamed NickDoH, as the built-in ones are.
+func EncryptedDNSRule(s string) (NicknameRule, error) {
+	v := strings.TrimSpace(s)
+	if p, err := rulePrefix(v); err == nil {
+		return NicknameRule{Prefix: p, Nickname: NickDoH}, nil
+	} else if strings.ContainsAny(v, "/:") || strings.Trim(v, "0123456789.") == "" {
+		// It was meant as an address: say why it is not one.
+		return NicknameRule{}, err
+	}
+	name, err := ruleName(v)
+	if err != nil {
+		return NicknameRule{}, fmt.Errorf("%q is neither a host name nor an address or CIDR", s)
+	}
+	return NicknameRule{Suffix: name, Nickname: NickDoH}, nil
+}
+
+// ruleName checks a suffix: a host name, lower-cased, without the dots a
+// user may put around it (".example.com", "example.com.").
+func ruleName(value string) (string, error) {
+	s := strings.ToLower(strings.TrimSpace(value))
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "."), ".")
+	if s == "" {
+		return "", errors.New("empty name")
+	}
+	if ipLiteral(s) {
+		return "", fmt.Errorf("%q is an address (use cidr: for addresses)", value)
+	}
+	if len(s) > 253 {
+		return "", fmt.Errorf("%q is longer than a name can be (253 bytes)", value)
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 {
+			return "", fmt.Errorf("%q is not a host name (empty or over-long label)", value)
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return "", fmt.Errorf("%q is not a host name (%q is not a letter, digit, - or _)", value, c)
+			}
+		}
+	}
+	return s, nil
+}
+
+// rulePrefix reads a CIDR or a single address, as --local-net does.
+func rulePrefix(v string) (netip.Prefix, error) {
+	if strings.Contains(v, "/") {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR (want e.g. 104.244.40.0/21 or 2001:db8::/32)", v)
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR (want e.g. 104.244.40.0/21 or 192.0.2.1)", v)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// checkNickname keeps a nickname to what the dashboards can show and the
+// column can hold.
+func checkNickname(n string) (string, error) {
+	n = strings.TrimSpace(n)
+	switch {
+	case n == "":
+		return "", errors.New("empty nickname")
+	case !utf8.ValidString(n):
+		return "", errors.New("nickname is not valid UTF-8")
+	case utf8.RuneCountInString(n) > maxNickname:
+		return "", fmt.Errorf("nickname longer than %d characters", maxNickname)
+	case strings.ContainsFunc(n, unicode.IsControl):
+		return "", errors.New("nickname holds a control character")
+	}
+	return n, nil
+}
+
+// Nicknamer names services by the user's rules, in their order, the first
+// that matches winning; then by the built-in Nickname. It is immutable, so
+// one may serve any number of goroutines.
+type Nicknamer struct {
+	rules []NicknameRule
+	// byAddr says whether any rule looks at addresses: if none does, a name
+	// is never parsed as one.
+	byAddr bool
+}
+
+// NewNicknamer returns a Nicknamer over rules, which it copies. Rules are
+// expected as NewNicknameRule and EncryptedDNSRule make them.
+func NewNicknamer(rules []NicknameRule) *Nicknamer {
+	n := &Nicknamer{rules: append([]NicknameRule(nil), rules...)}
+	for _, r := range n.rules {
+		n.byAddr = n.byAddr || r.Prefix.IsValid()
+	}
+	return n
+}
+
+// Nickname names the service of a row counted under domain for the remote
+// address remote (invalid when unknown). It runs once per row per window,
+// not per packet.
+func (n *Nicknamer) Nickname(domain string, remote netip.Addr) string {
+	if len(n.rules) == 0 {
+		return Nickname(domain)
+	}
+	d := strings.TrimSuffix(strings.ToLower(domain), ".")
+	remote = remote.Unmap()
+	var literal netip.Addr
+	if n.byAddr && ipLiteral(d) {
+		literal, _ = netip.ParseAddr(d)
+		literal = literal.Unmap()
+	}
+	for i := range n.rules {
+		r := &n.rules[i]
+		switch {
+		case r.Keyword != "":
+			if hasLabel(d, r.Keyword) {
+				return r.Nickname
+			}
+		case r.Suffix != "":
+			if d == r.Suffix || strings.HasSuffix(d, r.Suffix) && d[len(d)-len(r.Suffix)-1] == '.' {
+				return r.Nickname
+			}
+		case r.Prefix.IsValid():
+			if r.Prefix.Contains(remote) || r.Prefix.Contains(literal) {
+				return r.Nickname
+			}
+		}
+	}
+	return Nickname(domain)
+}
+
+// hasLabel reports whether label is one of d's labels.
+func hasLabel(d, label string) bool {
+	for off := 0; off <= len(d); {
+		l, _, _ := strings.Cut(d[off:], ".")
+		if l == label {
+			return true
+		}
+		off += len(l) + 1
+	}
+	return false
+}
