@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
 
 	"github.com/netmon/netmon/migrations"
@@ -41,14 +42,14 @@ func TestMySQLUpDownUp(t *testing.T) {
 		t.Helper()
 		var got []string
 		err := db.SelectContext(t.Context(), &got,
-			`SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name <> ? ORDER BY table_name`,
+			`SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name <> ? ORDER BY BINARY table_name`,
 			goose.DefaultTablename)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return got
 	}
-	want := []string{"applied_windows", "dns_records", "tcpdump_records"}
+	want := []string{"applied_windows", "device_addresses", "device_records", "devices", "dns_records", "tcpdump_records"}
 
 	if _, err := p.Up(t.Context()); err != nil {
 		t.Fatalf("Up: %v", err)
@@ -99,14 +100,14 @@ func TestSQLiteUpDownUp(t *testing.T) {
 		t.Helper()
 		var got []string
 		err := db.SelectContext(t.Context(), &got,
-			`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN (?, 'sqlite_sequence') ORDER BY name`,
+			`SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT IN (?, 'sqlite_sequence') ORDER BY name`,
 			goose.DefaultTablename)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return got
 	}
-	want := []string{"applied_windows", "dns_records", "tcpdump_records"}
+	want := []string{"applied_windows", "device_addresses", "device_records", "devices", "dns_records", "tcpdump_records"}
 	for i, step := range []func() error{
 		func() error { _, err := p.Up(t.Context()); return err },
 		func() error { _, err := p.DownTo(t.Context(), 0); return err },
@@ -125,5 +126,47 @@ func TestSQLiteUpDownUp(t *testing.T) {
 		if diff := cmp.Diff(got, want); diff != "" {
 			t.Errorf("tables after step %d (-got +want):\n%s", i, diff)
 		}
+	}
+}
+
+// Both dialects end with the same tables and views, with the same columns in
+// the same order, so that every query netmon and the dashboards send reads
+// the same names on either backend.
+func TestDialectsSameColumns(t *testing.T) {
+	t.Parallel()
+	type column struct{ Table, Name string }
+	columns := func(db *sqlx.DB, q string) []column {
+		t.Helper()
+		var got []column
+		if err := db.SelectContext(t.Context(), &got, q, goose.DefaultTablename); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	my := storetest.Open(t, storetest.NewDB(t))
+	pm, err := goose.NewProvider(goose.DialectMySQL, my.DB, migrations.MySQL(), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lite := storetest.Open(t, storetest.NewDSN(t, storetest.SQLite))
+	pl, err := goose.NewProvider(goose.DialectSQLite3, lite.DB, migrations.SQLite(), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*goose.Provider{pm, pl} {
+		if _, err := p.Up(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gotMy := columns(my, `SELECT table_name AS "table", column_name AS name FROM information_schema.columns
+		WHERE table_schema = DATABASE() AND table_name <> ? ORDER BY BINARY table_name, ordinal_position`)
+	gotLite := columns(lite, `SELECT m.name AS "table", c.name AS name FROM sqlite_master AS m, pragma_table_info(m.name) AS c
+		WHERE m.type IN ('table', 'view') AND m.name NOT IN (?, 'sqlite_sequence') ORDER BY m.name, c.cid`)
+	if len(gotMy) < 30 {
+		t.Fatalf("MariaDB has only %d columns: %v", len(gotMy), gotMy)
+	}
+	if d := cmp.Diff(gotMy, gotLite); d != "" {
+		t.Errorf("columns of MariaDB (-) and SQLite (+):\n%s", d)
 	}
 }
