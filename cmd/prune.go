@@ -65,7 +65,8 @@ func newPruneCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 					last = time.Now()
 				}
 			})
-			log.Info("pruned", "older_than", cutoff, "tcpdump_records", res.Records, "dns_records", res.Names, "applied_windows", res.Applied)
+			log.Info("pruned", "older_than", cutoff, "tcpdump_records", res.Records, "dns_records", res.Names, "applied_windows", res.Applied,
+				"device_addresses", res.Addresses, "devices", res.Devices)
 			return err
 		},
 	}

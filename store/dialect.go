@@ -21,6 +21,10 @@ type dialect struct {
 	namesUpsert    string // tail of the multi-row INSERT of namesInsert
 	correctionMove string
 	appliedInsert  string
+	devicesUpsert  string // tail of the multi-row INSERT of devicesInsert
+	addrsUpsert    string // tail of the multi-row INSERT of addrsInsert
+	// clientList aggregates a Top group's client addresses, comma-separated.
+	clientList string
 	// tableExists counts the tables of that name (one bound parameter).
 	tableExists string
 	// maxCount is the largest count or bytes value the columns hold.
@@ -67,6 +71,33 @@ var mariaDBDialect = dialect{
 
 	appliedInsert: `INSERT INTO applied_windows (agent, window_id, ts, applied_at) VALUES (?, ?, ?, UTC_TIMESTAMP())`,
 
+	// The rule of devices.Device. As in namesUpsert, assignments run left
+	// to right and see earlier results: name_source, which the hostname
+	// condition reads, is assigned after hostname, and its own condition
+	// reads only the new row.
+	devicesUpsert: ` ON DUPLICATE KEY UPDATE` +
+		` hostname = IF(LENGTH(VALUES(hostname)) > 0 AND ` + nameRank(`VALUES(name_source)`) + ` >= ` + nameRank(`name_source`) +
+		`, VALUES(hostname), hostname),` +
+		` name_source = IF(LENGTH(VALUES(hostname)) > 0 AND ` + nameRank(`VALUES(name_source)`) + ` >= ` + nameRank(`name_source`) +
+		`, VALUES(name_source), name_source),` +
+		` mac = COALESCE(VALUES(mac), mac),` +
+		` vendor = IF(VALUES(vendor) <> '', VALUES(vendor), vendor),` +
+		` randomised = VALUES(randomised),` +
+		` first_seen = LEAST(first_seen, VALUES(first_seen)),` +
+		` last_seen = GREATEST(last_seen, VALUES(last_seen))`,
+
+	// An address belongs to the device that used it last: a sighting by
+	// another device at least as recent moves the row (first_seen starts
+	// again), an older one is ignored. first_seen reads device_id and
+	// last_seen, device_id reads last_seen, so they come in this order.
+	addrsUpsert: ` ON DUPLICATE KEY UPDATE` +
+		` first_seen = IF(VALUES(device_id) = device_id, LEAST(first_seen, VALUES(first_seen)),` +
+		` IF(VALUES(last_seen) >= last_seen, VALUES(first_seen), first_seen)),` +
+		` device_id = IF(VALUES(last_seen) >= last_seen, VALUES(device_id), device_id),` +
+		` last_seen = GREATEST(last_seen, VALUES(last_seen))`,
+
+	clientList: `GROUP_CONCAT(DISTINCT r.client ORDER BY r.client SEPARATOR ',')`,
+
 	tableExists: `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`,
 	maxCount:    math.MaxUint64, // BIGINT UNSIGNED
 }
@@ -99,6 +130,30 @@ var sqliteDialect = dialect{
 
 	// datetime('now') is UTC, in the same text form as ts.
 	appliedInsert: `INSERT INTO applied_windows (agent, window_id, ts, applied_at) VALUES (?, ?, ?, datetime('now'))`,
+
+	// The rule of devices.Device; every SET expression sees the old row.
+	// Times are text in time order, so min and max compare them.
+	devicesUpsert: ` ON CONFLICT (agent, device_id) DO UPDATE SET` +
+		` hostname = CASE WHEN length(excluded.hostname) > 0 AND ` + nameRank(`excluded.name_source`) + ` >= ` +
+		nameRank(`devices.name_source`) + ` THEN excluded.hostname ELSE devices.hostname END,` +
+		` name_source = CASE WHEN length(excluded.hostname) > 0 AND ` + nameRank(`excluded.name_source`) + ` >= ` +
+		nameRank(`devices.name_source`) + ` THEN excluded.name_source ELSE devices.name_source END,` +
+		` mac = COALESCE(excluded.mac, devices.mac),` +
+		` vendor = CASE WHEN excluded.vendor <> '' THEN excluded.vendor ELSE devices.vendor END,` +
+		` randomised = excluded.randomised,` +
+		` first_seen = min(devices.first_seen, excluded.first_seen),` +
+		` last_seen = max(devices.last_seen, excluded.last_seen)`,
+
+	// MariaDB's rule, with the condition on the whole update.
+	addrsUpsert: ` ON CONFLICT (agent, addr) DO UPDATE SET` +
+		` first_seen = CASE WHEN excluded.device_id = device_addresses.device_id` +
+		` THEN min(device_addresses.first_seen, excluded.first_seen) ELSE excluded.first_seen END,` +
+		` device_id = excluded.device_id,` +
+		` last_seen = max(device_addresses.last_seen, excluded.last_seen)` +
+		` WHERE excluded.device_id = device_addresses.device_id OR excluded.last_seen >= device_addresses.last_seen`,
+
+	// With DISTINCT, SQLite's group_concat takes no separator: ",".
+	clientList: `group_concat(DISTINCT r.client)`,
 
 	tableExists: `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
 	// SQLite's INTEGER is signed, and the driver refuses a uint64 with

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,23 +15,33 @@ import (
 // TopBy is what Top groups tcpdump_records rows by.
 type TopBy string
 
-// The groupings Top knows, each naming one column.
+// The groupings Top knows.
 const (
 	ByService TopBy = "service" // nickname
 	ByDomain  TopBy = "domain"  // domain, byte for byte
-	ByDevice  TopBy = "device"  // client address
+	ByDevice  TopBy = "device"  // the device an address belongs to, else the address
 )
 
-// column is the tcpdump_records column a grouping reads. Only these
-// constants ever reach the SQL text.
-func (b TopBy) column() (string, error) {
+// Top's FROM clauses. Per device, each row joins the device its client
+// address belongs to now (device_addresses keeps no history), so that a
+// device's IPv4 and IPv6 addresses sum into one group.
+const (
+	topFrom       = ` FROM tcpdump_records AS r`
+	topDeviceFrom = ` FROM tcpdump_records AS r` +
+		` LEFT JOIN device_addresses AS a ON a.agent = r.agent AND a.addr = r.client` +
+		` LEFT JOIN devices AS d ON d.agent = a.agent AND d.device_id = a.device_id`
+)
+
+// key is the expression a grouping groups by. Only these constants ever
+// reach the SQL text.
+func (b TopBy) key() (string, error) {
 	switch b {
 	case ByService:
-		return "nickname", nil
+		return "r.nickname", nil
 	case ByDomain:
-		return "domain", nil
+		return "r.domain", nil
 	case ByDevice:
-		return "client", nil
+		return "COALESCE(a.device_id, r.client)", nil
 	}
 	return "", fmt.Errorf("cannot group by %q: want service, domain or device", string(b))
 }
@@ -50,11 +61,31 @@ type TopQuery struct {
 
 // TopRow is one group's sums. FirstSeen and LastSeen are window starts.
 type TopRow struct {
-	Name      string // nickname, domain (raw bytes, maybe invalid UTF-8) or client address
+	// Name is the nickname, the domain (raw bytes, maybe invalid UTF-8),
+	// or the device's label (see DeviceLabel; raw bytes too).
+	Name      string
 	Packets   uint64
 	Bytes     uint64
 	FirstSeen time.Time
 	LastSeen  time.Time
+	// Device is what the devices table says of the group, ByDevice only.
+	Device *TopDevice
+}
+
+// TopDevice describes a ByDevice group. With every agent selected, a device
+// (a MAC) two sensors saw is one group, with the greatest of their values.
+type TopDevice struct {
+	// ID is the devices.device_id, or the client address when no device
+	// holds it.
+	ID string
+	// Clients are the group's client addresses, sorted.
+	Clients []string
+	// The rest is empty when no device holds the addresses.
+	MAC        string
+	Hostname   string // raw bytes, maybe invalid UTF-8
+	NameSource string
+	Vendor     string
+	Randomised bool
 }
 
 // TopResult is Top's answer.
@@ -74,24 +105,29 @@ type TopResult struct {
 // snapshot. Every value is a bound parameter. A missing table is reported
 // as an error wrapping ErrNoSchema.
 func (s *Store) Top(ctx context.Context, q TopQuery) (TopResult, error) {
-	col, err := q.By.column()
+	key, err := q.By.key()
 	if err != nil {
 		return TopResult{}, err
 	}
 	if q.Limit < 0 {
 		return TopResult{}, fmt.Errorf("limit %d: want 0 (no limit) or more", q.Limit)
 	}
+	from, extra := topFrom, ""
+	if q.By == ByDevice {
+		from = topDeviceFrom
+		extra = `, MAX(d.mac), MAX(d.hostname), MAX(d.name_source), MAX(d.vendor), MAX(d.randomised), ` + s.sql.clientList
+	}
 	// The window functions run over the grouped rows before LIMIT, so the
 	// totals and the group count cover the groups that are cut off too.
 	var b strings.Builder
-	b.WriteString(`SELECT ` + col + ` AS name, SUM(count) AS packets, SUM(bytes) AS bytes,` +
-		` MIN(ts) AS first_seen, MAX(ts) AS last_seen,` +
-		` COUNT(*) OVER () AS group_count, SUM(SUM(count)) OVER () AS total_packets,` +
-		` SUM(SUM(bytes)) OVER () AS total_bytes, MIN(MIN(ts)) OVER () AS total_first,` +
-		` MAX(MAX(ts)) OVER () AS total_last FROM tcpdump_records`)
-	where, args := filter(q.Agent, q.Since)
+	b.WriteString(`SELECT ` + key + ` AS name, SUM(r.count) AS packets, SUM(r.bytes) AS bytes,` +
+		` MIN(r.ts) AS first_seen, MAX(r.ts) AS last_seen,` +
+		` COUNT(*) OVER () AS group_count, SUM(SUM(r.count)) OVER () AS total_packets,` +
+		` SUM(SUM(r.bytes)) OVER () AS total_bytes, MIN(MIN(r.ts)) OVER () AS total_first,` +
+		` MAX(MAX(r.ts)) OVER () AS total_last` + extra + from)
+	where, args := filter("r.", q.Agent, q.Since)
 	b.WriteString(where)
-	b.WriteString(` GROUP BY ` + col + ` ORDER BY packets DESC, bytes DESC, name`)
+	b.WriteString(` GROUP BY ` + key + ` ORDER BY packets DESC, bytes DESC, name`)
 	if q.Limit > 0 {
 		b.WriteString(` LIMIT ?`)
 		args = append(args, q.Limit)
@@ -106,11 +142,33 @@ func (s *Store) Top(ctx context.Context, q TopQuery) (TopResult, error) {
 	for rows.Next() {
 		var r TopRow
 		var name []byte // domain is VARBINARY; the other columns read the same way
-		if err := rows.Scan(&name, &r.Packets, &r.Bytes, &r.FirstSeen, &r.LastSeen,
-			&res.Groups, &res.Total.Packets, &res.Total.Bytes, &res.Total.FirstSeen, &res.Total.LastSeen); err != nil {
+		dest := []any{&name, &r.Packets, &r.Bytes, &r.FirstSeen, &r.LastSeen,
+			&res.Groups, &res.Total.Packets, &res.Total.Bytes, &res.Total.FirstSeen, &res.Total.LastSeen}
+		var mac, source, vendor, clients sql.NullString
+		var hostname []byte
+		var randomised sql.NullInt64
+		if q.By == ByDevice {
+			dest = append(dest, &mac, &hostname, &source, &vendor, &randomised, &clients)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return TopResult{}, fmt.Errorf("read top %ss: %w", q.By, err)
 		}
 		r.Name = string(name)
+		if q.By == ByDevice {
+			dev := &TopDevice{ID: r.Name, MAC: mac.String, Hostname: string(hostname), NameSource: source.String,
+				Vendor: vendor.String, Randomised: randomised.Int64 != 0}
+			if clients.String != "" {
+				dev.Clients = strings.Split(clients.String, ",")
+				slices.Sort(dev.Clients)
+				dev.Clients = slices.Compact(dev.Clients)
+			}
+			addr := r.Name
+			if len(dev.Clients) > 0 {
+				addr = dev.Clients[0]
+			}
+			r.Name = DeviceLabel(dev.Hostname, dev.Vendor, dev.Randomised, addr)
+			r.Device = dev
+		}
 		res.Rows = append(res.Rows, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -134,7 +192,7 @@ func (e Extent) Empty() bool { return e.Newest.IsZero() }
 // agent's) and the agents the table knows. The agent list reads the
 // (agent, domain) index, so it stays cheap on a large table.
 func (s *Store) Extent(ctx context.Context, agent string) (Extent, error) {
-	where, args := filter(agent, time.Time{})
+	where, args := filter("", agent, time.Time{})
 	var e Extent
 	var oldest, newest sql.NullTime
 	err := s.db.QueryRowContext(ctx, `SELECT MIN(ts), MAX(ts) FROM tcpdump_records`+where, args...).Scan(&oldest, &newest)
@@ -149,19 +207,19 @@ func (s *Store) Extent(ctx context.Context, agent string) (Extent, error) {
 }
 
 // filter is the WHERE clause (or nothing) selecting agent's rows from since
-// on, and its arguments.
-func filter(agent string, since time.Time) (string, []any) {
+// on, and its arguments; prefix qualifies the columns ("r." or "").
+func filter(prefix, agent string, since time.Time) (string, []any) {
 	var conds []string
 	var args []any
 	if agent != "" {
-		conds = append(conds, `agent = ?`)
+		conds = append(conds, prefix+`agent = ?`)
 		args = append(args, agent)
 	}
 	if !since.IsZero() {
 		// DATETIME holds the UTC wall clock, and the session is in UTC;
 		// on SQLite the driver binds it as 'YYYY-MM-DD HH:MM:SS' UTC text,
 		// which compares with ts in time order.
-		conds = append(conds, `ts >= ?`)
+		conds = append(conds, prefix+`ts >= ?`)
 		args = append(args, since.UTC())
 	}
 	if len(conds) == 0 {
@@ -170,13 +228,31 @@ func filter(agent string, since time.Time) (string, []any) {
 	return ` WHERE ` + strings.Join(conds, ` AND `), args
 }
 
-// readErr turns a missing table into the remedy; other errors keep their
-// cause.
-func readErr(err error) error {
-	const erNoSuchTable = 1146 // MariaDB's ER_NO_SUCH_TABLE
+// readErr is tableErr for the queries on tcpdump_records.
+func readErr(err error) error { return tableErr("tcpdump_records", err) }
+
+// tableErr turns a missing table into the remedy, naming the table the
+// database reports missing (else table, which the query read); other errors
+// keep their cause.
+func tableErr(table string, err error) error {
+	const erNoSuchTable = 1146 // MariaDB's ER_NO_SUCH_TABLE: "Table 'db.name' doesn't exist"
 	var me *mysql.MySQLError
-	if errors.As(err, &me) && me.Number == erNoSuchTable || isSQLiteNoTable(err) {
-		return fmt.Errorf("table tcpdump_records is missing: %w", ErrNoSchema)
+	switch {
+	case errors.As(err, &me) && me.Number == erNoSuchTable:
+		if _, rest, ok := strings.Cut(me.Message, "."); ok {
+			if name, _, ok := strings.Cut(rest, "'"); ok && name != "" {
+				table = name
+			}
+		}
+	case isSQLiteNoTable(err):
+		// "no such table: name"
+		if _, rest, ok := strings.Cut(err.Error(), "no such table: "); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				table = strings.TrimPrefix(f[0], "main.")
+			}
+		}
+	default:
+		return fmt.Errorf("read %s: %w", table, err)
 	}
-	return fmt.Errorf("read tcpdump_records: %w", err)
+	return fmt.Errorf("table %s is missing: %w", table, ErrNoSchema)
 }

@@ -1,18 +1,24 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
+	"encoding/gob"
 	"errors"
+	"hash/crc32"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/netmon/netmon/aggregate"
+	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 )
 
@@ -34,6 +40,19 @@ func sampleWindow(i int) *aggregate.Window {
 		Corrections: []aggregate.Correction{
 			{Addr: netip.MustParseAddr("203.0.113.9"), Old: "203.0.113.9", New: "cdn.example", NewNickname: "Example", NewSource: resolver.SourceQUIC},
 		},
+		Devices: []devices.Device{
+			{
+				ID: "3c:22:fb:12:34:56", MAC: "3c:22:fb:12:34:56",
+				Addrs: []devices.Addr{
+					{Addr: netip.MustParseAddr("192.168.1.10"), LastSeen: spoolT0.Add(2 * time.Second)},
+					{Addr: netip.MustParseAddr("2001:db8::1c:3aff"), LastSeen: spoolT0.Add(4 * time.Second)},
+				},
+				Hostname: "laptop\x00'; DROP TABLE devices; --\xff", NameSource: devices.NameDHCP,
+				Vendor: "Apple, Inc.", FirstSeen: spoolT0.Add(-time.Hour), LastSeen: spoolT0.Add(4 * time.Second),
+			},
+			{ID: "da:a1:19:00:00:01", MAC: "da:a1:19:00:00:01", Randomised: true, NameSource: devices.NameNone},
+			{ID: "10.0.0.9", Addrs: []devices.Addr{{Addr: netip.MustParseAddr("10.0.0.9")}}, Hostname: "nas.lan", NameSource: devices.NamePTR},
+		},
 	}
 }
 
@@ -53,6 +72,55 @@ func TestSpoolCodecRoundTrip(t *testing.T) {
 		if d := cmp.Diff(w, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 			t.Errorf("round trip with source %q (-want +got):\n%s", src, d)
 		}
+	}
+}
+
+// Devices travel whole, every host name source as its text, and a source
+// this netmon does not know marks the file damaged rather than losing the
+// name's trust.
+func TestSpoolCodecDevices(t *testing.T) {
+	t.Parallel()
+	addrCmp := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+	for src := devices.NameNone; src.String() != "" || src == devices.NameNone; src++ {
+		w := sampleWindow(3)
+		w.Devices[0].NameSource = src
+		b, err := encodeWindow(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeWindow(b)
+		if err != nil {
+			t.Fatalf("name source %q: %v", src, err)
+		}
+		if d := cmp.Diff(w.Devices, got.Devices, addrCmp); d != "" {
+			t.Errorf("devices with name source %q (-want +got):\n%s", src, d)
+		}
+	}
+	// A window without devices, as every spool file written before the
+	// devices table, comes back without them.
+	w := sampleWindow(4)
+	w.Devices = nil
+	b, err := encodeWindow(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := decodeWindow(b); err != nil || got.Devices != nil {
+		t.Errorf("decode of a window without devices = %v, %v", got, err)
+	}
+
+	sw := spoolWindow{ID: [16]byte{1}, Start: spoolT0, Devices: []spoolDevice{{ID: "x", NameSource: "telepathy"}}}
+	var buf bytes.Buffer
+	buf.WriteString(spoolMagic)
+	buf.Write(make([]byte, 8))
+	if err := gob.NewEncoder(&buf).Encode(&sw); err != nil {
+		t.Fatal(err)
+	}
+	raw := buf.Bytes()
+	payload := raw[len(spoolMagic)+8:]
+	binary.BigEndian.PutUint32(raw[len(spoolMagic):], uint32(len(payload)))
+	binary.BigEndian.PutUint32(raw[len(spoolMagic)+4:], crc32.Checksum(payload, crcTable))
+	if _, err := decodeWindow(raw); !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), `"telepathy"`) {
+		t.Errorf("unknown name source: decode = %v, want errCorrupt naming it", err)
 	}
 }
 
@@ -82,7 +150,9 @@ func TestSpoolCodecDamage(t *testing.T) {
 func TestSpoolCoversWindow(t *testing.T) {
 	t.Parallel()
 	known := map[reflect.Type][]string{
-		reflect.TypeFor[aggregate.Window]():     {"ID", "Start", "Rows", "Names", "Corrections"},
+		reflect.TypeFor[aggregate.Window]():     {"ID", "Start", "Rows", "Names", "Corrections", "Devices"},
+		reflect.TypeFor[devices.Device]():       {"ID", "MAC", "Addrs", "Hostname", "NameSource", "Vendor", "Randomised", "FirstSeen", "LastSeen"},
+		reflect.TypeFor[devices.Addr]():         {"Addr", "LastSeen"},
 		reflect.TypeFor[aggregate.Row]():        {"Client", "Domain", "Nickname", "Source", "Count", "Bytes"},
 		reflect.TypeFor[resolver.Record]():      {"TS", "Addr", "Domain", "Source"},
 		reflect.TypeFor[aggregate.Correction](): {"Addr", "Old", "New", "NewNickname", "NewSource"},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/netmon/netmon/aggregate"
+	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 )
 
@@ -37,6 +38,9 @@ type spoolWindow struct {
 	Rows        []spoolRow
 	Names       []spoolRecord
 	Corrections []spoolCorrection
+	// Devices is absent from spool files older than the devices table;
+	// gob leaves it nil for them.
+	Devices []spoolDevice
 }
 
 type spoolRow struct {
@@ -63,6 +67,25 @@ type spoolCorrection struct {
 	NewSource   string
 }
 
+// spoolDevice mirrors devices.Device with its name source as text, for the
+// same reason as the row sources.
+type spoolDevice struct {
+	ID         string
+	MAC        string
+	Addrs      []spoolAddr
+	Hostname   string
+	NameSource string
+	Vendor     string
+	Randomised bool
+	FirstSeen  time.Time
+	LastSeen   time.Time
+}
+
+type spoolAddr struct {
+	Addr     netip.Addr
+	LastSeen time.Time
+}
+
 // errCorrupt marks a spool file that cannot be read back.
 var errCorrupt = errors.New("damaged spool file")
 
@@ -79,6 +102,20 @@ func encodeWindow(w *aggregate.Window) ([]byte, error) {
 	sw.Corrections = make([]spoolCorrection, len(w.Corrections))
 	for i, c := range w.Corrections {
 		sw.Corrections[i] = spoolCorrection{c.Addr, c.Old, c.New, c.NewNickname, c.NewSource.String()}
+	}
+	if len(w.Devices) > 0 {
+		sw.Devices = make([]spoolDevice, len(w.Devices))
+	}
+	for i, d := range w.Devices {
+		sd := spoolDevice{ID: d.ID, MAC: d.MAC, Hostname: d.Hostname, NameSource: d.NameSource.String(),
+			Vendor: d.Vendor, Randomised: d.Randomised, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen}
+		if len(d.Addrs) > 0 {
+			sd.Addrs = make([]spoolAddr, len(d.Addrs))
+		}
+		for j, a := range d.Addrs {
+			sd.Addrs[j] = spoolAddr{a.Addr, a.LastSeen}
+		}
+		sw.Devices[i] = sd
 	}
 	var buf bytes.Buffer
 	buf.WriteString(spoolMagic)
@@ -137,6 +174,23 @@ func decodeWindow(b []byte) (*aggregate.Window, error) {
 		w.Corrections[i] = aggregate.Correction{Addr: c.Addr, Old: c.Old, New: c.New, NewNickname: c.NewNickname}
 		if w.Corrections[i].NewSource, err = parseSource(c.NewSource); err != nil {
 			return nil, err
+		}
+	}
+	if len(sw.Devices) > 0 {
+		w.Devices = make([]devices.Device, len(sw.Devices))
+	}
+	for i, d := range sw.Devices {
+		src := devices.ParseNameSource(d.NameSource)
+		if src == devices.NameNone && d.NameSource != "" {
+			return nil, fmt.Errorf("%w: unknown host name source %q (written by a newer netmon?)", errCorrupt, d.NameSource)
+		}
+		w.Devices[i] = devices.Device{ID: d.ID, MAC: d.MAC, Hostname: d.Hostname, NameSource: src,
+			Vendor: d.Vendor, Randomised: d.Randomised, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen}
+		if len(d.Addrs) > 0 {
+			w.Devices[i].Addrs = make([]devices.Addr, len(d.Addrs))
+		}
+		for j, a := range d.Addrs {
+			w.Devices[i].Addrs[j] = devices.Addr{Addr: a.Addr, LastSeen: a.LastSeen}
 		}
 	}
 	return w, nil

@@ -25,16 +25,17 @@ const (
 
 // WriteWindow writes one closed window in one transaction: its rows, added
 // to any already stored under the same (agent, ts, client, domain); its
-// names, into dns_records; then its corrections, which move this agent's
-// rows from a guessed name to a definite one. A window with nothing in it
-// costs no round trip. It implements aggregate.Sink; see Apply for the
-// idempotence that a window's ID gives.
+// names, into dns_records; its corrections, which move this agent's rows
+// from a guessed name to a definite one; then its devices, merged into
+// devices and device_addresses (see writeDevices). A window with nothing
+// in it costs no round trip. It implements aggregate.Sink; see Apply for
+// the idempotence that a window's ID gives.
 //
 // Values wider than their column are cut to fit rather than failing the
-// whole window: domains to 255 bytes, nicknames to 255 characters (after
-// replacing invalid UTF-8, which a utf8mb4 column rejects), on both
-// backends alike; on SQLite, whose integers are signed, counts and bytes
-// to 2⁶³−1.
+// whole window: domains to 255 bytes, host names to 1,024, nicknames and
+// vendors to 255 characters (after replacing invalid UTF-8, which a
+// utf8mb4 column rejects), on both backends alike; on SQLite, whose
+// integers are signed, counts and bytes to 2⁶³−1.
 func (s *Store) WriteWindow(ctx context.Context, w *aggregate.Window) error {
 	_, err := s.Apply(ctx, w)
 	return err
@@ -46,7 +47,7 @@ func (s *Store) WriteWindow(ctx context.Context, w *aggregate.Window) error {
 // whose ID is already there is skipped with applied false and no error. A
 // zero ID is not recorded, and writing such a window twice counts it twice.
 func (s *Store) Apply(ctx context.Context, w *aggregate.Window) (applied bool, err error) {
-	if w == nil || (len(w.Rows) == 0 && len(w.Names) == 0 && len(w.Corrections) == 0) {
+	if emptyWindow(w) {
 		return false, nil
 	}
 	// DATETIME has no zone and no fraction: store the UTC wall clock, and
@@ -125,7 +126,12 @@ func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w
 			return fmt.Errorf("correct %q to %q: delete moved rows: %w", c.Old, c.New, err)
 		}
 	}
-	return nil
+	return s.writeDevices(ctx, tx, start, w.Devices)
+}
+
+// emptyWindow reports whether w holds nothing to write.
+func emptyWindow(w *aggregate.Window) bool {
+	return w == nil || (len(w.Rows) == 0 && len(w.Names) == 0 && len(w.Corrections) == 0 && len(w.Devices) == 0)
 }
 
 // chunks yields s in pieces of at most rowsPerStatement.
@@ -168,14 +174,4 @@ func domainValue(d string) []byte {
 
 // nicknameValue is a nickname as the utf8mb4 column accepts it: valid UTF-8
 // of at most 255 characters.
-func nicknameValue(n string) string {
-	n = strings.ToValidUTF8(n, "\uFFFD")
-	count := 0
-	for i := range n {
-		if count == maxNicknameRunes {
-			return n[:i]
-		}
-		count++
-	}
-	return n
-}
+func nicknameValue(n string) string { return textValue(n, maxNicknameRunes) }

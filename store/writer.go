@@ -263,7 +263,7 @@ func (w *Writer) Run(stop context.Context, in <-chan *aggregate.Window) error {
 
 // put makes win durable. It never waits for the database.
 func (w *Writer) put(win *aggregate.Window) {
-	if win == nil || (len(win.Rows) == 0 && len(win.Names) == 0 && len(win.Corrections) == 0) {
+	if emptyWindow(win) {
 		return // nothing to write, nothing to keep
 	}
 	if win.ID == ([16]byte{}) {
