@@ -72,7 +72,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		}
 		return nil, fmt.Errorf("--log-format must be text or json, got %q", g.logFormat)
 	}
-	root.AddCommand(newRunCmd(logger), newReplayCmd(logger), newMigrateCmd(logger), newPruneCmd(logger), newTopCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(logger), newReplayCmd(logger), newMigrateCmd(logger), newPruneCmd(logger), newTopCmd(), newDevicesCmd(), newVersionCmd())
 	return root
 }
 

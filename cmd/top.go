@@ -46,7 +46,8 @@ func newTopCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "top",
 		Short: "Print the services, domains or devices with the most packets",
-		Long: "top sums the database's rows per service (nickname), domain or device (client address), largest first.\n" +
+		Long: "top sums the database's rows per service (nickname), domain or device, largest first. A device is\n" +
+			"what the devices table knows (a MAC with its addresses, shown as hostname (vendor)), else a client address.\n" +
 			"--since counts back from now; after replaying an old capture use --since all.\n" +
 			"It exits with status 1 and a one-line reason when nothing matches.",
 		Args: cobra.NoArgs,
@@ -188,6 +189,17 @@ type topJSONRow struct {
 	Share     float64   `json:"share"`
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
+	// Device is the raw fields behind a device's name, --by device only.
+	Device *topDeviceJSON `json:"device,omitempty"`
+}
+
+type topDeviceJSON struct {
+	ID      string   `json:"id"`      // the MAC, or the address when no device holds it
+	Clients []string `json:"clients"` // the addresses summed in this line
+	MAC     string   `json:"mac"`     // "" when unknown
+	hostnameJSON
+	Vendor     string `json:"vendor"`
+	Randomised bool   `json:"randomised"`
 }
 
 func writeTopJSON(w io.Writer, q store.TopQuery, res store.TopResult) error {
@@ -200,12 +212,18 @@ func writeTopJSON(w io.Writer, q store.TopQuery, res store.TopResult) error {
 	doc.Total.Packets, doc.Total.Bytes = res.Total.Packets, res.Total.Bytes
 	doc.Total.FirstSeen, doc.Total.LastSeen = res.Total.FirstSeen.UTC(), res.Total.LastSeen.UTC()
 	for _, r := range res.Rows {
-		doc.Rows = append(doc.Rows, topJSONRow{
+		row := topJSONRow{
 			// encoding/json writes invalid UTF-8 as U+FFFD, which is as
-			// close to the raw bytes as a JSON string can be.
+			// close to the raw bytes as a JSON string can be; a device's
+			// host name has its exact bytes beside it.
 			Name: r.Name, Packets: r.Packets, Bytes: r.Bytes, Share: share(r.Packets, res.Total.Packets),
 			FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC(),
-		})
+		}
+		if d := r.Device; d != nil {
+			row.Device = &topDeviceJSON{ID: d.ID, Clients: d.Clients, MAC: d.MAC,
+				hostnameJSON: hostnameOf(d.Hostname, d.NameSource), Vendor: d.Vendor, Randomised: d.Randomised}
+		}
+		doc.Rows = append(doc.Rows, row)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -225,15 +243,7 @@ func share(part, whole uint64) float64 {
 // terminal.
 func writeTopTable(w io.Writer, q store.TopQuery, res store.TopResult, loc *time.Location) error {
 	first, last := res.Total.FirstSeen.In(loc), res.Total.LastSeen.In(loc)
-	// The header carries the full times; the columns only what varies,
-	// leaving the names as much room as the span allows.
-	layout := "01-02 15:04"
-	switch {
-	case first.YearDay() == last.YearDay() && first.Year() == last.Year():
-		layout = time.TimeOnly
-	case first.Year() != last.Year():
-		layout = time.DateOnly
-	}
+	layout := spanLayout(first, last)
 	agent := "every agent"
 	if q.Agent != "" {
 		agent = "agent " + escapeName(q.Agent)
@@ -251,44 +261,18 @@ func writeTopTable(w io.Writer, q store.TopQuery, res store.TopResult, loc *time
 		"",
 	}
 
-	header := []string{strings.ToUpper(singular), "PACKETS", "BYTES", "SHARE", "FIRST", "LAST"}
-	cells := [][]string{header}
+	cells := [][]string{{strings.ToUpper(singular), "PACKETS", "BYTES", "SHARE", "FIRST", "LAST"}}
 	for _, r := range res.Rows {
+		// A device's label is its host name and vendor, raw bytes from
+		// the network like a domain, escaped alike.
 		cells = append(cells, []string{
 			escapeName(r.Name), packetCount(r.Packets), byteCount(r.Bytes),
 			percent(share(r.Packets, res.Total.Packets)),
 			r.FirstSeen.In(loc).Format(layout), r.LastSeen.In(loc).Format(layout),
 		})
 	}
-	const gap = "  "
-	widths := make([]int, len(header))
-	for _, row := range cells {
-		for i, cell := range row {
-			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
-		}
-	}
-	// The name column gets what the others leave, down to a floor that
-	// still tells names apart; escaped names are ASCII, one column a rune.
-	rest := 0
-	for _, wd := range widths[1:] {
-		rest += len(gap) + wd
-	}
-	widths[0] = max(min(widths[0], termWidth-rest), 12)
-	for _, row := range cells {
-		var b strings.Builder
-		name := fit(row[0], widths[0])
-		b.WriteString(name + strings.Repeat(" ", widths[0]-utf8.RuneCountInString(name)))
-		for i, cell := range row[1:] {
-			b.WriteString(gap)
-			pad := strings.Repeat(" ", widths[i+1]-utf8.RuneCountInString(cell))
-			if i >= 3 { // times read left to right; numbers line up on the right
-				b.WriteString(cell + pad)
-			} else {
-				b.WriteString(pad + cell)
-			}
-		}
-		lines = append(lines, strings.TrimRight(b.String(), " "))
-	}
+	// Numbers line up on the right; names and times read left to right.
+	lines = append(lines, table(cells, func(col int) bool { return col >= 1 && col <= 3 })...)
 	if more := res.Groups - len(res.Rows); more > 0 {
 		var p, by uint64
 		for _, r := range res.Rows {
@@ -305,6 +289,56 @@ func writeTopTable(w io.Writer, q store.TopQuery, res store.TopResult, loc *time
 	}
 	_, err := io.WriteString(w, strings.Join(lines, "\n")+"\n")
 	return err
+}
+
+// spanLayout is the time layout for a column of times from first to last:
+// the header carries the full times, the column only what varies, leaving
+// the names as much room as the span allows.
+func spanLayout(first, last time.Time) string {
+	switch {
+	case first.YearDay() == last.YearDay() && first.Year() == last.Year():
+		return time.TimeOnly
+	case first.Year() != last.Year():
+		return time.DateOnly
+	}
+	return "01-02 15:04"
+}
+
+// table lays out cells, the first row a header, as lines of at most
+// termWidth columns where it can: the first column, the name, gets what the
+// others leave, down to a floor that still tells names apart, and is cut
+// with an ellipsis. Cells must be escaped already (one column a rune).
+// right says which columns are aligned on the right.
+func table(cells [][]string, right func(col int) bool) []string {
+	const gap = "  "
+	widths := make([]int, len(cells[0]))
+	for _, row := range cells {
+		for i, cell := range row {
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	rest := 0
+	for _, wd := range widths[1:] {
+		rest += len(gap) + wd
+	}
+	widths[0] = max(min(widths[0], termWidth-rest), 12)
+	lines := make([]string, 0, len(cells))
+	for _, row := range cells {
+		var b strings.Builder
+		name := fit(row[0], widths[0])
+		b.WriteString(name + strings.Repeat(" ", widths[0]-utf8.RuneCountInString(name)))
+		for i, cell := range row[1:] {
+			b.WriteString(gap)
+			pad := strings.Repeat(" ", widths[i+1]-utf8.RuneCountInString(cell))
+			if right(i + 1) {
+				b.WriteString(pad + cell)
+			} else {
+				b.WriteString(cell + pad)
+			}
+		}
+		lines = append(lines, strings.TrimRight(b.String(), " "))
+	}
+	return lines
 }
 
 // escapeName makes a name from the network safe to print: printable ASCII

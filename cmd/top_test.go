@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/netmon/netmon/store/storetest"
@@ -34,12 +35,24 @@ type topDoc struct {
 }
 
 type topDocRow struct {
-	Name      string    `json:"name"`
-	Packets   uint64    `json:"packets"`
-	Bytes     uint64    `json:"bytes"`
-	Share     float64   `json:"share"`
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
+	Name      string        `json:"name"`
+	Packets   uint64        `json:"packets"`
+	Bytes     uint64        `json:"bytes"`
+	Share     float64       `json:"share"`
+	FirstSeen time.Time     `json:"first_seen"`
+	LastSeen  time.Time     `json:"last_seen"`
+	Device    *topDocDevice `json:"device"`
+}
+
+type topDocDevice struct {
+	ID            string   `json:"id"`
+	Clients       []string `json:"clients"`
+	MAC           string   `json:"mac"`
+	Hostname      string   `json:"hostname"`
+	HostnameBytes []byte   `json:"hostname_bytes"`
+	NameSource    string   `json:"name_source"`
+	Vendor        string   `json:"vendor"`
+	Randomised    bool     `json:"randomised"`
 }
 
 func topJSONOf(t *testing.T, args ...string) topDoc {
@@ -55,8 +68,10 @@ func topJSONOf(t *testing.T, args ...string) topDoc {
 	return doc
 }
 
-// expectTop is what netmon top must print for rows, computed here.
-func expectTop(rows []dbRow, key func(dbRow) string, limit int) (want []topDocRow, groups int, packets, bytes uint64) {
+// expectTop is what netmon top must print for rows, computed here: the
+// groups key makes, ordered by key on ties, each named by name (the key
+// when nil).
+func expectTop(rows []dbRow, key func(dbRow) string, limit int, name func(key string, s *sums) string) (want []topDocRow, groups int, packets, bytes uint64) {
 	m := sumBy(rows, key)
 	keys := make([]string, 0, len(m))
 	for k, s := range m {
@@ -72,7 +87,11 @@ func expectTop(rows []dbRow, key func(dbRow) string, limit int) (want []topDocRo
 	}
 	for _, k := range keys {
 		s := m[k]
-		want = append(want, topDocRow{Name: k, Packets: s.packets, Bytes: s.bytes,
+		n := k
+		if name != nil {
+			n = name(k, s)
+		}
+		want = append(want, topDocRow{Name: n, Packets: s.packets, Bytes: s.bytes,
 			Share: float64(s.packets) / float64(packets), FirstSeen: s.first, LastSeen: s.last})
 	}
 	return want, len(m), packets, bytes
@@ -97,17 +116,22 @@ func TestTopReplay(t *testing.T) {
 	if wantP != netflixPackets || wantB != netflixBytes {
 		t.Errorf("independent count of netflix.pcap = %d packets, %d bytes; the test expects %d, %d", wantP, wantB, netflixPackets, netflixBytes)
 	}
+	// Whatever the capture teaches about the device, its one address is
+	// the line.
 	doc := topJSONOf(t, "--dsn", dsn, "--since", "all", "--by", "device", "--agent", "home")
-	if len(doc.Rows) != 1 || doc.Rows[0].Name != "192.168.1.7" || doc.Rows[0].Packets != wantP ||
+	if len(doc.Rows) != 1 || doc.Rows[0].Device == nil || !slices.Equal(doc.Rows[0].Device.Clients, []string{"192.168.1.7"}) ||
+		!strings.HasPrefix(doc.Rows[0].Name, cmp.Or(doc.Rows[0].Device.Hostname, "192.168.1.7")) || doc.Rows[0].Packets != wantP ||
 		doc.Rows[0].Bytes != wantB || doc.Rows[0].Share != 1 || doc.Total.Packets != wantP || doc.Total.Bytes != wantB {
 		t.Errorf("top --by device --agent home = %+v, want 192.168.1.7 alone with %d packets, %d bytes", doc, wantP, wantB)
 	}
 
+	known := readDevices(t, db)
 	keys := map[string]func(dbRow) string{
 		"service": func(r dbRow) string { return r.Nickname },
 		"domain":  func(r dbRow) string { return r.Domain },
-		"device":  func(r dbRow) string { return r.Client },
+		"device":  known.key,
 	}
+	names := map[string]func(string, *sums) string{"device": known.label}
 	tests := []struct {
 		by, agent string
 		limit     int
@@ -125,8 +149,8 @@ func TestTopReplay(t *testing.T) {
 			args = append(args, "--agent", tt.agent)
 		}
 		got := topJSONOf(t, args...)
-		wantRows, groups, packets, bytes := expectTop(tt.rows, keys[tt.by], tt.limit)
-		if d := gocmp.Diff(wantRows, got.Rows); d != "" {
+		wantRows, groups, packets, bytes := expectTop(tt.rows, keys[tt.by], tt.limit, names[tt.by])
+		if d := gocmp.Diff(wantRows, got.Rows, cmpopts.IgnoreFields(topDocRow{}, "Device")); d != "" {
 			t.Errorf("top %v rows (-want +got):\n%s", args, d)
 		}
 		if got.By != tt.by || got.Agent != tt.agent || got.Since != nil || got.Total.Groups != groups ||
@@ -141,7 +165,7 @@ func TestTopReplay(t *testing.T) {
 	r := netmon(t, "top", "--dsn", dsn, "--since", "all", "--by", "domain", "--limit", "5")
 	r.mustSucceed(t)
 	checkTerminalSafe(t, r.stdout)
-	wantRows, groups, packets, _ := expectTop(all, keys["domain"], 5)
+	wantRows, groups, packets, _ := expectTop(all, keys["domain"], 5, nil)
 	out := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	if len(out) != 3+1+5+1 {
 		t.Fatalf("want 3 header lines, 5 rows and a remainder line:\n%s", r.stdout)
