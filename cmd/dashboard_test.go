@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +23,9 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/netmon/netmon/aggregate"
+	"github.com/netmon/netmon/devices"
 )
 
 // This file runs every query of deploy/grafana/dashboards/netmon.json
@@ -420,10 +424,11 @@ var requiredPanels = []string{
 	"Top services by packets",
 	"Top services by bytes",
 	"Devices × services",
-	"Services of $device over time",
+	"Services of ${device:text} over time",
 	"How names were found",
 	"Devices using encrypted DNS",
 	"Services first seen in this range",
+	"Devices",
 }
 
 // The dashboard's shape: what Grafana needs to load it, and the rules the
@@ -455,14 +460,12 @@ func TestDashboardShape(t *testing.T) {
 			if tg.Datasource == nil || tg.Datasource.Type != "mysql" || tg.Datasource.UID != "${datasource}" {
 				t.Errorf("panel %q: query data source %+v", p.Title, tg.Datasource)
 			}
-			// Nicknames come from names on the wire, and Grafana's quoting
-			// does not escape backslashes, which MariaDB honours: a name
-			// ending in \ would break out of its quotes. So the service
-			// variable carries HEX(nickname), digits only.
-			if strings.Contains(tg.RawSQL, "$service") &&
-				strings.Count(tg.RawSQL, "$service") != 2*strings.Count(tg.RawSQL, "('__all' IN ($service) OR HEX(nickname) IN ($service))") {
-				t.Errorf("panel %q compares $service other than as HEX(nickname):\n%s", p.Title, tg.RawSQL)
-			}
+			checkHexVars(t, "panel "+strconv.Quote(p.Title), tg.RawSQL)
+		}
+	}
+	for _, v := range d.Templating.List {
+		if q, ok := v.Query.(string); ok {
+			checkHexVars(t, "variable "+v.Name, q)
 		}
 	}
 	for _, want := range requiredPanels {
@@ -502,6 +505,25 @@ func TestDashboardShape(t *testing.T) {
 			if !strings.Contains(string(b), "\n"+w) && !strings.Contains(string(b), " "+w+"\n") {
 				t.Errorf("%s lacks %q", file, w)
 			}
+		}
+	}
+}
+
+// Nicknames and device IDs reach the variables from the wire, and Grafana's
+// quoting does not escape backslashes, which MariaDB honours: a value ending
+// in \ would break out of its quotes. So the service and device variables
+// carry HEX() of their values, digits only, and every comparison with them
+// is of that form.
+var hexVarUse = map[string]*regexp.Regexp{
+	"$service": regexp.MustCompile(`\('__all' IN \(\$service\) OR HEX\((r\.)?nickname\) IN \(\$service\)\)`),
+	"$device":  regexp.MustCompile(`\('__all' IN \(\$device\) OR HEX\((r\.device|d\.device_id)\) IN \(\$device\)\)`),
+}
+
+func checkHexVars(t *testing.T, what, sqlText string) {
+	t.Helper()
+	for name, re := range hexVarUse {
+		if n := strings.Count(sqlText, name); n != 2*len(re.FindAllString(sqlText, -1)) {
+			t.Errorf("%s compares %s other than as HEX():\n%s", what, name, sqlText)
 		}
 	}
 }
@@ -668,23 +690,33 @@ func hexName(s string) string { return strings.ToUpper(hex.EncodeToString([]byte
 
 // selection is a choice of variable values, and the rows it keeps.
 type selection struct {
-	name                   string
-	agents, devices, hexes []string // nil for All
-	from, to               time.Time
+	name   string
+	agents []string // nil for All
+	// devices are device keys (knownDevices.key), hexes HEX(nickname)s.
+	devices, hexes []string // nil for All
+	from, to       time.Time
+	known          knownDevices
 }
 
 func (s selection) vars() map[string]grafanaVar {
 	v := func(vals []string) grafanaVar {
 		return grafanaVar{values: vals, all: vals == nil, allValue: "'__all'", multi: true}
 	}
-	return map[string]grafanaVar{"agent": v(s.agents), "device": v(s.devices), "service": v(s.hexes)}
+	var devices []string
+	if s.devices != nil {
+		devices = []string{}
+		for _, d := range s.devices {
+			devices = append(devices, hexName(d))
+		}
+	}
+	return map[string]grafanaVar{"agent": v(s.agents), "device": v(devices), "service": v(s.hexes)}
 }
 
 func (s selection) inRange(r dbRow) bool { return !r.TS.Before(s.from) && !r.TS.After(s.to) }
 
 func (s selection) keeps(r dbRow) bool {
 	in := func(set []string, v string) bool { return set == nil || slices.Contains(set, v) }
-	return in(s.agents, r.Agent) && in(s.devices, r.Client) && in(s.hexes, hexName(r.Nickname))
+	return in(s.agents, r.Agent) && in(s.devices, s.known.key(r)) && in(s.hexes, hexName(r.Nickname))
 }
 
 type sums struct {
@@ -745,12 +777,53 @@ var syntheticRows = []dbRow{
 	{Agent: "lab", Client: "192.168.50.2", Domain: `a.x\' or 1=1 -- .com`, Nickname: `X\' or 1=1 -- `, Source: "dns", Count: 5, Bytes: 500},
 	{Agent: "lab", Client: "192.168.50.3", Domain: "\x1b[2J.evil.example", Nickname: "\x1b[2J\u202eevil", Source: "ptr", Count: 3, Bytes: 300},
 	{Agent: "lab", Client: "192.168.50.3", Domain: "203.0.113.7", Nickname: "203.0.113.7", Source: "ip", Count: 2, Bytes: 200},
+	// The IPv6 address of the home device that netflix.pcap's client is.
+	{Agent: "home", Client: "2001:db8::1c:3aff:fe12:3456", Domain: "api-global.netflix.com", Nickname: "Netflix", Source: "sni", Count: 9, Bytes: 900},
+}
+
+// The devices the test adds, as netmon run would learn them: the busiest
+// home client and the IPv6 address above are one named phone; the lab's two
+// clients are a randomised MAC with a hostile name and a TV known only by
+// its vendor.
+const (
+	dashPhoneName = "Johns-iPhone"
+	dashPhoneV6   = "2001:db8::1c:3aff:fe12:3456"
+	dashHostile   = `Bob's "pad" \ '); -- ` + "\xff\x1b[2J"
+)
+
+func dashboardDevices(t *testing.T, dsn string, rows []dbRow) {
+	t.Helper()
+	per := sumBy(rows, func(r dbRow) string {
+		if r.Agent == "home" && r.Client != dashPhoneV6 {
+			return r.Client
+		}
+		return ""
+	})
+	busiest := ranked(per, func(s *sums) uint64 { return s.packets }, 1)
+	if len(busiest) == 0 {
+		t.Fatal("the replays wrote no home rows")
+	}
+	// Later than anything the replays may have learned, so that these
+	// addresses belong to these devices.
+	late := time.Date(2021, 3, 1, 9, 0, 0, 0, time.UTC)
+	addr := func(s string, ts time.Time) devices.Addr {
+		return devices.Addr{Addr: netip.MustParseAddr(s), LastSeen: ts}
+	}
+	writeWindows(t, dsn, "home", aggregate.Window{Start: late, Devices: []devices.Device{{
+		ID: phoneMAC, MAC: phoneMAC, Addrs: []devices.Addr{addr(busiest[0], late.Add(-time.Second)), addr(dashPhoneV6, late)},
+		Hostname: dashPhoneName, NameSource: devices.NameDHCP, Vendor: "Apple, Inc.", FirstSeen: per[busiest[0]].first, LastSeen: late,
+	}}})
+	writeWindows(t, dsn, "lab", aggregate.Window{Start: late, Devices: []devices.Device{
+		{ID: randMAC, MAC: randMAC, Addrs: []devices.Addr{addr("192.168.50.2", late)}, Hostname: dashHostile, NameSource: devices.NameMDNS,
+			Randomised: true, FirstSeen: late.Add(-time.Hour), LastSeen: late},
+		{ID: tvMAC, MAC: tvMAC, Addrs: []devices.Addr{addr("192.168.50.3", late)}, Vendor: "LG Innotek", FirstSeen: late.Add(-time.Hour), LastSeen: late},
+	}})
 }
 
 // dashboardData replays shared captures under two agents, adds the
-// synthetic rows under a third, and returns Grafana's view of the database
-// and the rows.
-func dashboardData(t *testing.T) (*sql.DB, []dbRow) {
+// synthetic rows under a third and devices, and returns Grafana's view of
+// the database, the rows and the devices.
+func dashboardData(t *testing.T) (*sql.DB, []dbRow, knownDevices) {
 	t.Helper()
 	dir := pcapDir(t)
 	dsn, db := migratedDB(t)
@@ -768,7 +841,9 @@ func dashboardData(t *testing.T) (*sql.DB, []dbRow) {
 			t.Fatal(err)
 		}
 	}
-	return grafanaDB(t, dsn), allRows(t, db)
+	rows := allRows(t, db)
+	dashboardDevices(t, dsn, rows)
+	return grafanaDB(t, dsn), rows, readDevices(t, db)
 }
 
 // lines renders a result's columns, in order, one line per row, for
@@ -850,17 +925,35 @@ var panelChecks = map[string]panelCheck{
 	},
 	"Top services by packets": topCheck("service", func(r dbRow) string { return r.Nickname }, "packets", 15),
 	"Top services by bytes":   topCheck("service", func(r dbRow) string { return r.Nickname }, "bytes", 15),
-	"Top devices by bytes":    topCheck("device", func(r dbRow) string { return r.Client }, "bytes", 15),
+	// Devices are grouped by device (its addresses together) and named by
+	// their label, which breaks ties before the device's key.
+	"Top devices by bytes": func(t *testing.T, sel selection, _ grafanaEnv, rows []dbRow, res queryResult) {
+		m := sumBy(rows, func(r dbRow) string {
+			if !sel.inRange(r) || !sel.keeps(r) {
+				return ""
+			}
+			return sel.known.key(r)
+		})
+		want := []string{}
+		for _, k := range rankedBy(m, func(s *sums) uint64 { return s.bytes }, func(k string) string { return sel.known.viewLabel(k, m[k]) }, 15) {
+			want = append(want, line(sel.known.viewLabel(k, m[k]), m[k].bytes))
+		}
+		diff(t, "top devices by bytes", want, lines(res, "device", "bytes"))
+	},
 	"Devices × services": func(t *testing.T, sel selection, _ grafanaEnv, rows []dbRow, res queryResult) {
 		m := sumBy(rows, func(r dbRow) string {
 			if !sel.inRange(r) || !sel.keeps(r) {
 				return ""
 			}
-			return r.Client + "\x00" + r.Nickname
+			return sel.known.key(r) + "\x00" + r.Nickname
 		})
-		want := []string{}
-		for _, k := range ranked(m, func(s *sums) uint64 { return s.bytes }, 500) {
+		label := func(k string) string {
 			dev, svc, _ := strings.Cut(k, "\x00")
+			return sel.known.viewLabel(dev, m[k]) + "\x00" + svc
+		}
+		want := []string{}
+		for _, k := range rankedBy(m, func(s *sums) uint64 { return s.bytes }, label, 500) {
+			dev, svc, _ := strings.Cut(label(k), "\x00")
 			s := m[k]
 			want = append(want, line(dev, svc, s.packets, s.bytes, s.first, s.last))
 		}
@@ -912,11 +1005,15 @@ var panelChecks = map[string]panelCheck{
 			if !sel.inRange(r) || !sel.keeps(r) || (r.Nickname != "DNS-over-HTTPS" && r.Nickname != "DNS-over-TLS") {
 				return ""
 			}
-			return r.Client + "\x00" + r.Nickname + "\x00" + r.Domain
+			return sel.known.key(r) + "\x00" + r.Nickname + "\x00" + r.Domain
 		})
-		want := []string{}
-		for _, k := range ranked(m, func(s *sums) uint64 { return s.packets }, len(m)) {
+		label := func(k string) string {
 			f := strings.Split(k, "\x00")
+			return sel.known.viewLabel(f[0], m[k]) + "\x00" + f[1] + "\x00" + f[2]
+		}
+		want := []string{}
+		for _, k := range rankedBy(m, func(s *sums) uint64 { return s.packets }, label, len(m)) {
+			f := strings.Split(label(k), "\x00")
 			s := m[k]
 			want = append(want, line(f[0], f[1], f[2], s.packets, s.bytes, s.first, s.last))
 		}
@@ -929,6 +1026,15 @@ var panelChecks = map[string]panelCheck{
 			}
 			return r.Nickname
 		})
+		devices := map[string]map[string]bool{} // service → device keys
+		for _, r := range rows {
+			if !r.TS.After(sel.to) && sel.keeps(r) {
+				if devices[r.Nickname] == nil {
+					devices[r.Nickname] = map[string]bool{}
+				}
+				devices[r.Nickname][sel.known.key(r)] = true
+			}
+		}
 		var keys []string
 		for k, s := range m {
 			if !s.first.Before(sel.from) {
@@ -941,12 +1047,37 @@ var panelChecks = map[string]panelCheck{
 		want := []string{}
 		for _, k := range keys[:min(100, len(keys))] {
 			s := m[k]
-			want = append(want, line(k, s.first, len(s.clients), s.packets, s.bytes))
+			want = append(want, line(k, s.first, len(devices[k]), s.packets, s.bytes))
 		}
 		diff(t, "services first seen", want, lines(res, "service", "first_seen", "devices", "packets", "bytes"))
 	},
+	// Devices seen at some time in the range, newest first.
+	"Devices": func(t *testing.T, sel selection, _ grafanaEnv, _ []dbRow, res queryResult) {
+		var keep []deviceRow
+		for _, d := range sel.known.rows {
+			in := func(set []string, v string) bool { return set == nil || slices.Contains(set, v) }
+			if !d.LastSeen.Before(sel.from) && !d.FirstSeen.After(sel.to) && in(sel.agents, d.Agent) && in(sel.devices, d.DeviceID) {
+				keep = append(keep, d)
+			}
+		}
+		slices.SortFunc(keep, func(a, b deviceRow) int {
+			return cmp.Or(b.LastSeen.Compare(a.LastSeen), strings.Compare(a.Agent, b.Agent), strings.Compare(a.DeviceID, b.DeviceID))
+		})
+		want := []string{}
+		for _, d := range keep[:min(500, len(keep))] {
+			mac, randomised := "<nil>", "no"
+			if d.MAC != nil {
+				mac = *d.MAC
+			}
+			if d.Randomised {
+				randomised = "yes"
+			}
+			want = append(want, line(mariaDBText(string(d.Hostname)), d.NameSource, d.Vendor, mac, randomised, d.IPs, d.FirstSeen, d.LastSeen, d.Agent))
+		}
+		diff(t, "devices", want, lines(res, "hostname", "source", "vendor", "mac", "randomised", "addresses", "first_seen", "last_seen", "agent"))
+	},
 	// Run once per device, as Grafana repeats it; sel.devices holds that one.
-	"Services of $device over time": func(t *testing.T, sel selection, env grafanaEnv, rows []dbRow, res queryResult) {
+	"Services of ${device:text} over time": func(t *testing.T, sel selection, env grafanaEnv, rows []dbRow, res queryResult) {
 		want := map[string]float64{}
 		for _, r := range rows {
 			if sel.inRange(r) && sel.keeps(r) {
@@ -959,6 +1090,19 @@ var panelChecks = map[string]panelCheck{
 		}
 		diff(t, "bytes per interval and service of "+strings.Join(sel.devices, ","), want, got)
 	},
+}
+
+// rankedBy is ranked with ties broken by label, then by key, as the panels
+// order by a device's label and then its key.
+func rankedBy(m map[string]*sums, measure func(*sums) uint64, label func(string) string, n int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmp.Or(cmp.Compare(measure(m[b]), measure(m[a])), strings.Compare(label(a), label(b)), strings.Compare(a, b))
+	})
+	return keys[:min(n, len(keys))]
 }
 
 // topCheck checks a "top N" bar gauge: name column, measure column.
@@ -989,7 +1133,7 @@ func topCheck(nameCol string, key func(dbRow) string, measure string, n int) pan
 // hold is the resolver's business, so nothing here lists them.
 func TestDashboardQueries(t *testing.T) {
 	d := readDashboard(t)
-	gdb, rows := dashboardData(t)
+	gdb, rows, known := dashboardData(t)
 	ctx := t.Context()
 
 	span := func(keep func(dbRow) bool) (lo, hi time.Time) {
@@ -1024,10 +1168,14 @@ func TestDashboardQueries(t *testing.T) {
 	busiest := func(key func(dbRow) string, n int) []string {
 		return ranked(sumBy(home, key), func(s *sums) uint64 { return s.packets }, n)
 	}
-	devices := busiest(func(r dbRow) string { return r.Client }, 2)
+	devices := busiest(known.key, 2)
 	service := busiest(func(r dbRow) string { return r.Nickname }, 1)
 	if len(devices) < 2 || len(service) < 1 {
 		t.Fatalf("the home agent has %d devices and %d services; the test needs 2 and 1", len(devices), len(service))
+	}
+
+	if !slices.Contains(devices, phoneMAC) {
+		t.Fatalf("the busiest home devices %q do not include the phone %s", devices, phoneMAC)
 	}
 
 	selections := []selection{
@@ -1039,6 +1187,7 @@ func TestDashboardQueries(t *testing.T) {
 		{name: "2020 only", from: teamsFrom, to: teamsTo.Add(10 * time.Second)},
 	}
 	for _, sel := range selections {
+		sel.known = known
 		t.Run(sel.name, func(t *testing.T) {
 			env := grafanaEnv{from: sel.from, to: sel.to, interval: panelInterval(sel.from, sel.to, 10*time.Second), vars: sel.vars()}
 			run := func(what, raw string, env grafanaEnv) queryResult {
@@ -1074,6 +1223,7 @@ func TestDashboardQueries(t *testing.T) {
 								t.Errorf("%s: no rows, though the database has %d", what, len(rows))
 							}
 							logPanel(t, p.Title, res)
+							checkJoin(t, p.Title, rows, known, res)
 						}
 						continue
 					}
@@ -1093,7 +1243,7 @@ func TestDashboardQueries(t *testing.T) {
 						one.devices = []string{dev}
 						oneEnv := env
 						oneEnv.vars = one.vars()
-						oneEnv.vars["device"] = grafanaVar{values: []string{dev}, multi: true}
+						oneEnv.vars["device"] = grafanaVar{values: []string{hexName(dev)}, multi: true}
 						res := run(what+" for "+dev, tg.RawSQL, oneEnv)
 						checkGrafanaShape(t, what, tg.Format, res)
 						if check != nil {
@@ -1146,8 +1296,21 @@ func checkVariables(t *testing.T, d dashboard, sel selection, rows []dbRow, run 
 			want := distinct(func(dbRow) bool { return true }, func(r dbRow) string { return r.Agent })
 			diff(t, "agent options", want, lines(res, res.cols[0]))
 		case "device":
-			devices = distinct(func(r dbRow) bool { return sel.inRange(r) && agentOnly.keeps(r) }, func(r dbRow) string { return r.Client })
-			diff(t, "device options", devices, lines(res, res.cols[0]))
+			m := sumBy(rows, func(r dbRow) string {
+				if !sel.inRange(r) || !agentOnly.keeps(r) {
+					return ""
+				}
+				return sel.known.key(r)
+			})
+			devices = nil
+			want := []string{}
+			for k := range m {
+				devices = append(devices, k)
+				want = append(want, line(sel.known.viewLabel(k, m[k]), hexName(k)))
+			}
+			slices.Sort(devices)
+			slices.Sort(want)
+			diff(t, "device options (text | value)", want, lines(res, "__text", "__value"))
 		case "service":
 			want := []string{}
 			for _, n := range distinct(func(r dbRow) bool { return sel.inRange(r) && noService.keeps(r) }, func(r dbRow) string { return r.Nickname }) {
@@ -1159,6 +1322,53 @@ func checkVariables(t *testing.T, d dashboard, sel selection, rows []dbRow, run 
 		}
 	}
 	return devices
+}
+
+// checkJoin checks, over every row, that the panels that name devices show
+// the devices the test added by their names, their addresses summed.
+func checkJoin(t *testing.T, title string, rows []dbRow, known knownDevices, res queryResult) {
+	t.Helper()
+	var phone sums
+	for _, r := range rows {
+		if known.key(r) == phoneMAC {
+			phone.add(r)
+		}
+	}
+	if len(phone.clients) != 2 || !phone.clients[dashPhoneV6] {
+		t.Errorf("the phone's rows come from %v, want two addresses, %s one of them", phone.clients, dashPhoneV6)
+	}
+	phoneLabel := dashPhoneName + " (Apple, Inc.)"
+	hostileLabel := strings.ToValidUTF8(dashHostile, "?") + " (private MAC)"
+	switch title {
+	case "Top devices by bytes":
+		if got := lines(res, "device", "bytes"); !slices.Contains(got, line(phoneLabel, phone.bytes)) {
+			t.Errorf("%s: no %q with %d bytes in %q", title, phoneLabel, phone.bytes, got)
+		}
+	case "Devices × services":
+		got := strings.Join(lines(res, "device"), "\n")
+		for _, want := range []string{phoneLabel, hostileLabel, "192.168.50.3 (LG Innotek)"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s: no device %q in\n%s", title, want, got)
+			}
+		}
+	case "Devices":
+		got := lines(res, "hostname", "source", "mac", "randomised", "addresses", "agent")
+		var busiest string
+		for c := range phone.clients {
+			if c != dashPhoneV6 {
+				busiest = c
+			}
+		}
+		for _, want := range []string{
+			line(dashPhoneName, "dhcp", phoneMAC, "no", dashPhoneV6+", "+busiest, "home"),
+			line(strings.ToValidUTF8(dashHostile, "?"), "mdns", randMAC, "yes", "192.168.50.2", "lab"),
+			line("", "", tvMAC, "no", "192.168.50.3", "lab"),
+		} {
+			if !slices.Contains(got, want) {
+				t.Errorf("%s: no line %q in\n%s", title, want, strings.Join(got, "\n"))
+			}
+		}
+	}
 }
 
 // logPanel notes what a panel shows over everything, for the record.
