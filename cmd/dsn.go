@@ -2,9 +2,11 @@ package cmd
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -21,9 +23,13 @@ type dsnFlags struct {
 	dsn          string
 	db           string
 	passwordFile string
+	// flags is the set they are in, which says where each value came from
+	// (flag, environment, config file): the strongest names the database.
+	flags *pflag.FlagSet
 }
 
 func (f *dsnFlags) register(fs *pflag.FlagSet) {
+	f.flags = fs
 	fs.StringVar(&f.dsn, "dsn", "", "database: sqlite:PATH, or MariaDB as mysql://user@host:3306/db or user@tcp(host:3306)/db "+
 		"(default $NETMON_DSN, else the SQLite file of --db); put a password in a file, not here")
 	fs.StringVar(&f.db, "db", "", "SQLite file to use when no DSN is given (default $NETMON_DB, else "+rootDBPath+" as root, ./"+dbFile+" otherwise)")
@@ -48,30 +54,51 @@ func defaultDBPath() string {
 	return filepath.Join(".", dbFile)
 }
 
-// resolve returns the DSN to connect with: --dsn; else --db; else
-// $NETMON_DSN; else the default SQLite file. A MariaDB DSN gets the
+// resolve returns the DSN to connect with: --dsn or --db; else
+// $NETMON_DSN; else dsn or db in the config file; else the default SQLite
+// file ($NETMON_DB, which only sets that default). A MariaDB DSN gets the
 // password from --dsn-password-file, $NETMON_DB_PASSWORD_FILE or
 // $NETMON_DB_PASSWORD merged in. It warns when the password was given on
-// the command line. No error it returns holds the password.
+// the command line or in a file others may read. No error it returns
+// holds the password.
 func (f *dsnFlags) resolve(log *slog.Logger) (string, error) {
+	dsnFrom, where := f.source("dsn")
+	dbFrom, _ := f.source("db")
 	var dsn string
 	switch {
-	case f.dsn != "" && f.db != "":
-		return "", errors.New("both --dsn and --db name a database: give one (--db PATH is the same as --dsn sqlite:PATH)")
-	case f.dsn != "":
+	case f.dsn != "" && f.db != "" && dsnFrom == dbFrom:
+		what := "--dsn and --db name"
+		if dsnFrom == fromFile {
+			what = "dsn and db in the config file name"
+		}
+		return "", fmt.Errorf("both %s a database: give one (--db PATH is the same as --dsn sqlite:PATH)", what)
+	case f.dsn != "" && dsnFrom > dbFrom:
 		dsn = f.dsn
 	case f.db != "":
 		// A flag beats the environment, as everywhere else.
 		dsn = store.SQLiteDSN(f.db)
-	case os.Getenv("NETMON_DSN") != "":
-		dsn = os.Getenv("NETMON_DSN")
+	case f.dsn != "":
+		dsn = f.dsn
 	default:
 		dsn = store.SQLiteDSN(defaultDBPath())
 	}
-	if f.dsn != "" && store.HasPassword(f.dsn) {
-		log.Warn("the password in --dsn is visible to every user of this machine (ps, /proc/PID/cmdline); " +
-			"use --dsn-password-file, NETMON_DB_PASSWORD_FILE or NETMON_DB_PASSWORD instead")
+	if dsn == f.dsn && store.HasPassword(f.dsn) {
+		switch dsnFrom {
+		case fromFlag:
+			log.Warn("the password in --dsn is visible to every user of this machine (ps, /proc/PID/cmdline); " +
+				"use --dsn-password-file, NETMON_DB_PASSWORD_FILE or NETMON_DB_PASSWORD instead")
+		case fromFile:
+			file := where[:max(strings.LastIndexByte(where, ':'), 0)] // where is FILE:LINE
+			// Group-readable is how the service user (group netmon) reads
+			// a file root owns; anyone else is one too many.
+			if st, err := os.Stat(file); err == nil && st.Mode().Perm()&0o004 != 0 {
+				log.Warn("the config file holds the database password and every user may read it; "+
+					"chmod 640 it (or 600), or use dsn-password-file", "file", file)
+			}
+		}
 	}
+	// The root command has put $NETMON_DB_PASSWORD_FILE there already;
+	// a flag set it did not layer (a test's) still reads the variable.
 	file := f.passwordFile
 	if file == "" {
 		file = os.Getenv("NETMON_DB_PASSWORD_FILE")
@@ -90,4 +117,13 @@ func (f *dsnFlags) resolve(log *slog.Logger) (string, error) {
 		pw = env
 	}
 	return store.WithPassword(dsn, pw)
+}
+
+// source says where the value of flag name came from. Without a flag set
+// (dsnFlags made by hand) a value counts as given on the command line.
+func (f *dsnFlags) source(name string) (source, string) {
+	if f.flags == nil {
+		return fromFlag, ""
+	}
+	return sourceOf(f.flags, name)
 }

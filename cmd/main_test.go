@@ -39,6 +39,15 @@ func TestMain(m *testing.M) {
 	// Likewise, a command run without a DSN writes to SQLite here, never
 	// to /var/lib/netmon/netmon.db or ./netmon.db.
 	os.Setenv("NETMON_DB", filepath.Join(dir, "default.db"))
+	// And a machine's own /etc/netmon/netmon.yaml never reaches the
+	// commands under test: they read this empty file unless a test names
+	// another.
+	noConfig := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(noConfig, nil, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("NETMON_CONFIG", noConfig)
 	build := exec.Command("go", "build", "-o", binary, "./netmon")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

@@ -41,15 +41,26 @@ func oneLine(err error) string {
 type globalFlags struct {
 	logLevel  string
 	logFormat string
+	config    string
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	var g globalFlags
+	conf := &settings{}
 	root := &cobra.Command{
 		Use:           "netmon",
 		Short:         "Count which web services the devices of a network talk to, in 10-second windows",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Every command's flags get their values from the environment and
+		// the config file here, after parsing and before the command runs,
+		// so that a command added later needs nothing of its own.
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
+			if noConfig(c) {
+				return nil
+			}
+			return conf.load(c)
+		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -58,6 +69,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text (key=value) or json (one object per line, for journald or a log shipper)")
+	root.PersistentFlags().StringVar(&g.config, "config", "", "config file whose keys are the flags' names, below flags and NETMON_* variables "+
+		"(default $NETMON_CONFIG, else "+defaultConfigFile+" when it exists; '' for none)")
 	logger := func() (*slog.Logger, error) {
 		var lvl slog.Level
 		if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
@@ -72,7 +85,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		}
 		return nil, fmt.Errorf("--log-format must be text or json, got %q", g.logFormat)
 	}
-	root.AddCommand(newRunCmd(logger), newReplayCmd(logger), newMigrateCmd(logger), newPruneCmd(logger), newTopCmd(), newDevicesCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(logger, conf), newReplayCmd(logger, conf), newMigrateCmd(logger), newPruneCmd(logger), newTopCmd(), newDevicesCmd(),
+		newConfigCmd(), newVersionCmd())
 	return root
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/store"
 )
@@ -29,9 +31,13 @@ type commonFlags struct {
 	agent    string
 	noPTR    bool
 	dnsMatch dnsMatchFlag
+	ouiFile  string
 	dsnFlags
 	durabilityFlags
 	ops opsFlags
+	// conf is the config file, whose sections (nicknames, devices) only
+	// run and replay use.
+	conf *settings
 }
 
 func (f *commonFlags) register(fs *pflag.FlagSet) {
@@ -40,9 +46,12 @@ func (f *commonFlags) register(fs *pflag.FlagSet) {
 	f.dsnFlags.register(fs)
 	f.durabilityFlags.register(fs)
 	fs.StringVar(&f.localNet, "local-net", "", "extra local networks, comma-separated CIDRs (private ranges are always local)")
+	// The config file may write it as a YAML list.
+	_ = fs.SetAnnotation("local-net", listAnnotation, nil)
 	fs.StringVar(&f.agent, "agent", "", "name of this sensor in the database (default the host name)")
 	fs.BoolVar(&f.noPTR, "no-ptr", false, "do not look up PTR names for addresses DNS did not name")
 	fs.Var(&f.dnsMatch, "dns-match-queries", dnsMatchUsage)
+	fs.StringVar(&f.ouiFile, "oui-file", devices.DefaultOUIFile, "IEEE registry of MAC address vendors (oui.csv, Debian's ieee-data); a missing file names no vendors")
 	f.ops.register(fs)
 }
 
@@ -101,6 +110,14 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	if err != nil {
 		return nil, fmt.Errorf("--local-net: %w", err)
 	}
+	rules, names, err := f.conf.sections()
+	if err != nil {
+		return nil, err
+	}
+	var nickname func(string, netip.Addr) string
+	if len(rules) > 0 {
+		nickname = resolver.NewNicknamer(rules).Nickname
+	}
 	agent := f.agent
 	if agent == "" {
 		if agent, err = os.Hostname(); err != nil || agent == "" {
@@ -127,7 +144,10 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 		dbFile = strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
 	}
 	return &prepared{
-		cfg:    pipelineConfig{Window: f.window, Live: live, Local: local, PTR: !f.noPTR, DNSMatch: f.dnsMatch.m},
+		cfg: pipelineConfig{
+			Window: f.window, Live: live, Local: local, PTR: !f.noPTR, DNSMatch: f.dnsMatch.m,
+			Nickname: nickname, Devices: devices.Config{Names: names, OUIFile: f.ouiFile},
+		},
 		store:  st,
 		writer: w,
 		log:    log,
@@ -135,8 +155,8 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	}, nil
 }
 
-func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
-	var f commonFlags
+func newRunCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Command {
+	f := commonFlags{conf: conf}
 	var iface, runAs string
 	c := &cobra.Command{
 		Use:   "run -i IFACE",
@@ -206,8 +226,8 @@ func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 	return c
 }
 
-func newReplayCmd(logger func() (*slog.Logger, error)) *cobra.Command {
-	var f commonFlags
+func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Command {
+	f := commonFlags{conf: conf}
 	c := &cobra.Command{
 		Use:   "replay FILE...",
 		Short: "Read pcap/pcapng files (\"-\" for standard input) through the pipeline, windows from packet time",

@@ -1,0 +1,859 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/store"
+)
+
+// The config file holds every flag of every command under the flag's own
+// name, so that one file serves run, replay, top and prune alike, plus the
+// sections a flag cannot express. A setting comes from, strongest first: a
+// flag, its environment variable (NETMON_WINDOW for --window), the file,
+// the default. Rather than one struct field per setting, the file and the
+// environment are applied to the parsed flags through pflag's own Set, so
+// each value is read by exactly the code that reads the flag.
+
+// defaultConfigFile is read when it exists and neither --config nor
+// NETMON_CONFIG names another.
+const defaultConfigFile = "/etc/netmon/netmon.yaml"
+
+// The sections of the file that are not flags.
+const (
+	keyNicknames    = "nicknames"
+	keyEncryptedDNS = "encrypted-dns"
+	keyDevices      = "devices"
+)
+
+// source says where a setting's value came from, weakest first.
+type source int
+
+const (
+	fromDefault source = iota
+	fromFile
+	fromEnv
+	fromFlag
+)
+
+func (s source) String() string {
+	return [...]string{"default", "file", "env", "flag"}[s]
+}
+
+// Flag annotations: where the value came from ([source, where]) and that a
+// flag takes a comma-separated list, which the file may write as a YAML list.
+const (
+	sourceAnnotation = "netmon/source"
+	listAnnotation   = "netmon/list"
+)
+
+// sourceOf says where flag name of flags got its value, and from which
+// variable or file. A flag set that netmon did not layer (a test's) counts
+// values as given on the command line.
+func sourceOf(flags *pflag.FlagSet, name string) (source, string) {
+	fl := flags.Lookup(name)
+	if fl == nil {
+		return fromDefault, ""
+	}
+	if a := fl.Annotations[sourceAnnotation]; len(a) == 2 {
+		for s := fromDefault; s <= fromFlag; s++ {
+			if a[0] == s.String() {
+				return s, a[1]
+			}
+		}
+	}
+	if fl.Changed {
+		return fromFlag, ""
+	}
+	return fromDefault, ""
+}
+
+func setSource(fl *pflag.Flag, s source, where string) {
+	if fl.Annotations == nil {
+		fl.Annotations = map[string][]string{}
+	}
+	fl.Annotations[sourceAnnotation] = []string{s.String(), where}
+}
+
+// envName is the variable that sets flag name: NETMON_ and the name in
+// upper case with underscores. --dsn-password-file keeps the name it had
+// before the others had any.
+func envName(name string) string {
+	if name == "dsn-password-file" {
+		return "NETMON_DB_PASSWORD_FILE"
+	}
+	return "NETMON_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// fileKey reports whether the file (and the environment) may set flag
+// name: --config picks the file itself.
+func fileKey(name string) bool { return name != "help" && name != "config" }
+
+// fromEnvironment reports whether flag name's variable sets it. $NETMON_DB
+// is not --db's value but its default, used only when nothing names a
+// database (see dsnFlags.resolve), as before there was a file: so a DSN in
+// the file beats the NETMON_DB the systemd unit sets.
+func fromEnvironment(name string) bool { return fileKey(name) && name != "db" }
+
+// configError is one problem with the config file.
+type configError struct {
+	line int
+	// key is the top-level key the problem belongs to: a command reports
+	// only those of the keys it uses. "" is the file as a whole (its
+	// syntax, an unknown key), which every command reports.
+	key string
+	msg string
+}
+
+// configFile is a parsed config file.
+type configFile struct {
+	path string
+	// values are the top-level keys that name flags, with their line.
+	values map[string]*yaml.Node
+	lines  map[string]int
+	// rules are the encrypted-dns resolvers, then the nicknames in file order.
+	rules   []resolver.NicknameRule
+	devices map[string]string // names by lower-case aa:bb:cc:dd:ee:ff
+	errs    []configError
+}
+
+func (f *configFile) errorf(line int, key, format string, args ...any) {
+	f.errs = append(f.errs, configError{line, key, fmt.Sprintf(format, args...)})
+}
+
+// at formats an error as FILE:LINE: message.
+func (f *configFile) at(e configError) string {
+	if e.line > 0 {
+		return fmt.Sprintf("%s:%d: %s", f.path, e.line, e.msg)
+	}
+	return fmt.Sprintf("%s: %s", f.path, e.msg)
+}
+
+// sectionsErr is the errors of the sections (nicknames, encrypted-dns,
+// devices), for the commands that use them.
+func (f *configFile) sectionsErr() error {
+	var msgs []string
+	for _, e := range f.errs {
+		if e.key == keyNicknames || e.key == keyEncryptedDNS || e.key == keyDevices {
+			msgs = append(msgs, f.at(e))
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// yamlLine finds the line in a YAML syntax error ("yaml: line 3: ...").
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseConfig reads a config file's text. known reports whether a key is
+// the name of some command's flag. Every problem is collected, not just the
+// first, each with its line.
+func parseConfig(path string, data []byte, known keySet) *configFile {
+	f := &configFile{path: path, values: map[string]*yaml.Node{}, lines: map[string]int{}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		// The library leaves the line out when it is the first (its
+		// marks count from 0, and 0 reads as none).
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 1
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		f.errorf(line, "", "YAML: %s", msg)
+		return f
+	}
+	if len(doc.Content) == 0 {
+		return f // an empty file, or only comments
+	}
+	top := doc.Content[0]
+	if top.Kind == yaml.ScalarNode && top.Tag == "!!null" {
+		return f
+	}
+	if top.Kind != yaml.MappingNode {
+		f.errorf(top.Line, "", "want \"key: value\" lines, got %s", kindName(top))
+		return f
+	}
+	seen := map[string]int{}
+	var doh, nick []resolver.NicknameRule
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i], resolveAlias(top.Content[i+1])
+		key := k.Value
+		if prev, dup := seen[key]; dup {
+			f.errorf(k.Line, "", "%q given twice (first on line %d)", key, prev)
+			continue
+		}
+		seen[key] = k.Line
+		switch {
+		case key == keyNicknames:
+			nick = f.parseNicknames(v)
+		case key == keyEncryptedDNS:
+			doh = f.parseEncryptedDNS(v)
+		case key == keyDevices:
+			f.parseDevices(v)
+		case known[key]:
+			f.values[key], f.lines[key] = v, k.Line
+		default:
+			msg := fmt.Sprintf("unknown key %q", key)
+			if s := closest(key, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			f.errorf(k.Line, "", "%s", msg)
+		}
+	}
+	// An encrypted-DNS resolver is a more specific fact than a service
+	// name, so it is tried first: 1.1.1.1 stays DNS-over-HTTPS under a
+	// rule that calls 1.1.1.0/24 Cloudflare.
+	f.rules = append(doh, nick...)
+	return f
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+// scalar returns a node's single value; a YAML null (a key with nothing
+// after it) is refused rather than read as "", which a user who meant an
+// empty string writes as "".
+func scalar(n *yaml.Node) (string, error) {
+	n = resolveAlias(n)
+	switch {
+	case n.Kind != yaml.ScalarNode:
+		return "", fmt.Errorf("want one value, got %s", kindName(n))
+	case n.Tag == "!!null":
+		return "", errors.New("no value (write \"\" for an empty one)")
+	}
+	return n.Value, nil
+}
+
+// parseNicknames reads the nicknames section: a list of rules, each with
+// exactly one of keyword, suffix and cidr, and a nickname.
+func (f *configFile) parseNicknames(v *yaml.Node) []resolver.NicknameRule {
+	if v.Kind != yaml.SequenceNode {
+		f.errorf(v.Line, keyNicknames, "nicknames: want a list of rules such as \"- {cidr: 104.244.40.0/21, nickname: Twitter}\", got %s", kindName(v))
+		return nil
+	}
+	var rules []resolver.NicknameRule
+	for _, item := range v.Content {
+		item = resolveAlias(item)
+		if item.Kind != yaml.MappingNode {
+			f.errorf(item.Line, keyNicknames, "nicknames: want a rule such as \"{suffix: example.com, nickname: Example}\", got %s", kindName(item))
+			continue
+		}
+		var kinds []string
+		var kindNode, nickNode *yaml.Node
+		ok := true
+		for i := 0; i+1 < len(item.Content); i += 2 {
+			k, val := item.Content[i], item.Content[i+1]
+			switch k.Value {
+			case resolver.RuleKeyword, resolver.RuleSuffix, resolver.RuleCIDR:
+				kinds = append(kinds, k.Value)
+				kindNode = val
+			case "nickname":
+				nickNode = val
+			default:
+				f.errorf(k.Line, keyNicknames, "nicknames: unknown key %q in a rule (want one of keyword, suffix, cidr, and nickname)", k.Value)
+				ok = false
+			}
+		}
+		if len(kinds) != 1 {
+			what := "none"
+			if len(kinds) > 1 {
+				what = strings.Join(kinds, " and ")
+			}
+			f.errorf(item.Line, keyNicknames, "nicknames: a rule takes exactly one of keyword, suffix and cidr, got %s", what)
+			ok = false
+		}
+		if nickNode == nil {
+			f.errorf(item.Line, keyNicknames, "nicknames: rule without a nickname")
+			ok = false
+		}
+		if !ok {
+			continue
+		}
+		value, err := scalar(kindNode)
+		if err == nil {
+			// A placeholder nickname first, so that an error is the
+			// value's, on the value's line.
+			_, err = resolver.NewNicknameRule(kinds[0], value, "x")
+		}
+		if err != nil {
+			f.errorf(kindNode.Line, keyNicknames, "nicknames: %s: %v", kinds[0], err)
+			continue
+		}
+		nick, err := scalar(nickNode)
+		var r resolver.NicknameRule
+		if err == nil {
+			r, err = resolver.NewNicknameRule(kinds[0], value, nick)
+		}
+		if err != nil {
+			f.errorf(nickNode.Line, keyNicknames, "nicknames: nickname: %v", err)
+			continue
+		}
+		rules = append(rules, r)
+	}
+	return rules
+}
+
+// parseEncryptedDNS reads the encrypted-dns section: a list of resolver
+// names and addresses or CIDRs.
+func (f *configFile) parseEncryptedDNS(v *yaml.Node) []resolver.NicknameRule {
+	if v.Kind != yaml.SequenceNode {
+		f.errorf(v.Line, keyEncryptedDNS, "encrypted-dns: want a list of resolver names, addresses and CIDRs, got %s", kindName(v))
+		return nil
+	}
+	var rules []resolver.NicknameRule
+	for _, item := range v.Content {
+		s, err := scalar(item)
+		var r resolver.NicknameRule
+		if err == nil {
+			r, err = resolver.EncryptedDNSRule(s)
+		}
+		if err != nil {
+			f.errorf(item.Line, keyEncryptedDNS, "encrypted-dns: %v", err)
+			continue
+		}
+		rules = append(rules, r)
+	}
+	return rules
+}
+
+// parseDevices reads the devices section: names the user gives devices by
+// their MAC address.
+func (f *configFile) parseDevices(v *yaml.Node) {
+	if v.Kind != yaml.SequenceNode {
+		f.errorf(v.Line, keyDevices, "devices: want a list such as \"- {mac: aa:bb:cc:dd:ee:ff, name: Living-room TV}\", got %s", kindName(v))
+		return
+	}
+	f.devices = map[string]string{}
+	lines := map[string]int{}
+	for _, item := range v.Content {
+		item = resolveAlias(item)
+		if item.Kind != yaml.MappingNode {
+			f.errorf(item.Line, keyDevices, "devices: want {mac: ..., name: ...}, got %s", kindName(item))
+			continue
+		}
+		var macNode, nameNode *yaml.Node
+		for i := 0; i+1 < len(item.Content); i += 2 {
+			switch k := item.Content[i]; k.Value {
+			case "mac":
+				macNode = item.Content[i+1]
+			case "name":
+				nameNode = item.Content[i+1]
+			default:
+				f.errorf(k.Line, keyDevices, "devices: unknown key %q (want mac and name)", k.Value)
+			}
+		}
+		if macNode == nil || nameNode == nil {
+			f.errorf(item.Line, keyDevices, "devices: an entry needs both mac and name")
+			continue
+		}
+		mac, err := scalar(macNode)
+		if err == nil {
+			mac, err = normalMAC(mac)
+		}
+		if err != nil {
+			f.errorf(macNode.Line, keyDevices, "devices: mac: %v", err)
+			continue
+		}
+		name, err := scalar(nameNode)
+		if err == nil {
+			name, err = deviceName(name)
+		}
+		if err != nil {
+			f.errorf(nameNode.Line, keyDevices, "devices: name: %v", err)
+			continue
+		}
+		if prev, dup := lines[mac]; dup {
+			f.errorf(macNode.Line, keyDevices, "devices: %s given twice (first on line %d)", mac, prev)
+			continue
+		}
+		lines[mac] = macNode.Line
+		f.devices[mac] = name
+	}
+}
+
+// normalMAC reads a 48-bit MAC address in any of the usual spellings
+// (AA:BB:CC:DD:EE:FF, aa-bb-cc-dd-ee-ff, aabb.ccdd.eeff) and returns it in
+// the form devices keys names by.
+func normalMAC(s string) (string, error) {
+	hw, err := net.ParseMAC(strings.TrimSpace(s))
+	if err != nil || len(hw) != 6 {
+		return "", fmt.Errorf("%q is not a MAC address (want e.g. AA:BB:CC:DD:EE:FF)", s)
+	}
+	return hw.String(), nil
+}
+
+// deviceName keeps a device's name to one printable line.
+func deviceName(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", errors.New("empty name")
+	case !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl):
+		return "", fmt.Errorf("%q is not one line of text", s)
+	case utf8.RuneCountInString(s) > 255:
+		return "", errors.New("name longer than 255 characters")
+	}
+	return s, nil
+}
+
+// keySet is the flag names a file may hold as keys.
+type keySet map[string]bool
+
+// flagKeys collects the flags of every command under root.
+func flagKeys(root *cobra.Command) keySet {
+	keys := keySet{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, set := range []*pflag.FlagSet{c.Flags(), c.PersistentFlags()} {
+			set.VisitAll(func(fl *pflag.Flag) {
+				if fileKey(fl.Name) {
+					keys[fl.Name] = true
+				}
+			})
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	return keys
+}
+
+// closest is the known key at most two edits from key, for a typo's error.
+func closest(key string, known keySet) string {
+	candidates := []string{keyNicknames, keyEncryptedDNS, keyDevices}
+	for k := range known {
+		candidates = append(candidates, k)
+	}
+	slices.Sort(candidates) // the same suggestion every time
+	best, bestD := "", 3
+	for _, k := range candidates {
+		if d := editDistance(key, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// setFlag gives fl a value from the environment or the file, through the
+// flag's own Set, and then the checks its command would make later without
+// saying where the value came from.
+func setFlag(fl *pflag.Flag, v string) error {
+	if err := fl.Value.Set(v); err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) {
+			// strconv's own words name a Go function, not the setting.
+			return fmt.Errorf("%q is not a valid %s", v, fl.Value.Type())
+		}
+		return err
+	}
+	fl.Changed = true
+	return checkSetting(fl.Name, v)
+}
+
+// checkSetting makes the checks a command makes of a value after parsing
+// it, so that a bad value in the file is reported with its line, and by
+// netmon config check.
+func checkSetting(name, v string) error {
+	switch name {
+	case "window":
+		if d, err := time.ParseDuration(v); err == nil && d < time.Second {
+			return fmt.Errorf("must be at least 1s, got %s", d)
+		}
+	case "drain-timeout", "unhealthy-after":
+		if d, err := time.ParseDuration(v); err == nil && d < 0 {
+			return fmt.Errorf("must not be negative, got %s", d)
+		}
+	case "spool-max":
+		_, err := parseSize(v)
+		return err
+	case "older-than":
+		if v != "" {
+			_, err := parseAge(v)
+			return err
+		}
+	case "filter":
+		return capture.ValidateFilter(v, layers.LinkTypeEthernet)
+	case "local-net":
+		_, err := resolver.ParsePrefixes(v)
+		return err
+	case "log-level":
+		var lvl slog.Level
+		if lvl.UnmarshalText([]byte(v)) != nil {
+			return fmt.Errorf("%q: want debug, info, warn or error", v)
+		}
+	case "log-format":
+		if v != "text" && v != "json" {
+			return fmt.Errorf("%q: want text or json", v)
+		}
+	}
+	return nil
+}
+
+// fileValue is the text a node gives a flag: a scalar, or for a list flag
+// a YAML list, joined with commas as on the command line.
+func fileValue(fl *pflag.Flag, n *yaml.Node) (string, error) {
+	n = resolveAlias(n)
+	if n.Kind != yaml.SequenceNode {
+		return scalar(n)
+	}
+	if _, list := fl.Annotations[listAnnotation]; !list {
+		return "", fmt.Errorf("want one value, got %s", kindName(n))
+	}
+	items := make([]string, 0, len(n.Content))
+	for _, item := range n.Content {
+		s, err := scalar(item)
+		if err != nil {
+			return "", err
+		}
+		items = append(items, s)
+	}
+	return strings.Join(items, ","), nil
+}
+
+// applyLayers gives every flag of fs that the command line left alone its
+// value from the environment, else from the file (nil: none), and records
+// where each value came from. It reports every problem at once: the file's
+// own (syntax, unknown keys) and those of the values this command uses;
+// the keys of other commands are not this command's business.
+func applyLayers(flags *pflag.FlagSet, file *configFile, lookupEnv func(string) (string, bool)) error {
+	var msgs []string
+	var fileErrs []configError
+	if file != nil {
+		for _, e := range file.errs {
+			if e.key == "" {
+				fileErrs = append(fileErrs, e)
+			}
+		}
+	}
+	flags.VisitAll(func(fl *pflag.Flag) {
+		if !fileKey(fl.Name) {
+			return
+		}
+		if fl.Changed {
+			setSource(fl, fromFlag, "")
+			return
+		}
+		if name := envName(fl.Name); fromEnvironment(fl.Name) {
+			// An empty variable is unset, as NETMON_DSN= always was: an
+			// environment file's blank line must not clear a setting.
+			if v, ok := lookupEnv(name); ok && v != "" {
+				if err := setFlag(fl, v); err != nil {
+					msgs = append(msgs, fmt.Sprintf("%s: %v", name, err))
+					return
+				}
+				setSource(fl, fromEnv, name)
+				return
+			}
+		}
+		if file == nil {
+			return
+		}
+		n, ok := file.values[fl.Name]
+		if !ok {
+			return
+		}
+		line := file.lines[fl.Name]
+		v, err := fileValue(fl, n)
+		if err == nil {
+			err = setFlag(fl, v)
+		}
+		if err != nil {
+			fileErrs = append(fileErrs, configError{line: line, key: fl.Name, msg: fmt.Sprintf("%s: %v", fl.Name, err)})
+			return
+		}
+		setSource(fl, fromFile, fmt.Sprintf("%s:%d", file.path, line))
+	})
+	slices.SortStableFunc(fileErrs, func(a, b configError) int { return a.line - b.line })
+	for _, e := range fileErrs {
+		msgs = append(msgs, file.at(e))
+	}
+	if len(msgs) > 0 {
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// configPath is the file to read: --config (explicitly empty: none), else
+// $NETMON_CONFIG, else the default when it exists. explicit says the user
+// named it, so that it must exist.
+func configPath(flags *pflag.FlagSet) (path string, explicit bool) {
+	if fl := flags.Lookup("config"); fl != nil && fl.Changed {
+		return fl.Value.String(), true
+	}
+	if p := os.Getenv("NETMON_CONFIG"); p != "" {
+		return p, true
+	}
+	return defaultConfigFile, false
+}
+
+// readConfig reads and parses the file at path; a file the user did not
+// name that does not exist is no file (nil).
+func readConfig(path string, explicit bool, known keySet) (*configFile, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if !explicit && errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return parseConfig(path, data, known), nil
+}
+
+// settings is what the root command learns before a command runs: the
+// config file, whose sections run and replay read.
+type settings struct {
+	file *configFile
+}
+
+// load reads the config file and layers it and the environment under the
+// flags of c, the command about to run.
+func (s *settings) load(c *cobra.Command) error {
+	path, explicit := configPath(c.Flags())
+	file, err := readConfig(path, explicit, flagKeys(c.Root()))
+	if err != nil {
+		return fmt.Errorf("%w (give --config an existing file, or --config '' for none)", err)
+	}
+	s.file = file
+	return applyLayers(c.Flags(), file, os.LookupEnv)
+}
+
+// sections returns the nickname rules and device names of the file.
+func (s *settings) sections() ([]resolver.NicknameRule, map[string]string, error) {
+	if s == nil || s.file == nil {
+		return nil, nil, nil
+	}
+	if err := s.file.sectionsErr(); err != nil {
+		return nil, nil, err
+	}
+	return s.file.rules, s.file.devices, nil
+}
+
+// noConfig marks the commands that read no settings (version, help): a
+// broken file must not stop them.
+func noConfig(c *cobra.Command) bool {
+	switch c.Name() {
+	case "version", "help", "completion", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+		return true
+	}
+	return c.HasParent() && c.Parent().Name() == "completion"
+}
+
+func newConfigCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "config",
+		Short: "Check the config file, or show the settings a command would use",
+		Long: "netmon reads its settings from, strongest first: flags; environment variables named after the flags\n" +
+			"(NETMON_WINDOW for --window); the config file (--config, $NETMON_CONFIG, else " + defaultConfigFile + "\n" +
+			"when it exists), whose keys are the flags' names; the defaults.",
+		// The subcommands read the file themselves, every error of it.
+		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
+	}
+	c.AddCommand(newConfigCheckCmd(), newConfigShowCmd())
+	return c
+}
+
+func newConfigCheckCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check [FILE]",
+		Short: "Check a config file (default the one netmon would read) and print every error as FILE:LINE: message",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			path, explicit := configPath(c.Flags())
+			if len(args) == 1 {
+				path, explicit = args[0], true
+			}
+			if path == "" {
+				return errors.New("no config file to check: give FILE")
+			}
+			if _, err := os.Stat(path); !explicit && errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("no config file to check: %s does not exist (give FILE or --config)", path)
+			}
+			// A tree of its own, so that trying values on every command's
+			// flags changes nothing that runs.
+			tree := newRoot(io.Discard, io.Discard)
+			file, err := readConfig(path, true, flagKeys(tree))
+			if err != nil {
+				return err
+			}
+			errs := checkConfig(tree, file)
+			for _, e := range errs {
+				fmt.Fprintln(c.ErrOrStderr(), file.at(e))
+			}
+			if len(errs) > 0 {
+				return fmt.Errorf("%s: %d error(s)", path, len(errs))
+			}
+			fmt.Fprintf(c.OutOrStdout(), "%s: ok\n", path)
+			return nil
+		},
+	}
+}
+
+// checkConfig is every error of file: its own, and each flag value tried
+// on every command that has the flag, in the order of the lines.
+func checkConfig(tree *cobra.Command, file *configFile) []configError {
+	errs := slices.Clone(file.errs)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, set := range []*pflag.FlagSet{c.Flags(), c.PersistentFlags()} {
+			set.VisitAll(func(fl *pflag.Flag) {
+				n, ok := file.values[fl.Name]
+				if !ok {
+					return
+				}
+				v, err := fileValue(fl, n)
+				if err == nil {
+					err = setFlag(fl, v)
+				}
+				if err != nil {
+					e := configError{line: file.lines[fl.Name], key: fl.Name, msg: fmt.Sprintf("%s: %v", fl.Name, err)}
+					if !slices.Contains(errs, e) { // commands that share a flag share its error
+						errs = append(errs, e)
+					}
+				}
+			})
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(tree)
+	slices.SortStableFunc(errs, func(a, b configError) int { return a.line - b.line })
+	return errs
+}
+
+func newConfigShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show [COMMAND [FLAG...]]",
+		Short: "Print the settings COMMAND (default run) would use, and where each came from",
+		Long: "show prints each setting of COMMAND with its value and its source: flag, env (the variable), file (the line)\n" +
+			"or default, given the flags that follow, the environment and the config file. A DSN's password is never printed.",
+		// The flags are COMMAND's, parsed by COMMAND's own flag set.
+		DisableFlagParsing: true,
+		RunE: func(c *cobra.Command, args []string) error {
+			name := "run"
+			if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+				name, args = args[0], args[1:]
+			}
+			if slices.Contains(args, "-h") || slices.Contains(args, "--help") {
+				return c.Help()
+			}
+			tree := newRoot(io.Discard, io.Discard)
+			target, _, err := tree.Find([]string{name})
+			if err != nil || target == tree || noConfig(target) || target.Name() == "config" {
+				return fmt.Errorf("config show: %q is not a command that reads settings (run, replay, top, prune, migrate)", name)
+			}
+			if err := target.ParseFlags(args); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			path, explicit := configPath(target.Flags())
+			file, err := readConfig(path, explicit, flagKeys(tree))
+			if err != nil {
+				return err
+			}
+			if err := applyLayers(target.Flags(), file, os.LookupEnv); err != nil {
+				return err
+			}
+			return writeSettings(c.OutOrStdout(), target, file)
+		},
+	}
+}
+
+// writeSettings prints the settings of c, one per line, with their source.
+func writeSettings(w io.Writer, c *cobra.Command, file *configFile) error {
+	if file != nil {
+		fmt.Fprintf(w, "config file: %s\n", file.path)
+	} else {
+		fmt.Fprintln(w, "config file: none")
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	// The value last: a BPF filter is long.
+	fmt.Fprintln(tw, "SETTING\tFROM\tVALUE")
+	c.Flags().VisitAll(func(fl *pflag.Flag) {
+		if !fileKey(fl.Name) {
+			return
+		}
+		v := fl.Value.String()
+		if fl.Name == "dsn" {
+			v = store.Redact(v)
+		}
+		src, where := sourceOf(c.Flags(), fl.Name)
+		from := src.String()
+		if where != "" {
+			from += " " + where
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", fl.Name, from, strconv.Quote(v))
+	})
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if file != nil {
+		fmt.Fprintf(w, "nickname rules: %d (encrypted-dns and nicknames); devices: %d\n", len(file.rules), len(file.devices))
+	}
+	return nil
+}
