@@ -58,7 +58,7 @@ func TestSQLiteDefault(t *testing.T) {
 	// The second start finds the schema in place and says nothing of it.
 	r = netmon(t, "replay", "--db", path, "--agent", "lite2", "--no-ptr", files[0])
 	r.mustSucceed(t)
-	if strings.Contains(r.stderr, "schema migrated") || strings.Contains(r.stderr, "created") {
+	if strings.Contains(r.stderr, "schema migrated") || strings.Contains(r.stderr, "created the SQLite database") {
 		t.Errorf("second replay created or migrated again:\n%s", r.stderr)
 	}
 	r = netmon(t, "migrate", "--db", path)
