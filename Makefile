@@ -14,11 +14,22 @@ DSN      ?= $(NETMON_DSN)
 ARGS     ?=
 
 # Debian packages the build and the tests need; the build alone needs libpcap.
-DEB_PKGS   := libpcap-dev tcpreplay tcpdump iproute2 mariadb-server mariadb-client systemd
+# ieee-data: the vendor table (oui.csv) that devices/ reads, in its tests too.
+DEB_PKGS   := libpcap-dev tcpreplay tcpdump iproute2 mariadb-server mariadb-client systemd ieee-data
 BUILD_PKGS := libpcap-dev
 PKGS       ?= $(DEB_PKGS)
 
-.PHONY: all build run deps mariadb test lint unit bench fuzz fuzz-short clean install
+# The Raspberry Pi builds (make release, make test-arm64), per dpkg
+# architecture: Debian's cross compiler, and that architecture's own libpcap
+# from dpkg's multiarch (libpcap0.8-dev is Multi-Arch: same, so it installs
+# beside the host's). qemu-user-static runs the arm64 tests; file checks
+# what was built.
+CROSS_PKGS_arm64 := gcc-aarch64-linux-gnu libpcap-dev:arm64 qemu-user-static file
+CROSS_PKGS_armhf := gcc-arm-linux-gnueabihf libpcap-dev:armhf file
+DIST             ?= dist
+RELEASES         := $(DIST)/netmon-linux-arm64 $(DIST)/netmon-linux-armv7
+
+.PHONY: all build run deps mariadb test test-arm64 lint unit bench fuzz fuzz-short clean install release $(RELEASES)
 
 all: build
 
@@ -40,13 +51,34 @@ else
 	@NETMON_DSN='$(DSN)' $(BIN) run -i $(IFACE) $(ARGS)
 endif
 
-# Installs the Debian packages that are missing (needs root).
+# Installs the Debian packages that are missing (needs root). A name without
+# an architecture means this machine's own (or an arch: all package): once
+# dpkg has a foreign architecture, a bare `dpkg -s libpcap-dev` is ambiguous
+# with libpcap-dev:arm64 installed, or answers for it alone.
+NATIVE_ARCH = $(shell dpkg --print-architecture 2>/dev/null)
 deps:
-	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(PKGS); do \
+		case $$p in *:*) q=$$p ;; *) q="$$p:$(NATIVE_ARCH) $$p:all" ;; esac; \
+		ok=; for x in $$q; do dpkg -s $$x >/dev/null 2>&1 && ok=1; done; \
+		[ -n "$$ok" ] || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		apt-get update -qq || echo "apt-get update failed (above): installing from the package lists apt has"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+# cross-deps-arm64, cross-deps-armhf: adds the architecture to dpkg when it
+# is missing, then installs what CROSS_PKGS_<arch> lists (needs root). When
+# that fails, an architecture added here is taken out again: a foreign
+# architecture whose package lists the mirror cannot serve makes every later
+# apt-get update on the machine fail.
+cross-deps-%:
+	@added=; dpkg --print-foreign-architectures | grep -qx $* || \
+		{ echo "dpkg --add-architecture $*"; dpkg --add-architecture $*; added=1; }; \
+	$(MAKE) --no-print-directory deps PKGS='$(CROSS_PKGS_$*)' || { \
+		[ -z "$$added" ] || { echo "dpkg --remove-architecture $*"; dpkg --remove-architecture $*; }; \
+		echo "could not install $(CROSS_PKGS_$*): see apt's message above"; exit 1; }
 
 # Starts the local MariaDB when it does not answer, and waits for it.
 mariadb:
@@ -60,15 +92,36 @@ mariadb:
 	fi
 
 # Every test: formatting, vet, and the race-enabled suite (unit, real
-# captures, real MariaDB, live capture on a veth pair, short fuzz runs).
+# captures, real MariaDB, live capture on a veth pair, short fuzz runs),
+# then the unit tests again as arm64 code under qemu.
 test: deps mariadb lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz-short
+	$(MAKE) test-arm64
+
+# The unit tests of every package but cmd, built for arm64 and run under
+# qemu-user: qemu-aarch64-static is go test's -exec, so binfmt_misc is not
+# needed. They use the same MariaDB (TCP 127.0.0.1) and shared captures as
+# make test. Left out, because they test the host rather than arm64 code:
+# - cmd, whose tests build and run the host binary, set up network
+#   namespaces and replay live (integration tests);
+# - the live capture tests, TestLive* and TestOpenLive*: qemu 7.2 does not
+#   emulate the SIOCETHTOOL ioctl libpcap opens an interface with, and
+#   cannot start the arm64 child process one of them runs without binfmt.
+# No -race: ThreadSanitizer needs a 48-bit address space, and qemu-user
+# gives the guest 39 bits ("unsupported VMA range").
+# No -L: the loader and libraries are the multiarch ones libpcap-dev:arm64
+# brought (/lib/ld-linux-aarch64.so.1, /usr/lib/aarch64-linux-gnu); with
+# -L /usr/aarch64-linux-gnu (the cross compiler's own libc) a cgo binary
+# spins forever before main under Debian's qemu 7.2.
+test-arm64: cross-deps-arm64 mariadb
+	CGO_ENABLED=1 GOARCH=arm64 CC=aarch64-linux-gnu-gcc $(GO) test -count=1 -timeout 20m \
+		-exec qemu-aarch64-static -skip '^Test(Live|OpenLive)' $$($(GO) list ./... | grep -v '/cmd')
 
 # Every fuzz target for FUZZTIME each, one at a time (go test -fuzz takes
 # one target per run). A longer hunt: make fuzz-short FUZZTIME=10m.
 FUZZTIME    ?= 10s
-FUZZTARGETS := capture:FuzzDecode resolver:FuzzDNS resolver:FuzzDNSTCP resolver:FuzzTLS resolver:FuzzHTTP resolver:FuzzQUIC
+FUZZTARGETS := capture:FuzzDecode resolver:FuzzDNS resolver:FuzzDNSTCP resolver:FuzzTLS resolver:FuzzHTTP resolver:FuzzQUIC devices:FuzzAnnouncements
 fuzz-short:
 	@set -e; for t in $(FUZZTARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
@@ -89,7 +142,32 @@ bench:
 	bash bench/compare.sh
 	bash bench/live.sh
 
-# Installs the binary, the systemd unit and an example environment file.
+# Raspberry Pi binaries (README.md, "Raspberry Pi notes") with cgo and each
+# architecture's libpcap: $(DIST)/netmon-linux-arm64 for 64-bit Raspberry Pi
+# OS, $(DIST)/netmon-linux-armv7 for 32-bit (one alone: make
+# dist/netmon-linux-arm64), and SHA256SUMS. Each binary is checked with file
+# (the right ELF and loader) and readelf (it loads libpcap.so.0.8, which the
+# Pi's libpcap0.8 package provides; file does not show it).
+release: $(RELEASES)
+	cd $(DIST) && sha256sum $(notdir $(RELEASES)) > SHA256SUMS && ls -l
+$(DIST)/netmon-linux-arm64: cross-deps-arm64
+	@mkdir -p $(DIST)
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc \
+		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/netmon
+	@$(call check-elf,$@,ELF 64-bit LSB .*ARM aarch64.*dynamically linked.*/lib/ld-linux-aarch64\.so\.1)
+$(DIST)/netmon-linux-armv7: cross-deps-armhf
+	@mkdir -p $(DIST)
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-gcc \
+		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/netmon
+	@$(call check-elf,$@,ELF 32-bit LSB .*ARM.*EABI5.*dynamically linked.*/lib/ld-linux-armhf\.so\.3)
+# $(call check-elf,FILE,PATTERN): file's description of FILE matches the
+# grep PATTERN, and FILE loads libpcap.so.0.8.
+check-elf = f=$$(file -b $(1)); echo "$(1): $$f"; \
+	echo "$$f" | grep -q '$(2)' || { echo "$(1) is not $(2)"; exit 1; }; \
+	readelf -d $(1) | grep -q 'NEEDED.*\[libpcap\.so\.0\.8\]' || { echo "$(1) does not load libpcap.so.0.8"; exit 1; }
+
+# Installs the binary, the systemd unit, an example environment file and an
+# example configuration file.
 # DESTDIR stages the files elsewhere (packaging, the tests); PREFIX moves the
 # binary. With a PREFIX other than /usr/local, edit ExecStart= to match.
 # Then, as README.md "Operations" says: useradd --system netmon, copy the
@@ -101,6 +179,7 @@ install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/netmon
 	install -D -m 0644 deploy/systemd/netmon.service $(DESTDIR)$(UNITDIR)/netmon.service
 	install -D -m 0600 deploy/systemd/netmon.env.example $(DESTDIR)$(SYSCONFDIR)/netmon/netmon.env.example
+	install -D -m 0644 deploy/netmon.yaml $(DESTDIR)$(SYSCONFDIR)/netmon/netmon.yaml.example
 
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)

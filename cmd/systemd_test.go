@@ -29,6 +29,7 @@ func TestInstallAndUnit(t *testing.T) {
 		"usr/local/bin/netmon":              0o755,
 		"etc/systemd/system/netmon.service": 0o644,
 		"etc/netmon/netmon.env.example":     0o600,
+		"etc/netmon/netmon.yaml.example":    0o644,
 	} {
 		st, err := os.Stat(filepath.Join(dest, path))
 		if err != nil {
