@@ -83,12 +83,13 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 		}, table)
 		requester, devicePTR = ptr, ptr
 	}
+	registryRead := make(chan struct{})
 	tracker = devices.New(cfg.Devices, local, devices.Options{PTR: devicePTR, Log: log.With("component", "devices")})
 	acfg := aggregate.DefaultConfig()
 	acfg.Width = cfg.Window
 	acfg.Live = cfg.Live
 	windows := aggregate.New(acfg, aggregate.Dependencies{
-		Names: table, PTR: requester, Nickname: cfg.Nickname, Devices: tracker,
+		Names: table, PTR: requester, Nickname: cfg.Nickname, Devices: afterRegistry{tracker, registryRead},
 	})
 	decoder := capture.NewDecoder(capture.DecoderConfig{})
 
@@ -153,6 +154,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	})
 	g.Go(func() error { return stage(gctx, learned, resolved, classifier.Classify) })
 	g.Go(func() error {
+		defer close(registryRead)
 		tracker.ReadRegistry() // beside the stages: capture must not wait for it
 		return nil
 	})
@@ -201,4 +203,17 @@ func stage(ctx context.Context, in <-chan *capture.Batch, out chan<- *capture.Ba
 // window from in until in is closed, and never block on the database.
 type windowStore interface {
 	Run(stop context.Context, in <-chan *aggregate.Window) error
+}
+
+// afterRegistry holds the windows' device drains until the vendor registry
+// has been read: capture starts at once, but the first window written names
+// its devices' vendors even when a short replay ends before the read does.
+type afterRegistry struct {
+	*devices.Tracker
+	read <-chan struct{}
+}
+
+func (a afterRegistry) Drain(dst []devices.Device) []devices.Device {
+	<-a.read
+	return a.Tracker.Drain(dst)
 }
