@@ -42,12 +42,16 @@ func TestMain(m *testing.M) {
 	// And a machine's own /etc/netmon/netmon.yaml never reaches the
 	// commands under test: they read this empty file unless a test names
 	// another.
-	noConfig := filepath.Join(dir, "empty.yaml")
-	if err := os.WriteFile(noConfig, nil, 0o644); err != nil {
+	// It sits outside dir (mode 0700) so that commands run as another
+	// user (TestBadInput) can read it too.
+	noConfig, err := os.CreateTemp("", "netmon-noconfig-*.yaml")
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	os.Setenv("NETMON_CONFIG", noConfig)
+	noConfig.Close()
+	os.Chmod(noConfig.Name(), 0o644)
+	os.Setenv("NETMON_CONFIG", noConfig.Name())
 	build := exec.Command("go", "build", "-o", binary, "./netmon")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -56,6 +60,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	os.Remove(noConfig.Name())
 	os.Exit(code)
 }
 
