@@ -29,7 +29,7 @@ CROSS_PKGS_armhf := gcc-arm-linux-gnueabihf libpcap-dev:armhf file
 DIST             ?= dist
 RELEASES         := $(DIST)/netmon-linux-arm64 $(DIST)/netmon-linux-armv7
 
-.PHONY: all build run deps mariadb test test-arm64 lint unit bench fuzz fuzz-short clean install release $(RELEASES)
+.PHONY: all build run deps mariadb test test-arm64 lint unit bench fuzz fuzz-short clean install release armhf-sysroot $(RELEASES)
 
 all: build
 
@@ -155,11 +155,39 @@ $(DIST)/netmon-linux-arm64: cross-deps-arm64
 	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc \
 		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/netmon
 	@$(call check-elf,$@,ELF 64-bit LSB .*ARM aarch64.*dynamically linked.*/lib/ld-linux-aarch64\.so\.1)
-$(DIST)/netmon-linux-armv7: cross-deps-armhf
+# armhf's libpcap comes through multiarch like arm64's. Multiarch needs the
+# armhf libraries at exactly the host's versions, which a mirror in mid-sync
+# or a host behind the mirror cannot always offer; then the same Debian
+# packages (libpcap0.8, libpcap0.8-dev for armhf) are unpacked into
+# ARMHF_SYSROOT and linked from there. Their own libraries (libdbus) are the
+# Pi's business at run time, hence --allow-shlib-undefined.
+ARMHF_SYSROOT := $(DIST)/.armhf-sysroot
+$(DIST)/netmon-linux-armv7:
 	@mkdir -p $(DIST)
-	CGO_ENABLED=1 GOOS=linux GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-gcc \
+	@set -e; if $(MAKE) --no-print-directory cross-deps-armhf; then \
+		cflags=; ldflags=; \
+	else \
+		echo "multiarch libpcap-dev:armhf is not installable here: unpacking Debian's armhf libpcap into $(ARMHF_SYSROOT)"; \
+		$(MAKE) --no-print-directory armhf-sysroot; \
+		cflags="-I$(abspath $(ARMHF_SYSROOT))/usr/include"; \
+		ldflags="-L$(abspath $(ARMHF_SYSROOT))/usr/lib/arm-linux-gnueabihf -Wl,--allow-shlib-undefined"; \
+	fi; \
+	echo "go build GOARCH=arm GOARM=7 -o $@"; \
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-gcc CGO_CFLAGS="$$cflags" CGO_LDFLAGS="$$ldflags" \
 		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/netmon
 	@$(call check-elf,$@,ELF 32-bit LSB .*ARM.*EABI5.*dynamically linked.*/lib/ld-linux-armhf\.so\.3)
+# Downloads (not installs) the armhf libpcap packages and unpacks them into
+# ARMHF_SYSROOT; armhf is added to dpkg only for the download.
+armhf-sysroot:
+	@$(MAKE) --no-print-directory deps PKGS='gcc-arm-linux-gnueabihf file'
+	@added=; dpkg --print-foreign-architectures | grep -qx armhf || { dpkg --add-architecture armhf; added=1; }; \
+	apt-get update -qq || echo "apt-get update failed (above): downloading from the package lists apt has"; \
+	rm -rf $(ARMHF_SYSROOT) && mkdir -p $(ARMHF_SYSROOT)/debs; \
+	(cd $(ARMHF_SYSROOT)/debs && apt-get download -qq libpcap0.8:armhf libpcap0.8-dev:armhf); rc=$$?; \
+	[ -z "$$added" ] || dpkg --remove-architecture armhf; \
+	[ $$rc = 0 ] || { echo "could not download libpcap0.8:armhf and libpcap0.8-dev:armhf"; exit 1; }; \
+	for d in $(ARMHF_SYSROOT)/debs/*.deb; do dpkg-deb -x $$d $(ARMHF_SYSROOT); done
+
 # $(call check-elf,FILE,PATTERN): file's description of FILE matches the
 # grep PATTERN, and FILE loads libpcap.so.0.8.
 check-elf = f=$$(file -b $(1)); echo "$(1): $$f"; \
