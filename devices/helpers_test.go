@@ -31,51 +31,49 @@ var (
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-// udpFrame serializes an Ethernet frame carrying one UDP datagram.
+// udpFrame serializes an Ethernet broadcast frame carrying one UDP datagram.
 func udpFrame(t testing.TB, mac [6]byte, src, dst netip.Addr, sport, dport uint16, payload []byte) []byte {
 	t.Helper()
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(mac[:]), DstMAC: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
-	var ip gopacket.SerializableLayer
-	var nl gopacket.NetworkLayer
-	if src.Is4() {
-		eth.EthernetType = layers.EthernetTypeIPv4
-		l := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
-		ip, nl = l, l
-	} else {
-		eth.EthernetType = layers.EthernetTypeIPv6
-		l := &layers.IPv6{Version: 6, HopLimit: 255, NextHeader: layers.IPProtocolUDP, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
-		ip, nl = l, l
-	}
 	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
-	_ = udp.SetNetworkLayerForChecksum(nl)
-	buf := gopacket.NewSerializeBuffer()
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	if err := gopacket.SerializeLayers(buf, opts, eth, ip, udp, gopacket.Payload(payload)); err != nil {
-		t.Fatal(err)
-	}
-	return bytes.Clone(buf.Bytes())
+	return frame(t, mac, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, src, dst, layers.IPProtocolUDP, udp, payload)
 }
 
 // tcpFrame is a TCP segment (ACK) of a flow, for traffic that is not an
-// announcement.
+// announcement, sent to the gateway's MAC.
 func tcpFrame(t testing.TB, mac [6]byte, src, dst netip.Addr, sport, dport uint16) []byte {
 	t.Helper()
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(mac[:]), DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), ACK: true, Window: 1000}
+	return frame(t, mac, [6]byte{2, 0, 0, 0, 0, 1}, src, dst, layers.IPProtocolTCP, tcp, nil)
+}
+
+// transport is a UDP or TCP layer, whose checksum covers the IP addresses.
+type transport interface {
+	gopacket.SerializableLayer
+	SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
+}
+
+// frame serializes Ethernet from srcMAC to dstMAC, IPv4 or IPv6 (as src
+// is) from src to dst, the transport l4 and its payload.
+func frame(t testing.TB, srcMAC, dstMAC [6]byte, src, dst netip.Addr, proto layers.IPProtocol, l4 transport, payload []byte) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(srcMAC[:]), DstMAC: net.HardwareAddr(dstMAC[:])}
 	var ip gopacket.SerializableLayer
 	var nl gopacket.NetworkLayer
 	if src.Is4() {
 		eth.EthernetType = layers.EthernetTypeIPv4
-		l := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
+		l := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: proto, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
 		ip, nl = l, l
 	} else {
 		eth.EthernetType = layers.EthernetTypeIPv6
-		l := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
+		l := &layers.IPv6{Version: 6, HopLimit: 255, NextHeader: proto, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
 		ip, nl = l, l
 	}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), ACK: true, Window: 1000}
-	_ = tcp.SetNetworkLayerForChecksum(nl)
+	if err := l4.SetNetworkLayerForChecksum(nl); err != nil {
+		t.Fatal(err)
+	}
 	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp); err != nil {
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, eth, ip, l4, gopacket.Payload(payload)); err != nil {
 		t.Fatal(err)
 	}
 	return bytes.Clone(buf.Bytes())
