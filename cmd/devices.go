@@ -43,11 +43,7 @@ func newDevicesCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// Warnings about the DSN go to standard error, as netmon's log does.
-			dsn, err := o.resolve(slog.New(slog.NewTextHandler(c.ErrOrStderr(), nil)))
-			if err != nil {
-				return err
-			}
-			st, err := store.Open(ctx, store.Config{DSN: dsn})
+			st, err := o.open(ctx, slog.New(slog.NewTextHandler(c.ErrOrStderr(), nil)))
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,16 @@ func defaultDBPath() string {
 		return rootDBPath
 	}
 	return filepath.Join(".", dbFile)
+}
+
+// open resolves the DSN and opens the store it names, for the commands
+// that only read or prune it (top, devices, prune).
+func (f *dsnFlags) open(ctx context.Context, log *slog.Logger) (*store.Store, error) {
+	dsn, err := f.resolve(log)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, store.Config{DSN: dsn})
 }
 
 // resolve returns the DSN to connect with: --dsn or --db; else

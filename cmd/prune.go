@@ -44,11 +44,7 @@ func newPruneCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			dsn, err := df.resolve(log)
-			if err != nil {
-				return err
-			}
-			st, err := store.Open(ctx, store.Config{DSN: dsn})
+			st, err := df.open(ctx, log)
 			if err != nil {
 				return err
 			}
