@@ -164,7 +164,7 @@ func newRunCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Comma
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if iface == "" {
-				return errors.New("no interface given: use -i IFACE (e.g. -i eth0)")
+				return errors.New("no interface given: use -i IFACE (e.g. -i eth0), NETMON_INTERFACE or interface: in the config file")
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

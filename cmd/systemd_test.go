@@ -48,7 +48,7 @@ func TestInstallAndUnit(t *testing.T) {
 		"User=netmon", "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN",
 		"CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN", "NoNewPrivileges=yes", "ProtectSystem=strict",
 		"PrivateTmp=yes", "ProtectHome=yes", "StateDirectory=netmon", "Restart=on-failure",
-		"EnvironmentFile=/etc/netmon/netmon.env", "ExecStart=/usr/local/bin/netmon run -i ${NETMON_IFACE}",
+		"EnvironmentFile=/etc/netmon/netmon.env", "ExecStart=/usr/local/bin/netmon run --log-format json $NETMON_ARGS",
 	} {
 		if !strings.Contains(string(unit), "\n"+line) {
 			t.Errorf("the unit has no line %q", line)
