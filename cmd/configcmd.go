@@ -1,0 +1,175 @@
+package cmd
+
+// The config command: config check and config show, over the loader in
+// config.go.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/netmon/netmon/store"
+)
+
+func newConfigCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "config",
+		Short: "Check the config file, or show the settings a command would use",
+		Long: "netmon reads its settings from, strongest first: flags; environment variables named after the flags\n" +
+			"(NETMON_WINDOW for --window); the config file (--config, $NETMON_CONFIG, else " + defaultConfigFile + "\n" +
+			"when it exists), whose keys are the flags' names; the defaults.",
+		// The subcommands read the file themselves, every error of it.
+		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
+	}
+	c.AddCommand(newConfigCheckCmd(), newConfigShowCmd())
+	return c
+}
+
+func newConfigCheckCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check [FILE]",
+		Short: "Check a config file (default the one netmon would read) and print every error as FILE:LINE: message",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			path, explicit := configPath(c.Flags())
+			if len(args) == 1 {
+				path, explicit = args[0], true
+			}
+			if path == "" {
+				return errors.New("no config file to check: give FILE")
+			}
+			if _, err := os.Stat(path); !explicit && errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("no config file to check: %s does not exist (give FILE or --config)", path)
+			}
+			// A tree of its own, so that trying values on every command's
+			// flags changes nothing that runs.
+			tree := newRoot(io.Discard, io.Discard)
+			file, err := readConfig(path, true, flagKeys(tree))
+			if err != nil {
+				return err
+			}
+			errs := checkConfig(tree, file)
+			for _, e := range errs {
+				fmt.Fprintln(c.ErrOrStderr(), file.at(e))
+			}
+			if len(errs) > 0 {
+				return fmt.Errorf("%s: %d error(s)", path, len(errs))
+			}
+			fmt.Fprintf(c.OutOrStdout(), "%s: ok\n", path)
+			return nil
+		},
+	}
+}
+
+// checkConfig is every error of file: its own, and each flag value tried
+// on every command that has the flag, in the order of the lines.
+func checkConfig(tree *cobra.Command, file *configFile) []configError {
+	errs := slices.Clone(file.errs)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, set := range []*pflag.FlagSet{c.Flags(), c.PersistentFlags()} {
+			set.VisitAll(func(fl *pflag.Flag) {
+				n, ok := file.values[fl.Name]
+				if !ok {
+					return
+				}
+				v, err := fileValue(fl, n)
+				if err == nil {
+					err = setFlag(fl, v)
+				}
+				if err != nil {
+					e := configError{line: file.lines[fl.Name], key: fl.Name, msg: fmt.Sprintf("%s: %v", fl.Name, err)}
+					if !slices.Contains(errs, e) { // commands that share a flag share its error
+						errs = append(errs, e)
+					}
+				}
+			})
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(tree)
+	slices.SortStableFunc(errs, func(a, b configError) int { return a.line - b.line })
+	return errs
+}
+
+func newConfigShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show [COMMAND [FLAG...]]",
+		Short: "Print the settings COMMAND (default run) would use, and where each came from",
+		Long: "show prints each setting of COMMAND with its value and its source: flag, env (the variable), file (the line)\n" +
+			"or default, given the flags that follow, the environment and the config file. A DSN's password is never printed.",
+		// The flags are COMMAND's, parsed by COMMAND's own flag set.
+		DisableFlagParsing: true,
+		RunE: func(c *cobra.Command, args []string) error {
+			name := "run"
+			if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+				name, args = args[0], args[1:]
+			}
+			if slices.Contains(args, "-h") || slices.Contains(args, "--help") {
+				return c.Help()
+			}
+			tree := newRoot(io.Discard, io.Discard)
+			target, _, err := tree.Find([]string{name})
+			if err != nil || target == tree || noConfig(target) || target.Name() == "config" {
+				return fmt.Errorf("config show: %q is not a command that reads settings (run, replay, top, prune, migrate)", name)
+			}
+			if err := target.ParseFlags(args); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			path, explicit := configPath(target.Flags())
+			file, err := readConfig(path, explicit, flagKeys(tree))
+			if err != nil {
+				return err
+			}
+			if err := applyLayers(target.Flags(), file, os.LookupEnv); err != nil {
+				return err
+			}
+			return writeSettings(c.OutOrStdout(), target, file)
+		},
+	}
+}
+
+// writeSettings prints the settings of c, one per line, with their source.
+func writeSettings(w io.Writer, c *cobra.Command, file *configFile) error {
+	if file != nil {
+		fmt.Fprintf(w, "config file: %s\n", file.path)
+	} else {
+		fmt.Fprintln(w, "config file: none")
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	// The value last: a BPF filter is long.
+	fmt.Fprintln(tw, "SETTING\tFROM\tVALUE")
+	c.Flags().VisitAll(func(fl *pflag.Flag) {
+		if !fileKey(fl.Name) {
+			return
+		}
+		v := fl.Value.String()
+		if fl.Name == "dsn" {
+			v = store.Redact(v)
+		}
+		src, where := sourceOf(c.Flags(), fl.Name)
+		from := src.String()
+		if where != "" {
+			from += " " + where
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", fl.Name, from, strconv.Quote(v))
+	})
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if file != nil {
+		fmt.Fprintf(w, "nickname rules: %d (encrypted-dns and nicknames); devices: %d\n", len(file.rules), len(file.devices))
+	}
+	return nil
+}
