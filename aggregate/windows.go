@@ -150,6 +150,12 @@ type Windows struct {
 	closing   []*window // scratch of closeUntil
 
 	flowNames map[uint32]flowName // flow id → the name it gave, for its earlier packets
+
+	// For device changes when no window closes: the latest time of any
+	// packet (counted or not), and when devices were last drained (wall
+	// clock, live only).
+	lastPacket  int64
+	lastDevices int64
 }
 
 // New returns an inert Windows; Run starts it.
@@ -198,17 +204,25 @@ func (w *Windows) Run(ctx context.Context, in <-chan *capture.Batch, out chan<- 
 		select {
 		case b, ok := <-in:
 			if !ok {
-				return w.closeUntil(ctx, out, closeAll)
+				if err := w.closeUntil(ctx, out, closeAll); err != nil {
+					return err
+				}
+				return w.flushDevices(ctx, out, w.lastPacket)
 			}
 			w.Add(b)
 			b.Release()
 			if err := w.closeUntil(ctx, out, w.watermark); err != nil {
 				return err
 			}
-		case now := <-tick:
-			_ = now
-			if err := w.closeUntil(ctx, out, w.deps.Now().UnixNano()); err != nil {
+		case <-tick:
+			now := w.deps.Now().UnixNano()
+			if err := w.closeUntil(ctx, out, now); err != nil {
 				return err
+			}
+			if now-w.lastDevices >= int64(w.cfg.Width) {
+				if err := w.flushDevices(ctx, out, now); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -232,6 +246,9 @@ func (w *Windows) Add(b *capture.Batch) {
 		case capture.DirRemoteSrc:
 			k = Key{Client: p.Dst, Remote: p.Src}
 		default:
+			if ts := p.TS.UnixNano(); ts > w.lastPacket {
+				w.lastPacket = ts
+			}
 			continue
 		}
 		if p.Name != nil {
@@ -242,6 +259,9 @@ func (w *Windows) Add(b *capture.Batch) {
 		ts := p.TS.UnixNano()
 		if ts > w.watermark {
 			w.watermark = ts
+		}
+		if ts > w.lastPacket {
+			w.lastPacket = ts
 		}
 		start := ts - mod(ts, width)
 		if cur == nil || cur.start != start {
@@ -325,6 +345,28 @@ func (w *Windows) window(start int64) *window {
 	return win
 }
 
+// flushDevices sends what changed about devices since the last window
+// closed as a window of its own, with no rows, starting where t falls: for
+// announcements (DHCP, mDNS) heard while no window closes, at the end of
+// input and, live, once a window's width has passed without a close.
+func (w *Windows) flushDevices(ctx context.Context, out chan<- *Window, t int64) error {
+	w.lastDevices = w.deps.Now().UnixNano()
+	if w.deps.Devices == nil {
+		return nil
+	}
+	devs := w.deps.Devices.Drain(nil)
+	if len(devs) == 0 {
+		return nil
+	}
+	width := int64(w.cfg.Width)
+	select {
+	case out <- &Window{Start: time.Unix(0, t-mod(t, width)).UTC(), Devices: devs}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // closeUntil closes, oldest first, every open window whose end plus the
 // lateness is at or before t. A late window (due when it opened: packets
 // for a window already written, or a replay that went back in time)
@@ -372,6 +414,7 @@ func (w *Windows) close(win *window) *Window {
 	res := &Window{Start: time.Unix(0, win.start).UTC()}
 	if w.deps.Devices != nil {
 		res.Devices = w.deps.Devices.Drain(nil)
+		w.lastDevices = w.deps.Now().UnixNano()
 	}
 
 	// Names learned since the last close go to dns_records, and correct
