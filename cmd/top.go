@@ -350,13 +350,37 @@ func escapeName(s string) string {
 	return strings.ReplaceAll(q, `\"`, `"`)
 }
 
-// fit cuts s to at most width runes, ending in an ellipsis when it cut.
+// fit cuts s to at most width runes, ending in an ellipsis when it cut. It
+// never cuts through an escape of escapeName's: `\x1b` is kept whole or
+// dropped whole, so a cut name shows no half escape.
 func fit(s string, width int) string {
 	if utf8.RuneCountInString(s) <= width {
 		return s
 	}
-	runes := []rune(s)
-	return string(runes[:width-1]) + "…"
+	cut := string([]rune(s)[:width-1]) // a prefix of s, byte for byte
+	for i := 0; i < len(cut); {
+		if cut[i] != '\\' {
+			i++ // a backslash byte is never inside a multi-byte rune
+			continue
+		}
+		n := 2 // \\, \n, \a, ...
+		if i+1 < len(s) {
+			switch s[i+1] {
+			case 'x':
+				n = 4
+			case 'u':
+				n = 6
+			case 'U':
+				n = 10
+			}
+		}
+		if i+n > len(cut) {
+			cut = cut[:i]
+			break
+		}
+		i += n
+	}
+	return cut + "…"
 }
 
 // packetCount groups digits in thousands up to 999,999,999 and then shortens,

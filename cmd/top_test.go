@@ -391,3 +391,26 @@ func TestTopFormatting(t *testing.T) {
 		}
 	}
 }
+
+// fit cuts escaped names between escapes, never through one.
+func TestFitKeepsEscapesWhole(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		width int
+		want  string
+	}{
+		{`abc`, 5, `abc`},
+		{`abcdef`, 4, `abc…`},
+		{`ab\x1bcd`, 5, `ab…`}, // not ab\x…
+		{`ab\x1bcd`, 7, `ab\x1b…`},
+		{`a\\b\\c`, 3, `a…`}, // not a\…, half of \\
+		{`\u202eevil`, 6, `…`},
+		{`ab\ncd`, 5, `ab\n…`},
+		{`ab\ncd`, 4, `ab…`},
+		{`日本語\x00`, 5, `日本語…`},
+	} {
+		if got := fit(c.in, c.width); got != c.want {
+			t.Errorf("fit(%q, %d) = %q, want %q", c.in, c.width, got, c.want)
+		}
+	}
+}
