@@ -1,10 +1,16 @@
 package cmd
 
 import (
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/netmon/netmon/store/storetest"
 )
@@ -82,5 +88,73 @@ func TestDevicesFromRealCaptures(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("top --by device has no line for the Android phone: %+v", top.Rows)
+	}
+}
+
+// TestDevicesHostileNamesFromTheWire sends hostile host names the way a
+// device would, in a DHCP request (option 12) and an mDNS announcement,
+// through the built binary into the real MariaDB: the database holds their
+// bytes verbatim, and netmon devices shows them escaped.
+func TestDevicesHostileNamesFromTheWire(t *testing.T) {
+	dhcpName := "a'b\"c\\d\x1b[2J\x07" + strings.Repeat("x", 255-13) // 255 bytes: the most option 12 holds
+	mdnsName := "q'); DROP TABLE devices; --\r\n\x1b]0;owned\x07"
+	dhcpMAC := net.HardwareAddr{0x3c, 0x22, 0xfb, 0x11, 0x22, 0x33}
+	mdnsMAC := net.HardwareAddr{0x3c, 0x22, 0xfb, 0x44, 0x55, 0x66}
+	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	ts := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+	fw := newFrameWriter(t, "hostile.pcap")
+	dhcp := &layers.DHCPv4{Operation: layers.DHCPOpRequest, HardwareType: layers.LinkTypeEthernet, HardwareLen: 6,
+		Xid: 0x1234, ClientHWAddr: dhcpMAC, Options: layers.DHCPOptions{
+			layers.NewDHCPOption(layers.DHCPOptMessageType, []byte{byte(layers.DHCPMsgTypeRequest)}),
+			layers.NewDHCPOption(layers.DHCPOptRequestIP, []byte{192, 168, 1, 50}),
+			layers.NewDHCPOption(layers.DHCPOptHostname, []byte(dhcpName)),
+		}}
+	ip := ipv4(netip.IPv4Unspecified(), netip.MustParseAddr("255.255.255.255"), layers.IPProtocolUDP)
+	udp := &layers.UDP{SrcPort: 68, DstPort: 67}
+	_ = udp.SetNetworkLayerForChecksum(ip)
+	fw.write(ts, &layers.Ethernet{SrcMAC: dhcpMAC, DstMAC: bcast, EthernetType: layers.EthernetTypeIPv4}, ip, udp, dhcp)
+
+	mdnsAddr := netip.MustParseAddr("192.168.1.51")
+	msg := rawDNS(0, true, []string{mdnsName, "local"}, mdnsAddr)
+	msg[2] |= 0x04 // AA, as an announcement has it
+	ip = ipv4(mdnsAddr, netip.MustParseAddr("224.0.0.251"), layers.IPProtocolUDP)
+	udp = &layers.UDP{SrcPort: 5353, DstPort: 5353}
+	_ = udp.SetNetworkLayerForChecksum(ip)
+	fw.write(ts.Add(time.Second), &layers.Ethernet{SrcMAC: mdnsMAC, DstMAC: net.HardwareAddr{0x01, 0, 0x5e, 0, 0, 0xfb},
+		EthernetType: layers.EthernetTypeIPv4}, ip, udp, gopacket.Payload(msg))
+	fw.Close()
+
+	dsn, db := migratedDB(t)
+	netmon(t, "replay", "--dsn", dsn, "--agent", "lan", "--no-ptr", fw.Path).mustSucceed(t)
+
+	var stored []struct {
+		MAC      string `db:"mac"`
+		Hostname []byte `db:"hostname"`
+		Source   string `db:"name_source"`
+	}
+	if err := db.Select(&stored, `SELECT mac, hostname, name_source FROM devices WHERE agent = 'lan' ORDER BY mac`); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ mac, name, source string }{
+		{dhcpMAC.String(), dhcpName, "dhcp"},
+		{mdnsMAC.String(), mdnsName, "mdns"},
+	}
+	if len(stored) != len(want) {
+		t.Fatalf("stored %d devices, want %d: %+v", len(stored), len(want), stored)
+	}
+	for i, w := range want {
+		if s := stored[i]; s.MAC != w.mac || string(s.Hostname) != w.name || s.Source != w.source {
+			t.Errorf("stored %s %q (%s), want %s %q (%s)", s.MAC, s.Hostname, s.Source, w.mac, w.name, w.source)
+		}
+	}
+
+	r := netmon(t, "devices", "--dsn", dsn, "--agent", "lan")
+	r.mustSucceed(t)
+	checkTerminalSafe(t, r.stdout)
+	for _, w := range []string{`a'b"c\\d\x1b[2J\a`, `q'); DROP TABLE devices; --…`} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("no %q in\n%s", w, r.stdout)
+		}
 	}
 }
