@@ -85,7 +85,7 @@ type PTRStats struct {
 	Dropped  uint64 // skipped: the queue was full
 
 	Lookups  uint64 // lookups finished
-	OK       uint64 // a valid name went into the table
+	OK       uint64 // a valid name went into the table (or, asked by RequestDevice, to DeviceName)
 	NotFound uint64 // no PTR record
 	Timeouts uint64 // Timeout passed
 	Errors   uint64 // any other failure
