@@ -82,8 +82,7 @@ type nameFlow struct {
 	last    int64
 	moved   int64       // packet time of the last move to the LRU front
 	first   *firstBytes // buffers while the name is awaited, when needed
-	prev    int32
-	next    int32
+	lruLinks
 }
 
 // fromClient reports whether p goes from the flow's client to its server.
@@ -115,8 +114,7 @@ type flowTable struct {
 	index     map[nameFlowKey]int32
 	entries   []nameFlow
 	free      []int32
-	head      int32
-	tail      int32
+	lru       lruList
 	buffering int // flows holding a firstBytes
 	nextID    uint32
 	lastSweep int64
@@ -127,7 +125,7 @@ type flowTable struct {
 }
 
 func newFlowTable() flowTable {
-	return flowTable{index: make(map[nameFlowKey]int32), head: -1, tail: -1}
+	return flowTable{index: make(map[nameFlowKey]int32), lru: newLRUList()}
 }
 
 // flowPacket follows one TCP or UDP packet that is not DNS.
@@ -199,17 +197,17 @@ func (l *Learner) openFlow(k nameFlowKey, p *capture.Packet, ts int64) (int32, b
 		return 0, false
 	}
 	ft := &l.ft
-	if len(ft.index) >= l.cfg.Flows && ft.tail >= 0 {
-		if ft.entries[ft.tail].state == flowPending {
+	if len(ft.index) >= l.cfg.Flows && ft.lru.tail >= 0 {
+		if ft.entries[ft.lru.tail].state == flowPending {
 			l.c.flowsEvicted.Add(1)
 		}
-		l.removeFlow(ft.tail)
+		l.removeFlow(ft.lru.tail)
 	}
 	ft.nextID++
 	if ft.nextID == 0 {
 		ft.nextID = 1
 	}
-	f := nameFlow{key: k, id: ft.nextID, started: ts, last: ts, moved: ts, prev: -1, next: -1}
+	f := nameFlow{key: k, id: ft.nextID, started: ts, last: ts, moved: ts, lruLinks: lruLinks{-1, -1}}
 	fromSrc := syn || !(p.SrcPort < 1024 && p.SrcPort < p.DstPort)
 	// Without a SYN, a packet from the well-known port is a server's, of a
 	// connection that began before netmon.
@@ -405,7 +403,7 @@ func (l *Learner) sweepFlows(now int64) {
 	// Walk from the least recently used end: entries are in order of
 	// their last packet (give or take lruStep), so the walk stops at the
 	// first recent one.
-	for i := ft.tail; i >= 0; {
+	for i := ft.lru.tail; i >= 0; {
 		f := &ft.entries[i]
 		prev := f.prev
 		quiet := now - f.last
@@ -433,37 +431,6 @@ func (l *Learner) removeFlow(i int32) {
 	ft.free = append(ft.free, i)
 }
 
-func (ft *flowTable) unlink(i int32) {
-	e := &ft.entries[i]
-	if e.prev >= 0 {
-		ft.entries[e.prev].next = e.next
-	} else {
-		ft.head = e.next
-	}
-	if e.next >= 0 {
-		ft.entries[e.next].prev = e.prev
-	} else {
-		ft.tail = e.prev
-	}
-	e.prev, e.next = -1, -1
-}
-
-func (ft *flowTable) pushFront(i int32) {
-	e := &ft.entries[i]
-	e.prev, e.next = -1, ft.head
-	if ft.head >= 0 {
-		ft.entries[ft.head].prev = i
-	}
-	ft.head = i
-	if ft.tail < 0 {
-		ft.tail = i
-	}
-}
-
-func (ft *flowTable) toFront(i int32) {
-	if ft.head == i {
-		return
-	}
-	ft.unlink(i)
-	ft.pushFront(i)
-}
+func (ft *flowTable) unlink(i int32)    { lruUnlink(&ft.lru, ft.entries, i) }
+func (ft *flowTable) pushFront(i int32) { lruPushFront(&ft.lru, ft.entries, i) }
+func (ft *flowTable) toFront(i int32)   { lruToFront(&ft.lru, ft.entries, i) }

@@ -82,8 +82,7 @@ type Table struct {
 	index   map[netip.Addr]int32
 	entries []entry
 	free    []int32 // slots of removed entries, reused before growing
-	head    int32   // most recently used, or -1
-	tail    int32   // least recently used, or -1
+	lru     lruList
 	pending []Record
 
 	learned, changed, refreshed, ptrIgnored  atomic.Uint64
@@ -92,13 +91,13 @@ type Table struct {
 }
 
 type entry struct {
-	addr       netip.Addr
-	name       string
-	ts         int64 // Record.TS in Unix nanoseconds
-	expires    int64 // Now-based deadline in Unix nanoseconds
-	prev, next int32
-	src        Source
-	views      []view // per-client DNS names, oldest first
+	addr    netip.Addr
+	name    string
+	ts      int64 // Record.TS in Unix nanoseconds
+	expires int64 // Now-based deadline in Unix nanoseconds
+	lruLinks
+	src   Source
+	views []view // per-client DNS names, oldest first
 }
 
 // view is the name one client's own DNS answers last gave an address.
@@ -123,7 +122,7 @@ func fromFlow(s Source) bool { return s == SourceSNI || s == SourceHTTP || s == 
 // NewTable returns an empty table.
 func NewTable(cfg TableConfig) *Table {
 	cfg.fill()
-	return &Table{cfg: cfg, index: make(map[netip.Addr]int32), head: -1, tail: -1}
+	return &Table{cfg: cfg, index: make(map[netip.Addr]int32), lru: newLRUList()}
 }
 
 // Learn records that rec.Addr is called rec.Domain. The entry lives for
@@ -337,13 +336,13 @@ func (t *Table) queue(rec Record, addr netip.Addr) {
 }
 
 func (t *Table) insert(e entry) int32 {
-	if len(t.index) >= t.cfg.Cap && t.tail >= 0 {
-		if t.entries[t.tail].expires <= t.cfg.Now().UnixNano() {
+	if len(t.index) >= t.cfg.Cap && t.lru.tail >= 0 {
+		if t.entries[t.lru.tail].expires <= t.cfg.Now().UnixNano() {
 			t.expired.Add(1)
 		} else {
 			t.evicted.Add(1)
 		}
-		t.remove(t.tail)
+		t.remove(t.lru.tail)
 	}
 	var i int32
 	if n := len(t.free); n > 0 {
@@ -367,37 +366,6 @@ func (t *Table) remove(i int32) {
 	t.free = append(t.free, i)
 }
 
-func (t *Table) unlink(i int32) {
-	e := &t.entries[i]
-	if e.prev >= 0 {
-		t.entries[e.prev].next = e.next
-	} else {
-		t.head = e.next
-	}
-	if e.next >= 0 {
-		t.entries[e.next].prev = e.prev
-	} else {
-		t.tail = e.prev
-	}
-	e.prev, e.next = -1, -1
-}
-
-func (t *Table) pushFront(i int32) {
-	e := &t.entries[i]
-	e.prev, e.next = -1, t.head
-	if t.head >= 0 {
-		t.entries[t.head].prev = i
-	}
-	t.head = i
-	if t.tail < 0 {
-		t.tail = i
-	}
-}
-
-func (t *Table) toFront(i int32) {
-	if t.head == i {
-		return
-	}
-	t.unlink(i)
-	t.pushFront(i)
-}
+func (t *Table) unlink(i int32)    { lruUnlink(&t.lru, t.entries, i) }
+func (t *Table) pushFront(i int32) { lruPushFront(&t.lru, t.entries, i) }
+func (t *Table) toFront(i int32)   { lruToFront(&t.lru, t.entries, i) }
