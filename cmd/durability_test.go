@@ -758,29 +758,9 @@ func TestRunStartsWhileDatabaseAway(t *testing.T) {
 	unixDSN := "root@unix(" + srv.Socket() + ")/netmon"
 
 	ns := vethNamespace(t, "nmd")
-	var logs syncBuffer
 	state := t.TempDir()
-	sensor := exec.Command("ip", "netns", "exec", ns, binary, "run", "-i", "nmcap",
-		"--dsn", unixDSN, "--agent", "away", "--no-ptr", "--state-dir", state)
-	sensor.Stdout, sensor.Stderr = &logs, &logs
-	if err := sensor.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- sensor.Wait() }()
-	t.Cleanup(func() { _ = sensor.Process.Kill() })
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(logs.String(), "msg=capturing") {
-		select {
-		case err := <-exited:
-			t.Fatalf("netmon run exited while the database was away: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("netmon run did not start capturing:\n%s", logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	sensor := startSensor(t, ns, nil, "-i", "nmcap", "--dsn", unixDSN, "--agent", "away", "--no-ptr", "--state-dir", state)
+	logs := sensor.logs
 	if !strings.Contains(logs.String(), "the database does not answer; capturing anyway") {
 		t.Errorf("no word that the database is away:\n%s", logs.String())
 	}
@@ -788,7 +768,7 @@ func TestRunStartsWhileDatabaseAway(t *testing.T) {
 	sh(t, "ip", "netns", "exec", ns, "tcpreplay", "-i", "nmsend", "--pps", "4000", file)
 	// Windows close by the wall clock 12 s after their start: wait until
 	// they are in the spool, then let the database come.
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for spoolFiles(t, state, "away") == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("nothing spooled while the database was away:\n%s", logs.String())
@@ -810,17 +790,7 @@ func TestRunStartsWhileDatabaseAway(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err := sensor.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("after SIGTERM: %v\n%s", err, logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("did not stop after SIGTERM:\n%s", logs.String())
-	}
+	sensor.stop(t, syscall.SIGTERM)
 	if !strings.Contains(logs.String(), "pcap_dropped=0") {
 		t.Errorf("libpcap dropped packets:\n%s", logs.String())
 	}

@@ -36,6 +36,58 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// liveSensor is `netmon run` capturing inside a network namespace.
+type liveSensor struct {
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	exited chan error
+}
+
+// startSensor starts `netmon run ARGS...` inside the namespace ns and waits
+// until it logs that it captures and ready, when not nil, holds too. The
+// test fails if netmon exits first; the process is killed when it ends.
+func startSensor(t *testing.T, ns string, ready func() bool, args ...string) *liveSensor {
+	t.Helper()
+	s := &liveSensor{logs: &syncBuffer{}, exited: make(chan error, 1)}
+	// ip netns exec execs netmon in place, so the PID is netmon's.
+	s.cmd = exec.Command("ip", append([]string{"netns", "exec", ns, binary, "run"}, args...)...)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exited <- s.cmd.Wait() }()
+	t.Cleanup(func() { _ = s.cmd.Process.Kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(s.logs.String(), "msg=capturing") || (ready != nil && !ready()) {
+		select {
+		case err := <-s.exited:
+			t.Fatalf("netmon run exited before capturing: %v\n%s", err, s.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("netmon run did not start capturing:\n%s", s.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return s
+}
+
+// stop sends sig and waits up to 30 s for a clean exit.
+func (s *liveSensor) stop(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.exited:
+		if err != nil {
+			t.Fatalf("netmon run after %v: %v\n%s", sig, err, s.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("netmon run did not stop after %v:\n%s", sig, s.logs.String())
+	}
+}
+
 func sh(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
@@ -88,29 +140,9 @@ func TestLiveVeth(t *testing.T) {
 	go func() { dumpExited <- dump.Wait() }()
 	t.Cleanup(func() { _ = dump.Process.Kill() })
 
-	var logs syncBuffer
-	sensor := exec.Command("ip", "netns", "exec", ns, binary, "run", "-i", "nmcap",
-		"--dsn", unixDSN, "--agent", "live", "--no-ptr")
-	sensor.Stdout, sensor.Stderr = &logs, &logs
-	if err := sensor.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- sensor.Wait() }()
-	t.Cleanup(func() { _ = sensor.Process.Kill() })
-
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(logs.String(), "capturing") || !strings.Contains(dumpLog.String(), "listening on") {
-		select {
-		case err := <-exited:
-			t.Fatalf("netmon run exited early: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("netmon run did not start capturing:\n%s", logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	sensor := startSensor(t, ns, func() bool { return strings.Contains(dumpLog.String(), "listening on") },
+		"-i", "nmcap", "--dsn", unixDSN, "--agent", "live", "--no-ptr")
+	logs := sensor.logs
 	time.Sleep(300 * time.Millisecond)
 
 	out := sh(t, "ip", "netns", "exec", ns, "tcpreplay", "-i", "nmsend", "--pps", "4000", file)
@@ -118,17 +150,7 @@ func TestLiveVeth(t *testing.T) {
 		t.Fatalf("tcpreplay did not send every packet:\n%s", out)
 	}
 	time.Sleep(time.Second)
-	if err := sensor.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("netmon run after SIGINT: %v\n%s", err, logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("netmon run did not stop after SIGINT:\n%s", logs.String())
-	}
+	sensor.stop(t, syscall.SIGINT)
 	_ = dump.Process.Signal(syscall.SIGINT)
 	select {
 	case <-dumpExited:

@@ -53,34 +53,14 @@ func TestMetricsLiveUser(t *testing.T) {
 	ns := vethNamespace(t, "nmm")
 
 	const listen = "127.0.0.1:9108" // the namespace is private: no clash
-	var logs syncBuffer
-	// ip netns exec execs netmon in place, so the PID is netmon's.
-	sensor := exec.Command("ip", "netns", "exec", ns, binary, "run", "-i", "nmcap", "--no-ptr",
+	sensor := startSensor(t, ns, nil, "-i", "nmcap", "--no-ptr",
 		"--db", filepath.Join(state, "netmon.db"), "--state-dir", state, "--agent", "metrics",
 		"--listen", listen, "--user", "nobody", "--window", "1s")
-	sensor.Stdout, sensor.Stderr = &logs, &logs
-	if err := sensor.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- sensor.Wait() }()
-	t.Cleanup(func() { _ = sensor.Process.Kill() })
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(logs.String(), "msg=capturing") {
-		select {
-		case err := <-exited:
-			t.Fatalf("netmon run exited early: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("netmon run did not start capturing:\n%s", logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	logs := sensor.logs
 
 	// Real, effective, saved and filesystem IDs are all nobody's, and the
 	// capabilities root had are gone.
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(sensor.Process.Pid) + "/status")
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(sensor.cmd.Process.Pid) + "/status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +100,11 @@ func TestMetricsLiveUser(t *testing.T) {
 	var after map[string]float64
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		after = scrape(t, client, "http://"+listen+"/metrics")
-		if after[`netmon_store_windows_total{result="written"}`] >= 1 && after[`netmon_pcap_received_total`] > 0 {
+		// Device changes may be written in windows of their own before
+		// the first counted window closes: wait for a closed window too.
+		if after[`netmon_windows_closed_total`] > before[`netmon_windows_closed_total`] &&
+			after[`netmon_store_windows_total{result="written"}`] >= 1 && after[`netmon_spool_windows`] == 0 &&
+			after[`netmon_pcap_received_total`] > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -156,17 +140,7 @@ func TestMetricsLiveUser(t *testing.T) {
 		t.Errorf("/healthz: %d %q, want 200 \"ok\"", resp.StatusCode, body)
 	}
 
-	if err := sensor.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("netmon run after SIGINT: %v\n%s", err, logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("netmon run did not stop after SIGINT:\n%s", logs.String())
-	}
+	sensor.stop(t, syscall.SIGINT)
 	if !strings.Contains(logs.String(), "msg=\"dropped privileges\" agent=metrics user=nobody") {
 		t.Errorf("no log line about dropping privileges:\n%s", logs.String())
 	}
