@@ -356,11 +356,10 @@ func TestOutage(t *testing.T) {
 	log := p.log.String()
 	sameAsClean(t, db, "outage", true)
 
-	// Capture never waited for the database: feeding took the time of the
-	// pacing, not of the outage.
-	if fed > 35*time.Second {
-		t.Errorf("feeding 60 windows took %s; netmon stopped reading during the outage", fed)
-	}
+	// Capture never waited for the database: 20 s into the outage, the
+	// windows fed meanwhile had been read, closed and spooled. (How long
+	// the feeding took is logged, not asserted: on a loaded machine it
+	// says more about the machine than about netmon.)
 	if spooledMidOutage < 35 {
 		t.Errorf("%d windows in the spool 20 s into the outage, want about 40", spooledMidOutage)
 	}
