@@ -12,6 +12,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/netmon/netmon/capture/capturetest"
 )
 
 // checkOneLineError asserts a clean failure: exit 1, an error line that
@@ -92,11 +94,11 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Run("no permission", func(t *testing.T) {
 		if os.Geteuid() != 0 {
-			t.Fatal("this test runs netmon as user nobody and needs root to do so (run make test as root)")
+			capturetest.Missing(t, "this test runs netmon as user nobody and needs root to do so (run make test as root)")
 		}
 		setpriv, err := exec.LookPath("setpriv")
 		if err != nil {
-			t.Fatal("setpriv not found: apt-get install util-linux")
+			capturetest.Missing(t, "setpriv not found: apt-get install util-linux")
 		}
 		// A spool nobody may write, so that the capture is what fails.
 		state, err := os.MkdirTemp("", "netmon-nobody")

@@ -13,6 +13,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/netmon/netmon/store/storetest"
+
+	"github.com/netmon/netmon/capture/capturetest"
 )
 
 // TestDevicesFromRealCaptures replays the shared captures that carry DHCP
@@ -23,7 +25,7 @@ import (
 // vendors are Debian's ieee-data registry's.
 func TestDevicesFromRealCaptures(t *testing.T) {
 	if _, err := os.Stat("/usr/share/ieee-data/oui.csv"); err != nil {
-		t.Fatal("no IEEE OUI registry at /usr/share/ieee-data/oui.csv: apt-get install ieee-data")
+		capturetest.Missing(t, "no IEEE OUI registry at /usr/share/ieee-data/oui.csv: apt-get install ieee-data")
 	}
 	dir := pcapDir(t)
 	conf := filepath.Join(t.TempDir(), "netmon.yaml")

@@ -740,14 +740,7 @@ func lastLogLineOf(s string) string {
 // its private server through the Unix socket.
 func TestRunStartsWhileDatabaseAway(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs root for network namespaces (run make test as root)")
-	}
-	for _, tool := range []string{"ip", "tcpreplay"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: apt-get install iproute2 tcpreplay", tool)
-		}
-	}
+	needNetns(t)
 	file := filepath.Join(pcapDir(t), "netflix.pcap")
 	srv := storetest.StartPrivateServer(t)
 	dsn := srv.NewDB("netmon")

@@ -103,14 +103,7 @@ func sh(t *testing.T, name string, args ...string) string {
 // network namespace of their own, so nothing reaches any other network; the
 // sensor reaches MariaDB through its Unix socket, which namespaces share.
 func TestLiveVeth(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("the live test needs root for network namespaces (run make test as root)")
-	}
-	for _, tool := range []string{"ip", "tcpreplay"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: apt-get install iproute2 tcpreplay", tool)
-		}
-	}
+	needNetns(t)
 	file := filepath.Join(pcapDir(t), "netflix.pcap")
 	dsn, db := migratedDB(t)
 

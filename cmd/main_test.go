@@ -64,6 +64,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// needNetns ends a test that builds network namespaces and replays into
+// them when this machine cannot: skipped on a fresh clone without root or
+// the tools, failed under CI=true.
+func needNetns(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		capturetest.Missing(t, "this test needs root for network namespaces (run make test as root)")
+	}
+	for _, tool := range []string{"ip", "tcpreplay"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			capturetest.Missing(t, "%s not found: apt-get install iproute2 tcpreplay", tool)
+		}
+	}
+}
+
 // pcapDir is the folder of shared third-party captures.
 func pcapDir(t testing.TB) string { return capturetest.Dir(t) }
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -27,14 +26,7 @@ import (
 // checks that netmon gave up root (uids, capabilities), that capture still
 // works as nobody, and that /metrics and /healthz show it.
 func TestMetricsLiveUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("the live metrics test needs root for network namespaces and --user (run make test as root)")
-	}
-	for _, tool := range []string{"ip", "tcpreplay"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: apt-get install iproute2 tcpreplay", tool)
-		}
-	}
+	needNetns(t)
 	file := filepath.Join(pcapDir(t), "netflix.pcap")
 
 	// nobody must reach the state directory: t.TempDir's parents are 0700.
