@@ -50,6 +50,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "netmon",
 		Short:         "Count which web services the devices of a network talk to, in 10-second windows",
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Every command's flags get their values from the environment and
@@ -64,6 +65,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	// netmon --version prints what netmon version prints.
+	root.SetVersionTemplate("netmon {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %q)", err, c.CommandPath()+" --help")
 	})
@@ -87,6 +90,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.AddCommand(newRunCmd(logger, conf), newReplayCmd(logger, conf), newMigrateCmd(logger), newPruneCmd(logger), newTopCmd(), newDevicesCmd(),
 		newConfigCmd(), newVersionCmd())
+	registerCompletions(root)
 	return root
 }
 

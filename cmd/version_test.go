@@ -1,0 +1,44 @@
+package cmd
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestVersion: the flag every CLI user tries first and the command say the
+// same line.
+func TestVersion(t *testing.T) {
+	cmd := netmon(t, "version")
+	cmd.mustSucceed(t)
+	flag := netmon(t, "--version")
+	flag.mustSucceed(t)
+	if want := "netmon " + version + "\n"; cmd.stdout != want || flag.stdout != want {
+		t.Errorf("netmon version = %q, netmon --version = %q, want %q for both", cmd.stdout, flag.stdout, want)
+	}
+}
+
+// TestCompletionValues asks cobra's hidden completion command what a shell
+// would be offered after a flag that takes one of a few words, and after -i.
+func TestCompletionValues(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "top", "--by", ""}, "device"},
+		{[]string{"__complete", "replay", "--dns-match-queries", ""}, "auto"},
+		{[]string{"__complete", "run", "--log-format", ""}, "json"},
+		{[]string{"__complete", "run", "-i", ""}, "lo"},
+	} {
+		r := netmon(t, tt.args...)
+		r.mustSucceed(t)
+		found := false
+		for _, line := range strings.Split(r.stdout, "\n") {
+			if strings.SplitN(line, "\t", 2)[0] == tt.want {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("netmon %s offers %q, want it to include %q", strings.Join(tt.args, " "), r.stdout, tt.want)
+		}
+	}
+}
