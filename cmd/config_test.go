@@ -56,7 +56,7 @@ func configShow(t *testing.T, args ...string) map[string]shown {
 func TestConfigPrecedence(t *testing.T) {
 	t.Setenv("NETMON_CONFIG", "")
 	file := writeConfig(t, `window: 20s
-agent: from-file
+oui-file: /from-file
 no-ptr: true
 local-net:
   - 203.0.113.0/24
@@ -67,7 +67,7 @@ local-net:
 		def, inFile, inEnv, inFlag string
 	}{
 		{"window", "NETMON_WINDOW", "10s", "20s", "30s", "40s"},
-		{"agent", "NETMON_AGENT", "", "from-file", "from-env", "from-flag"},
+		{"oui-file", "NETMON_OUI_FILE", "/usr/share/ieee-data/oui.csv", "/from-file", "/from-env", "/from-flag"},
 		{"no-ptr", "NETMON_NO_PTR", "false", "true", "false", "true"},
 		{"local-net", "NETMON_LOCAL_NET", "", "203.0.113.0/24,2001:db8::/32", "198.51.100.0/24", "192.0.2.0/24"},
 	}
@@ -392,5 +392,26 @@ func TestParseConfigShapes(t *testing.T) {
 		if !found {
 			t.Errorf("%q: errors %q, want one starting %q", tt.text, got, tt.want)
 		}
+	}
+}
+
+// TestConfigShowComputed: settings whose default netmon works out at start
+// (agent, db, state-dir) show that value, not "".
+func TestConfigShowComputed(t *testing.T) {
+	t.Setenv("NETMON_CONFIG", "")
+	host, _ := os.Hostname()
+	got := configShow(t, "run")
+	for name, want := range map[string]shown{
+		"agent": {"computed", host},
+		"db":    {"computed", os.Getenv("NETMON_DB")},
+		// TestMain sets NETMON_STATE_DIR, whose variable is the flag's.
+		"state-dir": {"env", os.Getenv("NETMON_STATE_DIR")},
+	} {
+		if got[name] != want {
+			t.Errorf("config show: %s = %+v, want %+v", name, got[name], want)
+		}
+	}
+	if got := configShow(t, "run", "--agent", "pi")["agent"]; got != (shown{"flag", "pi"}) {
+		t.Errorf("config show --agent pi: agent = %+v, want from flag", got)
 	}
 }

@@ -140,6 +140,24 @@ func newConfigShowCmd() *cobra.Command {
 	}
 }
 
+// computedDefaults work out the values that settings left empty stand for,
+// as the commands do when they start.
+var computedDefaults = map[string]func() string{
+	"agent": func() string {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			return h
+		}
+		return "netmon"
+	},
+	"db": defaultDBPath,
+	"state-dir": func() string {
+		if d := os.Getenv("NETMON_STATE_DIR"); d != "" {
+			return d
+		}
+		return store.DefaultWriterConfig().StateDir
+	},
+}
+
 // writeSettings prints the settings of c, one per line, with their source.
 func writeSettings(w io.Writer, c *cobra.Command, file *configFile) error {
 	if file != nil {
@@ -163,7 +181,13 @@ func writeSettings(w io.Writer, c *cobra.Command, file *configFile) error {
 		if where != "" {
 			from += " " + where
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", fl.Name, from, strconv.Quote(v))
+		value := strconv.Quote(v)
+		if compute, ok := computedDefaults[fl.Name]; ok && v == "" && src == fromDefault {
+			// An empty default stands for one netmon works out when it
+			// starts: show that, as computed, rather than "".
+			from, value = "computed", strconv.Quote(compute())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", fl.Name, from, value)
 	})
 	if err := tw.Flush(); err != nil {
 		return err
