@@ -42,6 +42,9 @@ type commonFlags struct {
 
 func (f *commonFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.filter, "filter", capture.DefaultFilter, "BPF filter expression (\"\" for none)")
+	// Help shows the 2,200-character default as what it means; `netmon
+	// config show` prints it whole.
+	fs.Lookup("filter").DefValue = "TCP/UDP 53, 80, 443, 853 and fragments, DHCP/NetBIOS/mDNS; also in VLAN and PPPoE"
 	fs.DurationVar(&f.window, "window", 10*time.Second, "window length")
 	f.dsnFlags.register(fs)
 	f.durabilityFlags.register(fs)

@@ -42,3 +42,18 @@ func TestCompletionValues(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpShort: run's help names the default filter in a phrase instead of
+// printing its 2,200 characters, and config show still gives it whole.
+func TestHelpShort(t *testing.T) {
+	r := netmon(t, "run", "--help")
+	r.mustSucceed(t)
+	if strings.Contains(r.stdout, "ether[") || !strings.Contains(r.stdout, `(default "TCP/UDP 53, 80, 443, 853`) {
+		t.Errorf("netmon run --help shows the filter as:\n%s", r.stdout)
+	}
+	show := netmon(t, "config", "show", "run")
+	show.mustSucceed(t)
+	if !strings.Contains(show.stdout, "vlan and (") {
+		t.Errorf("config show run does not print the whole default filter:\n%s", show.stdout)
+	}
+}
