@@ -76,11 +76,30 @@ func dropPrivileges(name string, h handOver) error {
 	var errs []error
 	for _, dir := range h.writable {
 		if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
-			errs = append(errs, fmt.Errorf("--user %s cannot write %s (%w): chown -R %s %s, or give --state-dir/--db a directory the user owns",
-				name, dir, err, name, dir))
+			errs = append(errs, fmt.Errorf("--user %s cannot write %s (%w): %s, or give --state-dir/--db a directory the user owns",
+				name, dir, err, accessHint(name, dir)))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// accessHint says what would let the user, whose IDs the process has now,
+// write dir: entering the first directory on the way it may not enter
+// (chown -R of dir itself would not help there), else owning dir.
+func accessHint(name, dir string) string {
+	var path []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		path = append(path, d)
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	for i := len(path) - 1; i > 0; i-- {
+		if unix.Access(path[i], unix.X_OK) != nil {
+			return fmt.Sprintf("%s may not enter %s: chmod o+x %s (or chown %s it)", name, path[i], path[i], name)
+		}
+	}
+	return fmt.Sprintf("chown -R %s %s", name, dir)
 }
 
 // handOver is what --user must own or write once privileges are dropped.

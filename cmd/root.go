@@ -33,9 +33,16 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// oneLine keeps an error to a single line, whatever a library put in it.
+// oneLine keeps an error to a single line, whatever a library put in it;
+// the lines of several joined errors are kept apart by "; ".
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
+	var parts []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			parts = append(parts, strings.Join(f, " "))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 type globalFlags struct {

@@ -67,15 +67,19 @@ type prepared struct {
 	// dbFile is the SQLite database ("" for MariaDB): SQLite writes its
 	// journal beside it.
 	dbFile string
+	// created are the directories netmon made while opening the store and
+	// the spool, the state directory among them when it was missing.
+	created []string
 }
 
 // privateState is what netmon made for itself and so hands to --user: this
-// agent's spool, the spool folder above it (which only netmon uses), and
-// the SQLite file with its journals; and the directories it writes.
+// agent's spool, the spool folder above it (which only netmon uses), every
+// directory it created on the way (a new --state-dir), and the SQLite file
+// with its journals; and the directories it writes.
 func (p *prepared) privateState() handOver {
 	h := handOver{
 		trees:    []string{p.writer.Dir()},
-		files:    []string{filepath.Dir(p.writer.Dir())},
+		files:    append([]string{filepath.Dir(p.writer.Dir())}, p.created...),
 		writable: []string{p.writer.Dir()},
 	}
 	if p.dbFile != "" {
@@ -132,6 +136,18 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 		return nil, err
 	}
 	log = log.With("agent", agent)
+	var dbFile string
+	if store.BackendOf(dsn) == store.SQLite {
+		// sqlite:PATH or sqlite://PATH; Open checks it.
+		dbFile = strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+	}
+	// The directories that do not exist yet and that opening the store or
+	// the spool may create: those netmon made are its own to hand to --user.
+	mayCreate := f.durabilityFlags.spoolDirs(agent)
+	if dbFile != "" {
+		mayCreate = append(mayCreate, filepath.Dir(dbFile))
+	}
+	missing := missingDirs(mayCreate...)
 	st, err := openStore(ctx, dsn, agent, live, log)
 	if err != nil {
 		return nil, err
@@ -141,20 +157,16 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 		st.Close()
 		return nil, err
 	}
-	var dbFile string
-	if store.BackendOf(dsn) == store.SQLite {
-		// sqlite:PATH or sqlite://PATH; Open has checked it.
-		dbFile = strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
-	}
 	return &prepared{
 		cfg: pipelineConfig{
 			Window: f.window, Live: live, Local: local, PTR: !f.noPTR, DNSMatch: f.dnsMatch.m,
 			Nickname: nickname, Devices: devices.Config{Names: names, OUIFile: f.ouiFile},
 		},
-		store:  st,
-		writer: w,
-		log:    log,
-		dbFile: dbFile,
+		store:   st,
+		writer:  w,
+		log:     log,
+		dbFile:  dbFile,
+		created: existing(missing),
 	}, nil
 }
 

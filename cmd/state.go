@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -130,6 +131,53 @@ func (f *durabilityFlags) openWriter(st *store.Store, agent string, log *slog.Lo
 		return nil, fmt.Errorf("%w (give --state-dir a directory netmon may write)", err)
 	}
 	return w, nil
+}
+
+// spoolDirs are the spool directories openWriter may use for agent: the
+// named state directory's, else the default's and this user's fallback.
+func (f *durabilityFlags) spoolDirs(agent string) []string {
+	explicit := f.stateDir
+	if explicit == "" {
+		explicit = os.Getenv("NETMON_STATE_DIR")
+	}
+	if explicit != "" {
+		return []string{store.SpoolDir(explicit, agent)}
+	}
+	dirs := []string{store.SpoolDir(store.DefaultWriterConfig().StateDir, agent)}
+	if fallback := userStateDir(); fallback != "" {
+		dirs = append(dirs, store.SpoolDir(fallback, agent))
+	}
+	return dirs
+}
+
+// missingDirs lists each of paths and their ancestors that do not exist.
+func missingDirs(paths ...string) []string {
+	var missing []string
+	for _, p := range paths {
+		for d := filepath.Clean(p); ; d = filepath.Dir(d) {
+			if _, err := os.Lstat(d); err == nil || !errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			if !slices.Contains(missing, d) {
+				missing = append(missing, d)
+			}
+			if d == filepath.Dir(d) {
+				break
+			}
+		}
+	}
+	return missing
+}
+
+// existing keeps the directories of dirs that exist now.
+func existing(dirs []string) []string {
+	var out []string
+	for _, d := range dirs {
+		if st, err := os.Lstat(d); err == nil && st.IsDir() {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // refused reports an error that another directory would avoid.
