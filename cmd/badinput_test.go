@@ -43,6 +43,11 @@ func TestBadInput(t *testing.T) {
 	if err := os.WriteFile(bare, []byte("this is not a capture file\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A capture with no packets: the cases below that are about something
+	// else than the file need one that opens.
+	empty := newFrameWriter(t, "empty.pcap")
+	empty.Close()
+	good := empty.Path
 	cases := []struct {
 		name string
 		args []string
@@ -51,14 +56,14 @@ func TestBadInput(t *testing.T) {
 		{"no interface", []string{"run", "--dsn", dsn}, []string{"-i"}},
 		{"unknown interface", []string{"run", "-i", "nosuchif0", "--dsn", dsn}, []string{"nosuchif0"}},
 		{"bad filter", []string{"run", "-i", "lo", "--dsn", dsn, "--filter", "port nonsense"}, []string{"filter", "port nonsense"}},
-		{"bad filter on replay", []string{"replay", "--dsn", dsn, "--filter", "tcp port", bare}, []string{"filter"}},
+		{"bad filter on replay", []string{"replay", "--dsn", dsn, "--filter", "tcp port", good}, []string{"filter"}},
 		{"missing file", []string{"replay", "--dsn", dsn, "/nonexistent/x.pcap"}, []string{"/nonexistent/x.pcap"}},
 		{"not a capture", []string{"replay", "--dsn", dsn, bare}, []string{"not-a-capture.pcap"}},
 		{"no files", []string{"replay", "--dsn", dsn}, []string{"arg"}},
-		{"bad window", []string{"replay", "--dsn", dsn, "--window", "0s", bare}, []string{"--window"}},
-		{"bad local net", []string{"replay", "--dsn", dsn, "--local-net", "10.0.0.0/99", bare}, []string{"--local-net"}},
+		{"bad window", []string{"replay", "--dsn", dsn, "--window", "0s", good}, []string{"--window"}},
+		{"bad local net", []string{"replay", "--dsn", dsn, "--local-net", "10.0.0.0/99", good}, []string{"--local-net"}},
 		{"unknown flag", []string{"replay", "--bogus"}, []string{"bogus"}},
-		{"database away", []string{"replay", "--dsn", "root:s3cr3tpw@tcp(127.0.0.1:1)/netmon", bare}, []string{"127.0.0.1:1"}},
+		{"database away", []string{"replay", "--dsn", "root:s3cr3tpw@tcp(127.0.0.1:1)/netmon", good}, []string{"127.0.0.1:1"}},
 		{"bad dsn", []string{"migrate", "--dsn", "this is no dsn"}, []string{"dsn"}},
 	}
 	for _, tc := range cases {
@@ -72,12 +77,16 @@ func TestBadInput(t *testing.T) {
 	}
 
 	t.Run("no dsn", func(t *testing.T) {
-		// Without a DSN the database is SQLite, made at start: what fails
-		// is the capture, and the file is there for the next try.
+		// Without a DSN the database is SQLite, made at start — but only
+		// once the capture files have opened: bad input creates nothing.
 		t.Setenv("NETMON_DSN", "")
 		db := filepath.Join(t.TempDir(), "n.db")
 		t.Setenv("NETMON_DB", db)
 		checkOneLineError(t, netmon(t, "replay", bare), "not-a-capture.pcap")
+		if _, err := os.Stat(db); err == nil {
+			t.Errorf("replay of a file that is no capture made the SQLite file %s", db)
+		}
+		netmon(t, "replay", good).mustSucceed(t)
 		if _, err := os.Stat(db); err != nil {
 			t.Errorf("replay without a DSN made no SQLite file at $NETMON_DB: %v", err)
 		}
@@ -90,7 +99,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Exec("DROP DATABASE " + dbName(t, dsn) + "_nomig") })
-		checkOneLineError(t, netmon(t, "replay", "--dsn", fresh, bare), "netmon migrate")
+		checkOneLineError(t, netmon(t, "replay", "--dsn", fresh, good), "netmon migrate")
 	})
 	t.Run("no permission", func(t *testing.T) {
 		if os.Geteuid() != 0 {

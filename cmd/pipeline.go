@@ -48,7 +48,16 @@ type pipelineResult struct {
 	Windows   uint64
 	Rows      uint64
 	Capture   capture.Stats // libpcap's counters of the last source
+	// Frames is how many frames the inputs yielded. When a stop request
+	// ended the reading, Cut is the input it cut short ("" when it fell
+	// between two) and Unread the inputs never opened.
+	Frames uint64
+	Cut    string
+	Unread int
 }
+
+// interrupted reports whether a stop request ended the reading early.
+func (r pipelineResult) interrupted() bool { return r.Cut != "" || r.Unread > 0 }
 
 // Channel sizes: each carries batches of up to capture.BatchSize packets, so
 // a few slots absorb a stage's hiccup (a GC pause, a window close) without
@@ -122,8 +131,11 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 
 	g.Go(func() error {
 		defer close(decoded)
-		for _, in := range inputs {
+		for i, in := range inputs {
 			if readCtx.Err() != nil {
+				if ctx.Err() != nil {
+					res.Unread = len(inputs) - i
+				}
 				break
 			}
 			src, err := in.open()
@@ -135,6 +147,12 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 			err = decoder.Run(readCtx, src, decoded)
 			if st, serr := src.Stats(); serr == nil {
 				res.Capture = st
+			}
+			if err == nil && ctx.Err() != nil {
+				// Run returns at the end of the input or at a stop request:
+				// this one came first (a source that ended at the very
+				// moment of the request counts as cut, to be safe).
+				res.Cut = in.name
 			}
 			src.Close()
 			if err != nil {
@@ -181,6 +199,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	res.Packets = windows.Stats().Packets.Load()
 	res.Windows = windows.Stats().Windows.Load()
 	res.Rows = windows.Stats().Rows.Load()
+	res.Frames = decoder.Stats().Read
 	return res, err
 }
 

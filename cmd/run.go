@@ -250,6 +250,13 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Co
 		RunE: func(c *cobra.Command, files []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// Every file must open before anything is created: a database,
+			// a spool.
+			for _, name := range files {
+				if err := checkCaptureFile(name); err != nil {
+					return err
+				}
+			}
 			mon, err := newMonitor(f.ops, false)
 			if err != nil {
 				return err
@@ -275,16 +282,48 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Co
 				}}
 			}
 			res, err := runPipeline(ctx, p.cfg, inputs, p.writer, p.log)
-			p.log.Info("replayed", "files", len(files), "packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows)
+			p.log.Info("replayed", "files", len(files), "frames_read", res.Frames, "packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows)
 			werr := writerResult(ctx, p.writer, p.log)
 			if err != nil {
 				return err
+			}
+			if res.interrupted() {
+				res.InputErrs = append(res.InputErrs, interruptedError(res, len(files)))
 			}
 			return errors.Join(append(res.InputErrs, werr)...)
 		},
 	}
 	f.register(c.Flags())
 	return c
+}
+
+// checkCaptureFile opens a replay's file as a capture and closes it again:
+// a missing, unreadable or non-capture file is refused up front. Standard
+// input ("-") and pipes can only be read once, so they are taken on trust.
+func checkCaptureFile(name string) error {
+	if name == "-" {
+		return nil
+	}
+	if st, err := os.Stat(name); err == nil && !st.Mode().IsRegular() {
+		return nil // a pipe or a device: reading its header would consume it
+	}
+	src, err := capture.OpenFile(name, "")
+	if err != nil {
+		return err
+	}
+	src.Close()
+	return nil
+}
+
+// interruptedError says that a stop request cut a replay short, and how far
+// it got: the windows of what was read are written all the same.
+func interruptedError(res pipelineResult, files int) error {
+	where := "between two files"
+	if res.Cut != "" {
+		where = "in " + res.Cut
+	}
+	return fmt.Errorf("replay interrupted %s after %d frames: %d of %d files not read; the windows of what was read are written",
+		where, res.Frames, res.Unread, files)
 }
 
 // liveConfig is capture's default live setup (promiscuous, a snap length

@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -55,5 +57,27 @@ func TestHelpShort(t *testing.T) {
 	show.mustSucceed(t)
 	if !strings.Contains(show.stdout, "vlan and (") {
 		t.Errorf("config show run does not print the whole default filter:\n%s", show.stdout)
+	}
+}
+
+// TestReplayChecksFilesFirst: a replay of a file that cannot be read fails
+// in one line before it creates the database or the spool.
+func TestReplayChecksFilesFirst(t *testing.T) {
+	dir := t.TempDir()
+	db, state := filepath.Join(dir, "new.db"), filepath.Join(dir, "state")
+	notPcap := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notPcap, []byte("not a capture\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{filepath.Join(dir, "nonexistent.pcap"), notPcap} {
+		r := netmon(t, "replay", "--db", db, "--state-dir", state, file)
+		if r.code != 1 || !strings.Contains(r.lastLine(), file) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("replay %s: exit %d, stderr:\n%s\nwant exit 1 and one line naming the file", file, r.code, r.stderr)
+		}
+		for _, p := range []string{db, state} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("replay %s created %s before failing", file, p)
+			}
+		}
 	}
 }
