@@ -62,6 +62,8 @@ func TestBadInput(t *testing.T) {
 		{"no files", []string{"replay", "--dsn", dsn}, []string{"arg"}},
 		{"bad window", []string{"replay", "--dsn", dsn, "--window", "0s", good}, []string{"--window"}},
 		{"bad local net", []string{"replay", "--dsn", dsn, "--local-net", "10.0.0.0/99", good}, []string{"--local-net"}},
+		{"missing asn db", []string{"replay", "--dsn", dsn, "--asn-db", "/nonexistent/asn-ipv4.csv", good}, []string{"--asn-db", "/nonexistent/asn-ipv4.csv"}},
+		{"bad asn db", []string{"replay", "--dsn", dsn, "--asn-db", bare, good}, []string{"--asn-db", "not-a-capture.pcap", "line 1"}},
 		{"unknown flag", []string{"replay", "--bogus"}, []string{"bogus"}},
 		{"database away", []string{"replay", "--dsn", "root:s3cr3tpw@tcp(127.0.0.1:1)/netmon", good}, []string{"127.0.0.1:1"}},
 		{"bad dsn", []string{"migrate", "--dsn", "this is no dsn"}, []string{"dsn"}},

@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"github.com/netmon/netmon/asn"
+
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +34,7 @@ type commonFlags struct {
 	noPTR    bool
 	dnsMatch dnsMatchFlag
 	ouiFile  string
+	asnDB    []string
 	dsnFlags
 	durabilityFlags
 	ops opsFlags
@@ -55,6 +58,8 @@ func (f *commonFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noPTR, "no-ptr", false, "do not look up PTR names for addresses DNS did not name")
 	fs.Var(&f.dnsMatch, "dns-match-queries", dnsMatchUsage)
 	fs.StringVar(&f.ouiFile, "oui-file", devices.DefaultOUIFile, "IEEE registry of MAC address vendors (oui.csv, Debian's ieee-data); a missing file names no vendors")
+	fs.StringSliceVar(&f.asnDB, "asn-db", nil, "ASN database naming address-only traffic by its owner: asn-ipv4.csv/asn-ipv6.csv of @ip-location-db/asn or a GeoLite2/DB-IP ASN .mmdb (repeatable)")
+	_ = fs.SetAnnotation("asn-db", listAnnotation, nil)
 	f.ops.register(fs)
 }
 
@@ -124,6 +129,14 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	var nickname func(string, netip.Addr) string
 	if len(rules) > 0 {
 		nickname = resolver.NewNicknamer(rules).Nickname
+	}
+	if len(f.asnDB) > 0 {
+		owners, err := asn.Load(f.asnDB...)
+		if err != nil {
+			return nil, fmt.Errorf("--asn-db: %w", err)
+		}
+		nickname = resolver.NewNicknamer(rules).WithOwners(owners).Nickname
+		log.Info("ASN data loaded", "files", len(f.asnDB), "ranges", owners.Ranges())
 	}
 	agent := f.agent
 	if agent == "" {

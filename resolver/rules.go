@@ -1,6 +1,8 @@
 package resolver
 
 import (
+	"github.com/netmon/netmon/asn"
+
 	"errors"
 	"fmt"
 	"net/netip"
@@ -165,6 +167,22 @@ type Nicknamer struct {
 	// byAddr says whether any rule looks at addresses: if none does, a name
 	// is never parsed as one.
 	byAddr bool
+	// owners names an address left without a name by its owner (nil:
+	// none).
+	owners *asn.DB
+}
+
+// WithOwners returns a copy of n that names traffic left with a bare
+// address by the address's owner in db: the service a well-known network
+// serves, else the organisation's readable name. A nil n stands for no
+// rules.
+func (n *Nicknamer) WithOwners(db *asn.DB) *Nicknamer {
+	if n == nil {
+		n = NewNicknamer(nil)
+	}
+	c := *n
+	c.owners = db
+	return &c
 }
 
 // NewNicknamer returns a Nicknamer over rules, which it copies. Rules are
@@ -181,6 +199,24 @@ func NewNicknamer(rules []NicknameRule) *Nicknamer {
 // address remote (invalid when unknown). It runs once per row per window,
 // not per packet.
 func (n *Nicknamer) Nickname(domain string, remote netip.Addr) string {
+	nick := n.byRules(domain, remote)
+	if n.owners != nil && (nick == "" || ipLiteral(nick)) {
+		// Only an address is known: its owner is the next best thing. A
+		// literal the row is counted under names the address best.
+		a := remote
+		if l, err := netip.ParseAddr(nick); err == nil {
+			a = l
+		}
+		if o, ok := n.owners.Lookup(a); ok {
+			if s := asn.Service(o); s != "" {
+				return s
+			}
+		}
+	}
+	return nick
+}
+
+func (n *Nicknamer) byRules(domain string, remote netip.Addr) string {
 	if len(n.rules) == 0 {
 		return Nickname(domain)
 	}

@@ -1,0 +1,48 @@
+package resolver
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/netmon/netmon/asn"
+)
+
+func TestNicknamerOwners(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "asn-ipv4.csv")
+	csv := "23.246.0.0,23.246.63.255,2906,Netflix Streaming Services Inc.\n5.9.0.0,5.9.255.255,24940,Hetzner Online GmbH\n"
+	if err := os.WriteFile(p, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := asn.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule, err := NewNicknameRule(RuleCIDR, "5.9.1.0/24", "My server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		n              *Nicknamer
+		domain, remote string
+		want           string
+	}{
+		{(*Nicknamer)(nil).WithOwners(db), "23.246.11.141", "23.246.11.141", "Netflix"},
+		{NewNicknamer(nil).WithOwners(db), "", "23.246.11.141", "Netflix"},
+		{NewNicknamer(nil).WithOwners(db), "5.9.2.2", "5.9.2.2", "Hetzner Online"},
+		// A name wins over the owner: the address is a CDN's, the name the service's.
+		{NewNicknamer(nil).WithOwners(db), "www.example.com", "23.246.11.141", "Example"},
+		// The user's rules win over the owner.
+		{NewNicknamer([]NicknameRule{rule}).WithOwners(db), "5.9.1.7", "5.9.1.7", "My server"},
+		{NewNicknamer([]NicknameRule{rule}).WithOwners(db), "5.9.2.7", "5.9.2.7", "Hetzner Online"},
+		// No owner known: the address stays.
+		{NewNicknamer(nil).WithOwners(db), "192.0.2.1", "192.0.2.1", "192.0.2.1"},
+		// Without ASN data, the address stays.
+		{NewNicknamer(nil), "23.246.11.141", "23.246.11.141", "23.246.11.141"},
+	} {
+		if got := tt.n.Nickname(tt.domain, netip.MustParseAddr(tt.remote)); got != tt.want {
+			t.Errorf("Nickname(%q, %s) = %q, want %q", tt.domain, tt.remote, got, tt.want)
+		}
+	}
+}
