@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	_ "embed"
 	"net/netip"
 	"strings"
 	"unicode"
@@ -32,6 +33,9 @@ func Nickname(domain string) string {
 	if err == nil {
 		regStart = len(d) - len(reg)
 	}
+	if nick := byRegistrable(d, regStart); nick != "" {
+		return nick
+	}
 	// The registrable label names the organisation that owns the name, so
 	// it wins; CDN labels deeper in the name (sha2.san.akam.nflximg.net is
 	// Netflix's, served by Akamai) count only when it names no service.
@@ -57,30 +61,117 @@ func Nickname(domain string) string {
 	return string(unicode.ToUpper(r)) + first[n:]
 }
 
-// encryptedDNS reports whether d names a well-known public DNS-over-HTTPS
-// resolver. Traffic to it means a device resolves names past the local
+// dohList is the public encrypted-DNS resolvers, one name a line; a
+// line starting with "." stands for every name under it.
+//
+//go:embed doh.txt
+var dohList string
+
+// dohHosts and dohSuffixes are dohList read once.
+var dohHosts, dohSuffixes = func() (map[string]bool, map[string]bool) {
+	hosts, suffixes := map[string]bool{}, map[string]bool{}
+	for _, line := range strings.Split(dohList, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || line[0] == '#':
+		case line[0] == '.':
+			suffixes[line[1:]] = true
+		default:
+			hosts[line] = true
+		}
+	}
+	return hosts, suffixes
+}()
+
+// encryptedDNS reports whether d names a public DNS-over-HTTPS resolver
+// (doh.txt). Traffic to it means a device resolves names past the local
 // DNS, which a user wants to see as such rather than as "Google". The same
 // names serve DNS over TLS on port 853; the learn stage nicknames those
 // flows by their port.
 func encryptedDNS(d string) bool {
-	switch d {
-	case "dns.google", "dns.google.com", "dns64.dns.google", "one.one.one.one",
-		"dns.quad9.net", "dns9.quad9.net", "dns10.quad9.net", "dns11.quad9.net", "dns12.quad9.net",
-		"doh.opendns.com", "doh.familyshield.opendns.com", "doh.umbrella.com",
-		"dns.nextdns.io", "doh.cleanbrowsing.org", "dns.adguard.com", "dns.adguard-dns.com",
-		"unfiltered.adguard-dns.com", "family.adguard-dns.com", "dns.mullvad.net", "doh.mullvad.net",
-		"adblock.dns.mullvad.net", "base.dns.mullvad.net", "doh.dns.sb", "dns.alidns.com", "doh.pub",
-		"dns.controld.com", "freedns.controld.com", "doh.xfinity.com", "doh.libredns.gr", "dns.twnic.tw":
+	if dohHosts[d] {
 		return true
 	}
-	// Every name under these is a resolver endpoint (a per-user or
-	// per-policy one for the last three).
-	for _, suffix := range []string{"cloudflare-dns.com", "cloudflare-gateway.com", "dns.nextdns.io", "dns.controld.com"} {
-		if d == suffix || strings.HasSuffix(d, "."+suffix) {
+	for i := 0; i < len(d); i++ {
+		if d[i] == '.' && dohSuffixes[d[i+1:]] {
 			return true
 		}
 	}
 	return false
+}
+
+// registrable names the services whose names are too short or too common
+// to match as a label: t.co is Twitter but t.me is Telegram, me.com is
+// Apple but about.me is not. The key is the registrable name.
+var registrable = map[string]string{
+	"t.co": "Twitter", "x.com": "Twitter",
+	"t.me": "Telegram", "telegram.me": "Telegram", "telegram.org": "Telegram", "telesco.pe": "Telegram", "tdesktop.com": "Telegram",
+	"me.com": "Apple", "apple.co": "Apple",
+	"android.com": "Google", "goo.gl": "Google", "g.co": "Google", "g.page": "Google",
+	"fb.me": "Facebook", "fb.com": "Facebook", "fb.watch": "Facebook", "meta.com": "Facebook",
+	"wa.me":   "WhatsApp",
+	"amzn.to": "Amazon", "a.co": "Amazon", "amzn.com": "Amazon",
+	"aka.ms": "Microsoft", "1drv.ms": "Microsoft",
+	"lnkd.in":      "LinkedIn",
+	"db.tt":        "Dropbox",
+	"spoti.fi":     "Spotify",
+	"redd.it":      "Reddit",
+	"nflx.it":      "Netflix",
+	"linecorp.com": "LINE", "line.me": "LINE",
+}
+
+// underParent names the services whose hosts sit under their parent
+// company's domain: LINE's downloads and stickers under naver.jp.
+var underParent = map[string]string{
+	"line.naver.jp":     "LINE",
+	"line-cdn.naver.jp": "LINE",
+}
+
+// brandTLD names the big services that run their own top-level domain:
+// blog.google, www.netflix, aws.amazon.
+func brandTLD(tld string) string {
+	switch tld {
+	case "google", "android", "chrome", "gmail", "goog", "gle":
+		// Not .app, .dev, .page: Google runs them, but for everyone.
+		return "Google"
+	case "youtube":
+		return "YouTube"
+	case "amazon", "prime", "kindle", "audible", "alexa":
+		return "Amazon"
+	case "aws":
+		return "AWS"
+	case "apple", "itunes":
+		return "Apple"
+	case "microsoft", "windows", "xbox", "bing", "office", "skype", "azure", "hotmail":
+		return "Microsoft"
+	case "netflix":
+		return "Netflix"
+	case "playstation", "sony":
+		return "PlayStation"
+	}
+	return ""
+}
+
+// byRegistrable names d by its whole registrable name, its parent-company
+// suffix or its brand TLD; "" when none applies. regStart is where the
+// registrable name starts in d (-1: unknown).
+func byRegistrable(d string, regStart int) string {
+	if regStart >= 0 {
+		if nick := registrable[d[regStart:]]; nick != "" {
+			return nick
+		}
+	}
+	for i := -1; i < len(d); i++ {
+		if i < 0 || d[i] == '.' {
+			if nick := underParent[d[i+1:]]; nick != "" {
+				return nick
+			}
+		}
+	}
+	if dot := strings.LastIndexByte(d, '.'); dot >= 0 {
+		return brandTLD(d[dot+1:])
+	}
+	return ""
 }
 
 // ipLiteral reports whether d is an IP address. The cheap test first keeps
@@ -105,12 +196,10 @@ func keyword(label string) (nick string, anywhere bool) {
 		return "Microsoft", false
 	case "line", "line-apps", "line-scdn":
 		return "LINE", label != "line"
-	case "x", "t":
-		return "Twitter", false
 	case "zoom":
 		return "Zoom", false
-	case "me", "apple":
-		return "Apple", label == "apple"
+	case "apple":
+		return "Apple", true
 	case "max":
 		return "Max", false
 	case "signal":
@@ -131,7 +220,7 @@ func keyword(label string) (nick string, anywhere bool) {
 		return "Disney+", false
 	case "discord":
 		return "Discord", false
-	case "duo":
+	case "duo", "android":
 		return "Google", false
 	}
 	switch label {
@@ -141,7 +230,7 @@ func keyword(label string) (nick string, anywhere bool) {
 		return "YouTube", true
 	case "google", "googleapis", "gstatic", "1e100", "googleusercontent", "googlesyndication",
 		"googleadservices", "doubleclick", "google-analytics", "googletagmanager", "gvt1", "gvt2", "gvt3",
-		"android", "gmail", "firebaseio", "firebase", "app-measurement", "crashlytics", "googlezip",
+		"gmail", "firebaseio", "firebase", "app-measurement", "crashlytics", "googlezip",
 		"googledomains", "googleapis-cn", "chromium", "chrome", "withgoogle", "googlecode":
 		return "Google", true
 	case "amazonaws", "aws", "cloudfront", "awsstatic", "amazontrust":
