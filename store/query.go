@@ -20,6 +20,8 @@ const (
 	ByService TopBy = "service" // nickname
 	ByDomain  TopBy = "domain"  // domain, byte for byte
 	ByDevice  TopBy = "device"  // the device an address belongs to, else the address
+	BySource  TopBy = "source"  // how the name was found: dns, sni, http, quic, ptr, ip, ...
+	ByAgent   TopBy = "agent"   // the netmon instance that counted the packets
 )
 
 // Top's FROM clauses. Per device, each row joins the device its client
@@ -42,8 +44,12 @@ func (b TopBy) key() (string, error) {
 		return "r.domain", nil
 	case ByDevice:
 		return "COALESCE(a.device_id, r.client)", nil
+	case BySource:
+		return "r.source", nil
+	case ByAgent:
+		return "r.agent", nil
 	}
-	return "", fmt.Errorf("cannot group by %q: want service, domain or device", string(b))
+	return "", fmt.Errorf("cannot group by %q: want service, domain, device, source or agent", string(b))
 }
 
 // TopQuery selects what Top sums.
@@ -54,6 +60,14 @@ type TopQuery struct {
 	// Since keeps the windows that start at or after it; the zero time
 	// keeps them all.
 	Since time.Time
+	// Until keeps the windows that start before it; the zero time keeps
+	// them all.
+	Until time.Time
+	// Device keeps only the rows of that device (a devices.device_id, or a
+	// client address no device holds); "" keeps every device's.
+	Device string
+	// Nickname keeps only the rows of that service; "" keeps every one.
+	Nickname string
 	// Limit is the most groups returned, largest first; 0 returns all.
 	// Totals cover every group either way.
 	Limit int
@@ -125,7 +139,7 @@ func (s *Store) Top(ctx context.Context, q TopQuery) (TopResult, error) {
 		` COUNT(*) OVER () AS group_count, SUM(SUM(r.count)) OVER () AS total_packets,` +
 		` SUM(SUM(r.bytes)) OVER () AS total_bytes, MIN(MIN(r.ts)) OVER () AS total_first,` +
 		` MAX(MAX(r.ts)) OVER () AS total_last` + extra + from)
-	where, args := filter("r.", q.Agent, q.Since)
+	where, args := rowFilter{Agent: q.Agent, Since: q.Since, Until: q.Until, Device: q.Device, Nickname: q.Nickname}.sql()
 	b.WriteString(where)
 	b.WriteString(` GROUP BY ` + key + ` ORDER BY packets DESC, bytes DESC, name`)
 	if q.Limit > 0 {
@@ -204,6 +218,44 @@ func (s *Store) Extent(ctx context.Context, agent string) (Extent, error) {
 		return Extent{}, readErr(err)
 	}
 	return e, nil
+}
+
+// rowFilter selects tcpdump_records rows (aliased r) for Top and Series.
+type rowFilter struct {
+	Agent        string
+	Since, Until time.Time
+	Device       string
+	Nickname     string
+}
+
+// deviceCond keeps the rows whose device, as Top's ByDevice groups them
+// (the device holding the client address now, else the address), is ?.
+const deviceCond = `(EXISTS (SELECT 1 FROM device_addresses AS da WHERE da.agent = r.agent AND da.addr = r.client AND da.device_id = ?)` +
+	` OR (r.client = ? AND NOT EXISTS (SELECT 1 FROM device_addresses AS da WHERE da.agent = r.agent AND da.addr = r.client)))`
+
+// sql is the WHERE clause (or nothing) and its arguments, all bound.
+func (f rowFilter) sql() (string, []any) {
+	where, args := filter("r.", f.Agent, f.Since)
+	var conds []string
+	if where != "" {
+		conds = append(conds, strings.TrimPrefix(where, ` WHERE `))
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, `r.ts < ?`)
+		args = append(args, f.Until.UTC())
+	}
+	if f.Device != "" {
+		conds = append(conds, deviceCond)
+		args = append(args, f.Device, f.Device)
+	}
+	if f.Nickname != "" {
+		conds = append(conds, `r.nickname = ?`)
+		args = append(args, f.Nickname)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return ` WHERE ` + strings.Join(conds, ` AND `), args
 }
 
 // filter is the WHERE clause (or nothing) selecting agent's rows from since
