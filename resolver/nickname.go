@@ -18,15 +18,23 @@ import (
 // empty name or one the Public Suffix List cannot place is returned as it
 // is. The result is always valid UTF-8.
 func Nickname(domain string) string {
+	nick, _ := Named(domain)
+	return nick
+}
+
+// Named is Nickname with where the nickname came from: the catalogue, the
+// domain's label, or the name itself when it is an address, empty or
+// beyond the Public Suffix List.
+func Named(domain string) (string, NickSource) {
 	d := strings.TrimSuffix(strings.ToLower(domain), ".")
 	if d == "" {
-		return strings.ToValidUTF8(domain, "\uFFFD")
+		return strings.ToValidUTF8(domain, "\uFFFD"), NickFromAddress
 	}
 	if ipLiteral(d) {
-		return strings.ToValidUTF8(domain, "\uFFFD")
+		return strings.ToValidUTF8(domain, "\uFFFD"), NickFromAddress
 	}
 	if encryptedDNS(d) {
-		return NickDoH
+		return NickDoH, NickFromCatalogue
 	}
 	reg, err := publicsuffix.EffectiveTLDPlusOne(d)
 	regStart := -1
@@ -34,7 +42,7 @@ func Nickname(domain string) string {
 		regStart = len(d) - len(reg)
 	}
 	if nick := byRegistrable(d, regStart); nick != "" {
-		return nick
+		return nick, NickFromCatalogue
 	}
 	// The registrable label names the organisation that owns the name, so
 	// it wins; CDN labels deeper in the name (sha2.san.akam.nflximg.net is
@@ -42,23 +50,23 @@ func Nickname(domain string) string {
 	if regStart >= 0 {
 		label, _, _ := strings.Cut(d[regStart:], ".")
 		if nick, _ := keyword(label); nick != "" {
-			return nick
+			return nick, NickFromCatalogue
 		}
 	}
 	for off := 0; off < len(d); {
 		label, _, _ := strings.Cut(d[off:], ".")
 		if nick, anywhere := keyword(label); nick != "" && anywhere {
-			return nick
+			return nick, NickFromCatalogue
 		}
 		off += len(label) + 1
 	}
 	if err != nil {
-		return strings.ToValidUTF8(domain, "\uFFFD")
+		return strings.ToValidUTF8(domain, "\uFFFD"), NickFromLabel
 	}
 	first, _, _ := strings.Cut(reg, ".")
 	first = strings.ToValidUTF8(first, "\uFFFD")
 	r, n := utf8.DecodeRuneInString(first)
-	return string(unicode.ToUpper(r)) + first[n:]
+	return string(unicode.ToUpper(r)) + first[n:], NickFromLabel
 }
 
 // dohList is the public encrypted-DNS resolvers, one name a line; a

@@ -46,3 +46,46 @@ func TestNicknamerOwners(t *testing.T) {
 		}
 	}
 }
+
+func TestNamedSource(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "asn-ipv4.csv")
+	if err := os.WriteFile(p, []byte("23.246.0.0,23.246.63.255,2906,Netflix Streaming Services Inc.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := asn.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule, err := NewNicknameRule(RuleSuffix, "example.com", "Mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := NewNicknamer([]NicknameRule{rule}).WithOwners(db)
+	remote := netip.MustParseAddr("23.246.11.141")
+	for _, tt := range []struct {
+		domain, nick string
+		src          NickSource
+	}{
+		{"www.netflix.com", "Netflix", NickFromCatalogue},
+		{"dns.google", NickDoH, NickFromCatalogue},
+		{"www.example.com", "Mine", NickFromRule},
+		{"news.bbc.co.uk", "Bbc", NickFromLabel},
+		{"localhost", "localhost", NickFromLabel},
+		{"23.246.11.141", "Netflix", NickFromASN},
+		{"192.0.2.1", "192.0.2.1", NickFromAddress},
+	} {
+		a := remote
+		if tt.domain == "192.0.2.1" {
+			a = netip.MustParseAddr(tt.domain)
+		}
+		nick, src := n.Named(tt.domain, a)
+		if nick != tt.nick || src != tt.src {
+			t.Errorf("Named(%q) = %q %s, want %q %s", tt.domain, nick, src, tt.nick, tt.src)
+		}
+	}
+	for s, want := range map[NickSource]string{NickFromAddress: "address", NickFromLabel: "label", NickFromASN: "asn", NickFromRule: "rule", NickFromCatalogue: "catalogue"} {
+		if s.String() != want {
+			t.Errorf("%d.String() = %q, want %q", s, s.String(), want)
+		}
+	}
+}

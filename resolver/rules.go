@@ -199,8 +199,40 @@ func NewNicknamer(rules []NicknameRule) *Nicknamer {
 // address remote (invalid when unknown). It runs once per row per window,
 // not per packet.
 func (n *Nicknamer) Nickname(domain string, remote netip.Addr) string {
-	nick := n.byRules(domain, remote)
-	if n.owners != nil && (nick == "" || ipLiteral(nick)) {
+	nick, _ := n.Named(domain, remote)
+	return nick
+}
+
+// NickSource says where a nickname came from, so that a user can see how
+// much traffic each names and where a rule is worth adding.
+type NickSource uint8
+
+const (
+	NickFromAddress   NickSource = iota // no name and no owner: the address itself
+	NickFromLabel                       // the registrable name's first label
+	NickFromASN                         // the owner of the address (--asn-db)
+	NickFromRule                        // the user's nicknames or encrypted-dns
+	NickFromCatalogue                   // the built-in catalogue
+)
+
+func (s NickSource) String() string {
+	switch s {
+	case NickFromLabel:
+		return "label"
+	case NickFromASN:
+		return "asn"
+	case NickFromRule:
+		return "rule"
+	case NickFromCatalogue:
+		return "catalogue"
+	}
+	return "address"
+}
+
+// Named is Nickname with where the nickname came from.
+func (n *Nicknamer) Named(domain string, remote netip.Addr) (string, NickSource) {
+	nick, src := n.byRules(domain, remote)
+	if n.owners != nil && src == NickFromAddress {
 		// Only an address is known: its owner is the next best thing. A
 		// literal the row is counted under names the address best.
 		a := remote
@@ -209,16 +241,16 @@ func (n *Nicknamer) Nickname(domain string, remote netip.Addr) string {
 		}
 		if o, ok := n.owners.Lookup(a); ok {
 			if s := asn.Service(o); s != "" {
-				return s
+				return s, NickFromASN
 			}
 		}
 	}
-	return nick
+	return nick, src
 }
 
-func (n *Nicknamer) byRules(domain string, remote netip.Addr) string {
+func (n *Nicknamer) byRules(domain string, remote netip.Addr) (string, NickSource) {
 	if len(n.rules) == 0 {
-		return Nickname(domain)
+		return Named(domain)
 	}
 	d := strings.TrimSuffix(strings.ToLower(domain), ".")
 	remote = remote.Unmap()
@@ -232,19 +264,19 @@ func (n *Nicknamer) byRules(domain string, remote netip.Addr) string {
 		switch {
 		case r.Keyword != "":
 			if hasLabel(d, r.Keyword) {
-				return r.Nickname
+				return r.Nickname, NickFromRule
 			}
 		case r.Suffix != "":
 			if d == r.Suffix || strings.HasSuffix(d, r.Suffix) && d[len(d)-len(r.Suffix)-1] == '.' {
-				return r.Nickname
+				return r.Nickname, NickFromRule
 			}
 		case r.Prefix.IsValid():
 			if r.Prefix.Contains(remote) || r.Prefix.Contains(literal) {
-				return r.Nickname
+				return r.Nickname, NickFromRule
 			}
 		}
 	}
-	return Nickname(domain)
+	return Named(domain)
 }
 
 // hasLabel reports whether label is one of d's labels.
