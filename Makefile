@@ -15,7 +15,7 @@ ARGS     ?=
 
 # Debian packages the build and the tests need; the build alone needs libpcap.
 # ieee-data: the vendor table (oui.csv) that devices/ reads, in its tests too.
-DEB_PKGS   := libpcap-dev tcpreplay tcpdump iproute2 mariadb-server mariadb-client systemd ieee-data
+DEB_PKGS   := libpcap-dev tcpreplay tcpdump iproute2 mariadb-server mariadb-client systemd ieee-data npm
 BUILD_PKGS := libpcap-dev
 PKGS       ?= $(DEB_PKGS)
 
