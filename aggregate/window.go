@@ -40,9 +40,12 @@ type Row struct {
 	Client   netip.Addr
 	Domain   string
 	Nickname string
-	Source   resolver.Source
-	Count    uint64 // packets, both directions
-	Bytes    uint64 // wire bytes, both directions
+	// NickSource says where Nickname came from (catalogue, rule, asn,
+	// label, address).
+	NickSource resolver.NickSource
+	Source     resolver.Source
+	Count      uint64 // packets, both directions
+	Bytes      uint64 // wire bytes, both directions
 }
 
 // Correction says: rows of this agent whose domain is Old and whose name was
@@ -52,7 +55,9 @@ type Correction struct {
 	Old         string
 	New         string
 	NewNickname string
-	NewSource   resolver.Source
+	// NewNickSource says where NewNickname came from.
+	NewNickSource resolver.NickSource
+	NewSource     resolver.Source
 }
 
 // Sink receives each closed window. The store implements it.

@@ -64,6 +64,10 @@ type Dependencies struct {
 	// Nickname names the service of a row from its domain and the remote
 	// address it was counted for (address rules); nil: resolver.Nickname.
 	Nickname func(domain string, remote netip.Addr) string
+	// Named is Nickname with where the nickname came from; it wins over
+	// Nickname when set. With only Nickname, a nickname the catalogue would
+	// not give is counted as the user's rule.
+	Named func(domain string, remote netip.Addr) (string, resolver.NickSource)
 	// Devices, when set, is drained at every close into Window.Devices.
 	Devices DeviceSource
 	Now     func() time.Time // wall clock, for live mode only
@@ -176,8 +180,17 @@ func New(cfg Config, deps Dependencies) *Windows {
 	if cfg.MaxFlowNames <= 0 {
 		cfg.MaxFlowNames = def.MaxFlowNames
 	}
-	if deps.Nickname == nil {
-		deps.Nickname = func(domain string, _ netip.Addr) string { return resolver.Nickname(domain) }
+	if deps.Named == nil {
+		nickname := deps.Nickname
+		deps.Named = func(domain string, remote netip.Addr) (string, resolver.NickSource) {
+			n, src := resolver.Named(domain)
+			if nickname != nil {
+				if m := nickname(domain, remote); m != n {
+					return m, resolver.NickFromRule
+				}
+			}
+			return n, src
+		}
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -434,9 +447,10 @@ func (w *Windows) close(win *window) *Window {
 		if old == rec.Domain {
 			continue
 		}
+		nick, nsrc := w.deps.Named(rec.Domain, rec.Addr)
 		res.Corrections = append(res.Corrections, Correction{
 			Addr: rec.Addr, Old: old, New: rec.Domain,
-			NewNickname: w.deps.Nickname(rec.Domain, rec.Addr), NewSource: rec.Source,
+			NewNickname: nick, NewNickSource: nsrc, NewSource: rec.Source,
 		})
 	}
 
@@ -445,7 +459,11 @@ func (w *Windows) close(win *window) *Window {
 		domain string
 	}
 	rows := make(map[rowKey]int, len(win.order))
-	nick := make(map[string]string)
+	type named struct {
+		nick string
+		src  resolver.NickSource
+	}
+	nick := make(map[string]named)
 	for i, k := range win.order {
 		c := win.cnts[i]
 		fn := k.Name
@@ -466,23 +484,24 @@ func (w *Windows) close(win *window) *Window {
 			}
 			if fn != nil && fn.Nickname != "" {
 				res.Rows[j].Nickname = fn.Nickname // the protocol is surer than the name
+				res.Rows[j].NickSource = resolver.NickFromCatalogue
 			}
 			continue
 		}
 		n, ok := nick[domain]
 		if !ok {
-			n = w.deps.Nickname(domain, k.Remote)
+			n.nick, n.src = w.deps.Named(domain, k.Remote)
 			if k.Remote == (netip.Addr{}) {
-				n = OverflowDomain
+				n = named{OverflowDomain, resolver.NickFromAddress}
 			}
 			nick[domain] = n
 		}
 		if fn != nil && fn.Nickname != "" {
-			n = fn.Nickname
+			n = named{fn.Nickname, resolver.NickFromCatalogue}
 		}
 		rows[rk] = len(res.Rows)
 		res.Rows = append(res.Rows, Row{
-			Client: k.Client, Domain: domain, Nickname: n, Source: src,
+			Client: k.Client, Domain: domain, Nickname: n.nick, NickSource: n.src, Source: src,
 			Count: c.count, Bytes: c.bytes,
 		})
 	}

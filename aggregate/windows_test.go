@@ -119,11 +119,11 @@ func TestWindowsCountAndName(t *testing.T) {
 	))
 	want := []*Window{
 		{Start: time.Unix(1000, 0).UTC(), Rows: []Row{
-			{Client: client, Domain: "www.github.com", Nickname: "GitHub", Source: resolver.SourceDNS, Count: 2, Bytes: 1600},
-			{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", Source: resolver.SourceIP, Count: 1, Bytes: 60},
+			{Client: client, Domain: "www.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: resolver.SourceDNS, Count: 2, Bytes: 1600},
+			{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", NickSource: resolver.NickFromAddress, Source: resolver.SourceIP, Count: 1, Bytes: 60},
 		}},
 		{Start: time.Unix(1010, 0).UTC(), Rows: []Row{
-			{Client: client, Domain: "www.github.com", Nickname: "GitHub", Source: resolver.SourceDNS, Count: 1, Bytes: 40},
+			{Client: client, Domain: "www.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: resolver.SourceDNS, Count: 1, Bytes: 40},
 		}},
 	}
 	if d := cmp.Diff(want, got, addrCmp); d != "" {
@@ -180,15 +180,15 @@ func TestWindowsCorrections(t *testing.T) {
 	}
 
 	wantFirst := []Row{
-		{Client: client, Domain: "lb-140-82-112-3-iad.github.com", Nickname: "GitHub", Source: resolver.SourcePTR, Count: 1, Bytes: 10},
-		{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", Source: resolver.SourceIP, Count: 1, Bytes: 10},
+		{Client: client, Domain: "lb-140-82-112-3-iad.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: resolver.SourcePTR, Count: 1, Bytes: 10},
+		{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", NickSource: resolver.NickFromAddress, Source: resolver.SourceIP, Count: 1, Bytes: 10},
 	}
 	if d := cmp.Diff(wantFirst, first.Rows, addrCmp); d != "" {
 		t.Errorf("first window (-want +got):\n%s", d)
 	}
 	wantCorr := []Correction{
-		{Addr: github, Old: "lb-140-82-112-3-iad.github.com", New: "github.com", NewNickname: "GitHub", NewSource: resolver.SourceDNS},
-		{Addr: dropbox, Old: "162.125.1.1", New: "t8.dropbox.com", NewNickname: "Dropbox", NewSource: resolver.SourceDNS},
+		{Addr: github, Old: "lb-140-82-112-3-iad.github.com", New: "github.com", NewNickname: "GitHub", NewNickSource: resolver.NickFromCatalogue, NewSource: resolver.SourceDNS},
+		{Addr: dropbox, Old: "162.125.1.1", New: "t8.dropbox.com", NewNickname: "Dropbox", NewNickSource: resolver.NickFromCatalogue, NewSource: resolver.SourceDNS},
 	}
 	if d := cmp.Diff(wantCorr, second.Corrections, addrCmp); d != "" {
 		t.Errorf("corrections (-want +got):\n%s", d)
@@ -342,9 +342,9 @@ func TestWindowsFlowNames(t *testing.T) {
 		),
 	)
 	want := []Row{
-		{Client: client, Domain: "api.github.com", Nickname: "GitHub", Source: resolver.SourceSNI, Count: 4, Bytes: 2220},
-		{Client: client, Domain: "github.com", Nickname: "GitHub", Source: resolver.SourceDNS, Count: 2, Bytes: 90},
-		{Client: client, Domain: "203.0.113.3", Nickname: "DNS-over-TLS", Source: resolver.SourceIP, Count: 1, Bytes: 100},
+		{Client: client, Domain: "api.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: resolver.SourceSNI, Count: 4, Bytes: 2220},
+		{Client: client, Domain: "github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: resolver.SourceDNS, Count: 2, Bytes: 90},
+		{Client: client, Domain: "203.0.113.3", Nickname: "DNS-over-TLS", NickSource: resolver.NickFromCatalogue, Source: resolver.SourceIP, Count: 1, Bytes: 100},
 	}
 	if len(got) != 1 {
 		t.Fatalf("%d windows, want 1", len(got))
@@ -383,7 +383,7 @@ func TestWindowsFlowNamesInLateWindows(t *testing.T) {
 			rows = append(rows, win.Rows...)
 		}
 	}
-	want := []Row{{Client: client, Domain: "late.example", Nickname: "Late", Source: resolver.SourceSNI, Count: 2, Bytes: 30}}
+	want := []Row{{Client: client, Domain: "late.example", Nickname: "Late", NickSource: resolver.NickFromLabel, Source: resolver.SourceSNI, Count: 2, Bytes: 30}}
 	if d := cmp.Diff(want, rows, addrCmp); d != "" {
 		t.Errorf("late window rows (-want +got):\n%s", d)
 	}

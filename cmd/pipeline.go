@@ -24,9 +24,10 @@ type pipelineConfig struct {
 	PTR    bool
 	// DNSMatch says which DNS responses the learner believes.
 	DNSMatch resolver.DNSMatch
-	// Nickname names services: the config file's rules, then the built-in
-	// table. nil: resolver.Nickname alone.
-	Nickname func(domain string, remote netip.Addr) string
+	// Named names services and says where the name came from: the config
+	// file's rules, the built-in catalogue, the owner of the address
+	// (--asn-db). nil: resolver.Named alone.
+	Named func(domain string, remote netip.Addr) (string, resolver.NickSource)
 	// Devices is what the user set about devices (names by MAC, OUI file).
 	Devices devices.Config
 	// Observe, when set, is given the stages before they start, for the
@@ -98,7 +99,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	acfg.Width = cfg.Window
 	acfg.Live = cfg.Live
 	windows := aggregate.New(acfg, aggregate.Dependencies{
-		Names: table, PTR: requester, Nickname: cfg.Nickname, Devices: afterRegistry{tracker, registryRead},
+		Names: table, PTR: requester, Named: cfg.Named, Devices: afterRegistry{tracker, registryRead},
 	})
 	decoder := capture.NewDecoder(capture.DecoderConfig{})
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -126,16 +125,13 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	var nickname func(string, netip.Addr) string
-	if len(rules) > 0 {
-		nickname = resolver.NewNicknamer(rules).Nickname
-	}
+	nicknamer := resolver.NewNicknamer(rules)
 	if len(f.asnDB) > 0 {
 		owners, err := asn.Load(f.asnDB...)
 		if err != nil {
 			return nil, fmt.Errorf("--asn-db: %w", err)
 		}
-		nickname = resolver.NewNicknamer(rules).WithOwners(owners).Nickname
+		nicknamer = nicknamer.WithOwners(owners)
 		log.Info("ASN data loaded", "files", len(f.asnDB), "ranges", owners.Ranges())
 	}
 	agent := f.agent
@@ -173,7 +169,7 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	return &prepared{
 		cfg: pipelineConfig{
 			Window: f.window, Live: live, Local: local, PTR: !f.noPTR, DNSMatch: f.dnsMatch.m,
-			Nickname: nickname, Devices: devices.Config{Names: names, OUIFile: f.ouiFile},
+			Named: nicknamer.Named, Devices: devices.Config{Names: names, OUIFile: f.ouiFile},
 		},
 		store:   st,
 		writer:  w,

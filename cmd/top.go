@@ -185,6 +185,9 @@ type topJSONRow struct {
 	Share     float64   `json:"share"`
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
+	// OwnerBytes is the part of Bytes named by the owner of the address
+	// (--asn-db) rather than by a name; --by service only.
+	OwnerBytes uint64 `json:"owner_bytes,omitempty"`
 	// Device is the raw fields behind a device's name, --by device only.
 	Device *topDeviceJSON `json:"device,omitempty"`
 }
@@ -213,7 +216,7 @@ func writeTopJSON(w io.Writer, q store.TopQuery, res store.TopResult) error {
 			// close to the raw bytes as a JSON string can be; a device's
 			// host name has its exact bytes beside it.
 			Name: r.Name, Packets: r.Packets, Bytes: r.Bytes, Share: share(r.Packets, res.Total.Packets),
-			FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC(),
+			FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC(), OwnerBytes: r.OwnerBytes,
 		}
 		if d := r.Device; d != nil {
 			row.Device = &topDeviceJSON{ID: d.ID, Clients: d.Clients, MAC: d.MAC,
@@ -261,8 +264,13 @@ func writeTopTable(w io.Writer, q store.TopQuery, res store.TopResult, loc *time
 	for _, r := range res.Rows {
 		// A device's label is its host name and vendor, raw bytes from
 		// the network like a domain, escaped alike.
+		name := escapeName(r.Name)
+		if r.OwnerBytes > 0 {
+			// Named by the owner of the address, not by a name: say so.
+			name += " [asn " + percent(share(r.OwnerBytes, r.Bytes)) + "]"
+		}
 		cells = append(cells, []string{
-			escapeName(r.Name), packetCount(r.Packets), byteCount(r.Bytes),
+			name, packetCount(r.Packets), byteCount(r.Bytes),
 			percent(share(r.Packets, res.Total.Packets)),
 			r.FirstSeen.In(loc).Format(layout), r.LastSeen.In(loc).Format(layout),
 		})

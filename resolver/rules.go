@@ -229,6 +229,16 @@ func (s NickSource) String() string {
 	return "address"
 }
 
+// ParseNickSource is the inverse of NickSource.String.
+func ParseNickSource(s string) (NickSource, error) {
+	for v := NickFromAddress; v <= NickFromCatalogue; v++ {
+		if v.String() == s {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown nickname source %q", s)
+}
+
 // Named is Nickname with where the nickname came from.
 func (n *Nicknamer) Named(domain string, remote netip.Addr) (string, NickSource) {
 	nick, src := n.byRules(domain, remote)

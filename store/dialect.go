@@ -33,8 +33,8 @@ type dialect struct {
 
 // The INSERT heads and tuples are the same on both backends.
 const (
-	recordsInsert = `INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes) VALUES `
-	recordsTuple  = `(?,?,?,?,?,?,?,?)`
+	recordsInsert = `INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, nickname_source, source, count, bytes) VALUES `
+	recordsTuple  = `(?,?,?,?,?,?,?,?,?)`
 
 	namesInsert = `INSERT INTO dns_records (ts, agent, ip_addr, domain, is_definite, source) VALUES `
 	namesTuple  = `(?,?,?,?,?,?)`
@@ -48,7 +48,7 @@ var mariaDBDialect = dialect{
 	migrations: migrations.MySQL,
 
 	recordsUpsert: ` ON DUPLICATE KEY UPDATE count = count + VALUES(count), bytes = bytes + VALUES(bytes),` +
-		` nickname = VALUES(nickname), source = VALUES(source)`,
+		` nickname = VALUES(nickname), nickname_source = VALUES(nickname_source), source = VALUES(source)`,
 
 	// A definite name replaces anything; a guess replaces only a guess.
 	// MariaDB evaluates these assignments left to right and later ones see
@@ -63,8 +63,8 @@ var mariaDBDialect = dialect{
 	// the INSERT's table, so the new rows are not re-read. In ON DUPLICATE
 	// KEY UPDATE, tcpdump_records.x is the existing row and VALUES(x) the
 	// moved one; the existing row keeps its nickname and source.
-	correctionMove: `INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes)` +
-		` SELECT old.ts, old.agent, old.client, ?, ?, ?, old.count, old.bytes FROM tcpdump_records AS old` +
+	correctionMove: `INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, nickname_source, source, count, bytes)` +
+		` SELECT old.ts, old.agent, old.client, ?, ?, ?, ?, old.count, old.bytes FROM tcpdump_records AS old` +
 		` WHERE old.agent = ? AND old.domain = ? AND old.source IN (?, ?)` +
 		` ON DUPLICATE KEY UPDATE count = tcpdump_records.count + VALUES(count),` +
 		` bytes = tcpdump_records.bytes + VALUES(bytes)`,
@@ -110,7 +110,8 @@ var sqliteDialect = dialect{
 	// SQLite applies the upsert row by row, so a key twice in one statement
 	// adds up, as on MariaDB. excluded.x is the row that was to be inserted.
 	recordsUpsert: ` ON CONFLICT (agent, ts, client, domain) DO UPDATE SET count = count + excluded.count,` +
-		` bytes = bytes + excluded.bytes, nickname = excluded.nickname, source = excluded.source`,
+		` bytes = bytes + excluded.bytes, nickname = excluded.nickname,` +
+		` nickname_source = excluded.nickname_source, source = excluded.source`,
 
 	// The same rule as MariaDB's, as a condition on the whole update: every
 	// SET expression in SQLite sees the old row, so no ordering trick.
@@ -122,8 +123,8 @@ var sqliteDialect = dialect{
 	// before inserting. The SELECT must end in a WHERE clause, or the parser
 	// would take ON CONFLICT for a join's ON; it has one. The existing row
 	// keeps its nickname and source.
-	correctionMove: `INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes)` +
-		` SELECT old.ts, old.agent, old.client, ?, ?, ?, old.count, old.bytes FROM tcpdump_records AS old` +
+	correctionMove: `INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, nickname_source, source, count, bytes)` +
+		` SELECT old.ts, old.agent, old.client, ?, ?, ?, ?, old.count, old.bytes FROM tcpdump_records AS old` +
 		` WHERE old.agent = ? AND old.domain = ? AND old.source IN (?, ?)` +
 		` ON CONFLICT (agent, ts, client, domain) DO UPDATE SET count = tcpdump_records.count + excluded.count,` +
 		` bytes = tcpdump_records.bytes + excluded.bytes`,

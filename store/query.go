@@ -82,6 +82,9 @@ type TopRow struct {
 	Bytes     uint64
 	FirstSeen time.Time
 	LastSeen  time.Time
+	// OwnerBytes is the part of Bytes whose nickname came from the owner
+	// of the address (--asn-db), not from a name; ByService only.
+	OwnerBytes uint64
 	// Device is what the devices table says of the group, ByDevice only.
 	Device *TopDevice
 }
@@ -127,6 +130,9 @@ func (s *Store) Top(ctx context.Context, q TopQuery) (TopResult, error) {
 		return TopResult{}, fmt.Errorf("limit %d: want 0 (no limit) or more", q.Limit)
 	}
 	from, extra := topFrom, ""
+	if q.By == ByService {
+		extra = `, SUM(CASE WHEN r.nickname_source = 'asn' THEN r.bytes ELSE 0 END)`
+	}
 	if q.By == ByDevice {
 		from = topDeviceFrom
 		extra = `, MAX(d.mac), MAX(d.hostname), MAX(d.name_source), MAX(d.vendor), MAX(d.randomised), ` + s.sql.clientList
@@ -161,6 +167,9 @@ func (s *Store) Top(ctx context.Context, q TopQuery) (TopResult, error) {
 		var mac, source, vendor, clients sql.NullString
 		var hostname []byte
 		var randomised sql.NullInt64
+		if q.By == ByService {
+			dest = append(dest, &r.OwnerBytes)
+		}
 		if q.By == ByDevice {
 			dest = append(dest, &mac, &hostname, &source, &vendor, &randomised, &clients)
 		}

@@ -153,9 +153,9 @@ func TestSpoolCoversWindow(t *testing.T) {
 		reflect.TypeFor[aggregate.Window]():     {"ID", "Start", "Rows", "Names", "Corrections", "Devices"},
 		reflect.TypeFor[devices.Device]():       {"ID", "MAC", "Addrs", "Hostname", "NameSource", "Vendor", "Randomised", "FirstSeen", "LastSeen"},
 		reflect.TypeFor[devices.Addr]():         {"Addr", "LastSeen"},
-		reflect.TypeFor[aggregate.Row]():        {"Client", "Domain", "Nickname", "Source", "Count", "Bytes"},
+		reflect.TypeFor[aggregate.Row]():        {"Client", "Domain", "Nickname", "NickSource", "Source", "Count", "Bytes"},
 		reflect.TypeFor[resolver.Record]():      {"TS", "Addr", "Domain", "Source"},
-		reflect.TypeFor[aggregate.Correction](): {"Addr", "Old", "New", "NewNickname", "NewSource"},
+		reflect.TypeFor[aggregate.Correction](): {"Addr", "Old", "New", "NewNickname", "NewNickSource", "NewSource"},
 	}
 	for typ, want := range known {
 		var got []string

@@ -50,6 +50,9 @@ type spoolRow struct {
 	Source   string
 	Count    uint64
 	Bytes    uint64
+	// NickSource is absent from spool files older than the column; the
+	// reader then asks the catalogue.
+	NickSource string
 }
 
 type spoolRecord struct {
@@ -60,11 +63,12 @@ type spoolRecord struct {
 }
 
 type spoolCorrection struct {
-	Addr        netip.Addr
-	Old         string
-	New         string
-	NewNickname string
-	NewSource   string
+	Addr          netip.Addr
+	Old           string
+	New           string
+	NewNickname   string
+	NewSource     string
+	NewNickSource string
 }
 
 // spoolDevice mirrors devices.Device with its name source as text, for the
@@ -93,7 +97,7 @@ func encodeWindow(w *aggregate.Window) ([]byte, error) {
 	sw := spoolWindow{ID: w.ID, Start: w.Start}
 	sw.Rows = make([]spoolRow, len(w.Rows))
 	for i, r := range w.Rows {
-		sw.Rows[i] = spoolRow{r.Client, r.Domain, r.Nickname, r.Source.String(), r.Count, r.Bytes}
+		sw.Rows[i] = spoolRow{r.Client, r.Domain, r.Nickname, r.Source.String(), r.Count, r.Bytes, r.NickSource.String()}
 	}
 	sw.Names = make([]spoolRecord, len(w.Names))
 	for i, n := range w.Names {
@@ -101,7 +105,7 @@ func encodeWindow(w *aggregate.Window) ([]byte, error) {
 	}
 	sw.Corrections = make([]spoolCorrection, len(w.Corrections))
 	for i, c := range w.Corrections {
-		sw.Corrections[i] = spoolCorrection{c.Addr, c.Old, c.New, c.NewNickname, c.NewSource.String()}
+		sw.Corrections[i] = spoolCorrection{c.Addr, c.Old, c.New, c.NewNickname, c.NewSource.String(), c.NewNickSource.String()}
 	}
 	if len(w.Devices) > 0 {
 		sw.Devices = make([]spoolDevice, len(w.Devices))
@@ -157,6 +161,9 @@ func decodeWindow(b []byte) (*aggregate.Window, error) {
 		if w.Rows[i].Source, err = parseSource(r.Source); err != nil {
 			return nil, err
 		}
+		if w.Rows[i].NickSource, err = parseNickSource(r.NickSource, r.Domain); err != nil {
+			return nil, err
+		}
 	}
 	if len(sw.Names) > 0 {
 		w.Names = make([]resolver.Record, len(sw.Names))
@@ -173,6 +180,9 @@ func decodeWindow(b []byte) (*aggregate.Window, error) {
 	for i, c := range sw.Corrections {
 		w.Corrections[i] = aggregate.Correction{Addr: c.Addr, Old: c.Old, New: c.New, NewNickname: c.NewNickname}
 		if w.Corrections[i].NewSource, err = parseSource(c.NewSource); err != nil {
+			return nil, err
+		}
+		if w.Corrections[i].NewNickSource, err = parseNickSource(c.NewNickSource, c.New); err != nil {
 			return nil, err
 		}
 	}
@@ -208,4 +218,18 @@ func parseSource(s string) (resolver.Source, error) {
 			return 0, fmt.Errorf("%w: unknown name source %q (written by a newer netmon?)", errCorrupt, s)
 		}
 	}
+}
+
+// parseNickSource reads a nickname source back; a spool file written before
+// it was kept has none, and the catalogue's word for the domain stands in.
+func parseNickSource(s, domain string) (resolver.NickSource, error) {
+	if s == "" {
+		_, src := resolver.Named(domain)
+		return src, nil
+	}
+	src, err := resolver.ParseNickSource(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	return src, nil
 }

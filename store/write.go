@@ -87,10 +87,10 @@ func (s *Store) applyWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w
 
 func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w *aggregate.Window) error {
 	for rows := range chunks(w.Rows) {
-		args := make([]any, 0, len(rows)*8)
+		args := make([]any, 0, len(rows)*9)
 		for _, r := range rows {
 			args = append(args, start, s.agent, r.Client.String(), domainValue(r.Domain),
-				nicknameValue(r.Nickname), r.Source.String(), min(r.Count, s.sql.maxCount), min(r.Bytes, s.sql.maxCount))
+				nicknameValue(r.Nickname), r.NickSource.String(), r.Source.String(), min(r.Count, s.sql.maxCount), min(r.Bytes, s.sql.maxCount))
 		}
 		if _, err := tx.ExecContext(ctx, multiRow(recordsInsert, recordsTuple, len(rows), s.sql.recordsUpsert), args...); err != nil {
 			return fmt.Errorf("insert %d rows: %w", len(rows), err)
@@ -118,7 +118,7 @@ func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w
 			// DELETE would then remove them.
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, s.sql.correctionMove, newDomain, nicknameValue(c.NewNickname), c.NewSource.String(),
+		if _, err := tx.ExecContext(ctx, s.sql.correctionMove, newDomain, nicknameValue(c.NewNickname), c.NewNickSource.String(), c.NewSource.String(),
 			s.agent, oldDomain, ptr, ip); err != nil {
 			return fmt.Errorf("correct %q to %q: move rows: %w", c.Old, c.New, err)
 		}
