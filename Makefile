@@ -15,7 +15,8 @@ ARGS     ?=
 
 # Debian packages the build and the tests need; the build alone needs libpcap.
 # ieee-data: the vendor table (oui.csv) that devices/ reads, in its tests too.
-DEB_PKGS   := libpcap-dev tcpreplay tcpdump iproute2 mariadb-server mariadb-client systemd ieee-data npm
+# chromium: the web page's real-browser test (web/, headless).
+DEB_PKGS   := libpcap-dev tcpreplay tcpdump iproute2 mariadb-server mariadb-client systemd ieee-data npm chromium
 BUILD_PKGS := libpcap-dev
 PKGS       ?= $(DEB_PKGS)
 
@@ -28,6 +29,17 @@ CROSS_PKGS_arm64 := gcc-aarch64-linux-gnu libpcap-dev:arm64 qemu-user-static fil
 CROSS_PKGS_armhf := gcc-arm-linux-gnueabihf libpcap-dev:armhf file
 DIST             ?= dist
 RELEASES         := $(DIST)/netmon-linux-arm64 $(DIST)/netmon-linux-armv7
+
+.PHONY: web-assets
+# web-assets re-vendors the chart library the web page embeds, from the npm
+# registry at the version web/npm/package-lock.json pins, with its license;
+# web's TestVendoredAssets checks the copies against web/static/vendor/SHA256SUMS.
+web-assets:
+	cd web/npm && npm ci --no-audit --no-fund --ignore-scripts
+	cp web/npm/node_modules/uplot/dist/uPlot.iife.min.js web/npm/node_modules/uplot/dist/uPlot.min.css \
+		web/npm/node_modules/uplot/LICENSE web/static/vendor/
+	cd web/static/vendor && sha256sum uPlot.iife.min.js uPlot.min.css LICENSE > SHA256SUMS
+	rm -rf web/npm/node_modules
 
 .PHONY: all build run deps mariadb test test-arm64 lint unit bench fuzz fuzz-short clean install release armhf-sysroot $(RELEASES)
 

@@ -21,16 +21,19 @@ import (
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/store"
+	"github.com/netmon/netmon/web"
 )
 
 // opsFlags set the metrics listener and when /healthz gives up.
 type opsFlags struct {
 	listen         string
 	unhealthyAfter time.Duration
+	authFile       string
 }
 
 func (f *opsFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.listen, "listen", "", "serve Prometheus /metrics and /healthz on this address, e.g. 127.0.0.1:9108 (default off)")
+	fs.StringVar(&f.listen, "listen", "", "serve Prometheus /metrics, /healthz and the web dashboard on this address, e.g. 127.0.0.1:9108 (default off)")
+	fs.StringVar(&f.authFile, "auth-file", "", "require the password (user:password) or token in this file for the web dashboard and its API")
 	fs.DurationVar(&f.unhealthyAfter, "unhealthy-after", 5*time.Minute, "/healthz fails when database writes have failed for this long without one succeeding")
 }
 
@@ -51,6 +54,11 @@ const sampleEvery = time.Second
 // read loop through captureWatch). Nothing here runs per packet except the
 // captureWatch's flag check.
 type monitor struct {
+	// web, when set, is the store the dashboard reads, served beside
+	// /metrics; auth guards it.
+	web  web.Querier
+	auth *web.Auth
+
 	reg            *prometheus.Registry
 	unhealthyAfter time.Duration
 	now            func() time.Time
@@ -83,11 +91,29 @@ type queueGauge struct {
 	cap  int
 }
 
+// warnExposed warns when the dashboard answers beyond loopback without a
+// password: a household's browsing history is sensitive.
+func warnExposed(log *slog.Logger, ln net.Listener, auth *web.Auth) {
+	if auth == nil && web.Exposed(ln.Addr()) {
+		log.Warn("the web dashboard is reachable from other machines without a password; use --auth-file, or listen on 127.0.0.1",
+			"listen", ln.Addr().String())
+	}
+}
+
 func newMonitor(f opsFlags, live bool) (*monitor, error) {
 	if f.unhealthyAfter <= 0 {
 		return nil, fmt.Errorf("--unhealthy-after must be positive, got %s", f.unhealthyAfter)
 	}
+	var auth *web.Auth
+	if f.authFile != "" {
+		a, err := web.ReadAuth(f.authFile)
+		if err != nil {
+			return nil, err
+		}
+		auth = a
+	}
 	m := &monitor{
+		auth:           auth,
 		reg:            prometheus.NewRegistry(),
 		unhealthyAfter: f.unhealthyAfter,
 		now:            time.Now,
@@ -150,6 +176,9 @@ func (m *monitor) health() (bool, string) {
 func (m *monitor) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	if m.web != nil {
+		web.Mount(mux, m.web, web.Options{Auth: m.auth})
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		ok, reason := m.health()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -189,7 +218,10 @@ func (m *monitor) serve(ln net.Listener, log *slog.Logger) (shutdown func()) {
 			log.Error("metrics listener failed", "listen", ln.Addr().String(), "err", err)
 		}
 	}()
-	log.Info("serving metrics", "listen", ln.Addr().String())
+	log.Info("serving metrics", "listen", ln.Addr().String(), "dashboard", m.web != nil)
+	if m.web != nil {
+		warnExposed(log, ln, m.auth)
+	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

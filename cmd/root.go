@@ -95,7 +95,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		}
 		return nil, fmt.Errorf("--log-format must be text or json, got %q", g.logFormat)
 	}
-	root.AddCommand(newRunCmd(logger, conf), newReplayCmd(logger, conf), newMigrateCmd(logger), newPruneCmd(logger), newTopCmd(), newDevicesCmd(),
+	root.AddCommand(newRunCmd(logger, conf), newServeCmd(logger), newReplayCmd(logger, conf), newMigrateCmd(logger), newPruneCmd(logger), newTopCmd(), newDevicesCmd(),
 		newConfigCmd(), newVersionCmd())
 	registerCompletions(root)
 	return root

@@ -221,6 +221,9 @@ func newRunCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Comma
 				return err
 			}
 			mon.writer.Store(p.writer)
+			if ln != nil && p.store != nil {
+				mon.web = p.store
+			}
 			if ln != nil {
 				defer mon.serve(ln, p.log)()
 			}
@@ -280,6 +283,9 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Co
 				return err
 			}
 			mon.writer.Store(p.writer)
+			if ln != nil && p.store != nil {
+				mon.web = p.store
+			}
 			if ln != nil {
 				defer mon.serve(ln, p.log)()
 			}
