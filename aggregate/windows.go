@@ -84,13 +84,16 @@ const OverflowDomain = "(overflow)"
 
 // Stats counts what the windows did. All fields are read atomically.
 type Stats struct {
-	Packets     atomic.Uint64 // packets counted into a window
-	Late        atomic.Uint64 // packets whose window had already closed (written as an extra, additive batch)
-	Overflow    atomic.Uint64 // packets counted under OverflowDomain because a window was full
-	Windows     atomic.Uint64 // windows closed
-	Rows        atomic.Uint64 // rows produced
-	Corrections atomic.Uint64 // corrections produced
-	GuessEvict  atomic.Uint64 // guessed addresses forgotten at MaxGuesses (their rows stay uncorrected)
+	Packets  atomic.Uint64 // packets counted into a window
+	Late     atomic.Uint64 // packets whose window had already closed (written as an extra, additive batch)
+	Overflow atomic.Uint64 // packets counted under OverflowDomain because a window was full
+	Windows  atomic.Uint64 // windows closed
+	Rows     atomic.Uint64 // rows produced
+	// RowsByNickSource counts rows produced by where their nickname came
+	// from, indexed by resolver.NickSource.
+	RowsByNickSource [resolver.NickFromCatalogue + 1]atomic.Uint64
+	Corrections      atomic.Uint64 // corrections produced
+	GuessEvict       atomic.Uint64 // guessed addresses forgotten at MaxGuesses (their rows stay uncorrected)
 	// FlowNamesDropped counts flows whose name could not be remembered at
 	// MaxFlowNames: their packets from before the name count under the
 	// address's name.
@@ -507,6 +510,11 @@ func (w *Windows) close(win *window) *Window {
 	}
 	w.stats.Windows.Add(1)
 	w.stats.Rows.Add(uint64(len(res.Rows)))
+	for i := range res.Rows {
+		if s := res.Rows[i].NickSource; int(s) < len(w.stats.RowsByNickSource) {
+			w.stats.RowsByNickSource[s].Add(1)
+		}
+	}
 	w.stats.Corrections.Add(uint64(len(res.Corrections)))
 	return res
 }

@@ -132,6 +132,11 @@ func TestWindowsCountAndName(t *testing.T) {
 	if n := w.Stats().Packets.Load(); n != 4 {
 		t.Errorf("counted %d packets, want 4", n)
 	}
+	st := w.Stats()
+	if c, a, l := st.RowsByNickSource[resolver.NickFromCatalogue].Load(), st.RowsByNickSource[resolver.NickFromAddress].Load(),
+		st.RowsByNickSource[resolver.NickFromLabel].Load(); c != 2 || a != 1 || l != 0 {
+		t.Errorf("rows by nickname source: catalogue %d, address %d, label %d; want 2, 1, 0", c, a, l)
+	}
 }
 
 // A DNS answer that arrives later in the same window still names the

@@ -426,6 +426,7 @@ var requiredPanels = []string{
 	"Devices × services",
 	"Services of ${device:text} over time",
 	"How names were found",
+	"How services were named",
 	"Devices using encrypted DNS",
 	"Services first seen in this range",
 	"Devices",
@@ -679,7 +680,7 @@ func checkGrafanaShape(t *testing.T, what, format string, res queryResult) {
 func allRows(t *testing.T, db *sqlx.DB) []dbRow {
 	t.Helper()
 	var rows []dbRow
-	if err := db.Select(&rows, `SELECT ts, agent, client, domain, nickname, source, count, bytes
+	if err := db.Select(&rows, `SELECT ts, agent, client, domain, nickname, nickname_source, source, count, bytes
 		FROM tcpdump_records ORDER BY ts, agent, client, domain`); err != nil {
 		t.Fatal(err)
 	}
@@ -958,6 +959,39 @@ var panelChecks = map[string]panelCheck{
 			want = append(want, line(dev, svc, s.packets, s.bytes, s.first, s.last))
 		}
 		diff(t, "device × service", want, lines(res, "device", "service", "packets", "bytes", "first_seen", "last_seen"))
+	},
+	"How services were named": func(t *testing.T, sel selection, env grafanaEnv, rows []dbRow, res queryResult) {
+		sums := map[int64]map[string]uint64{}
+		for _, r := range rows {
+			if sel.inRange(r) && sel.keeps(r) {
+				b := bucket(env, r.TS)
+				if sums[b] == nil {
+					sums[b] = map[string]uint64{}
+				}
+				src := cmp.Or(r.NickSource, "unknown")
+				sums[b][src] += r.Bytes
+			}
+		}
+		want := map[string]float64{}
+		for b, bySource := range sums {
+			var total uint64
+			for _, c := range bySource {
+				total += c
+			}
+			for src, c := range bySource {
+				want[line(b, src)] = 100 * float64(c) / float64(total)
+			}
+		}
+		got := map[string]float64{}
+		for _, r := range res.rows {
+			got[line(int64(num(r[res.col("time")])), str(r[res.col("metric")]))] = num(r[res.col("value")])
+		}
+		if d := gocmp.Diff(want, got, cmpopts.EquateApprox(0, 0.0001)); d != "" {
+			t.Errorf("share of bytes per nickname source (-want +got):\n%s", d)
+		}
+		if len(want) > 0 && !slices.ContainsFunc(rows, func(r dbRow) bool { return r.NickSource == "catalogue" }) {
+			t.Error("no row of the replays has nickname_source catalogue")
+		}
 	},
 	"How names were found": func(t *testing.T, sel selection, env grafanaEnv, rows []dbRow, res queryResult) {
 		counts := map[int64]map[string]uint64{}

@@ -322,6 +322,7 @@ type pipelineCollector struct {
 	dnsResponses, tableEntries, evictions    *prometheus.Desc
 	ptrLookups, ptrDropped, ptrLatency       *prometheus.Desc
 	windows, rows, packetsCounted, overflow  *prometheus.Desc
+	rowsByNickSource                         *prometheus.Desc
 	storeWindows, writeFailures, spool       *prometheus.Desc
 	lastWrite, queueLen, queueCap, build     *prometheus.Desc
 	devices, deviceNames                     *prometheus.Desc
@@ -332,21 +333,23 @@ func newPipelineCollector(m *monitor) *pipelineCollector {
 		return prometheus.NewDesc("netmon_"+name, help, labels, nil)
 	}
 	return &pipelineCollector{
-		m:              m,
-		pcapReceived:   d("pcap_received_total", "Packets libpcap received (passed the filter), sampled about once a second."),
-		pcapDropped:    d("pcap_dropped_total", "Packets the kernel dropped because netmon read too slowly."),
-		pcapIfDropped:  d("pcap_interface_dropped_total", "Packets the interface or its driver dropped."),
-		frames:         d("capture_frames_total", "Frames read, by decode outcome; each frame has exactly one.", "outcome"),
-		classified:     d("packets_classified_total", "Decoded packets by the resolve stage's verdict; only counted ones reach a window.", "verdict"),
-		namesLearned:   d("names_learned_total", "Names learned, by source: addresses from DNS answers and SVCB hints, flows from SNI, HTTP Host and QUIC, PTR answers.", "source"),
-		dnsResponses:   d("dns_responses_total", "UDP DNS responses by whether they answered a query netmon saw.", "result"),
-		tableEntries:   d("name_table_entries", "Addresses the name table holds."),
-		evictions:      d("state_evictions_total", "Entries forgotten because a bounded map was full, by map.", "map"),
-		ptrLookups:     d("ptr_lookups_total", "Finished PTR lookups by result.", "result"),
-		ptrDropped:     d("ptr_requests_dropped_total", "PTR requests not made because the lookup queue was full."),
-		ptrLatency:     d("ptr_lookup_duration_seconds", "Duration of finished PTR lookups."),
-		windows:        d("windows_closed_total", "Windows closed by the aggregate stage."),
-		rows:           d("window_rows_total", "Rows produced by closed windows."),
+		m:             m,
+		pcapReceived:  d("pcap_received_total", "Packets libpcap received (passed the filter), sampled about once a second."),
+		pcapDropped:   d("pcap_dropped_total", "Packets the kernel dropped because netmon read too slowly."),
+		pcapIfDropped: d("pcap_interface_dropped_total", "Packets the interface or its driver dropped."),
+		frames:        d("capture_frames_total", "Frames read, by decode outcome; each frame has exactly one.", "outcome"),
+		classified:    d("packets_classified_total", "Decoded packets by the resolve stage's verdict; only counted ones reach a window.", "verdict"),
+		namesLearned:  d("names_learned_total", "Names learned, by source: addresses from DNS answers and SVCB hints, flows from SNI, HTTP Host and QUIC, PTR answers.", "source"),
+		dnsResponses:  d("dns_responses_total", "UDP DNS responses by whether they answered a query netmon saw.", "result"),
+		tableEntries:  d("name_table_entries", "Addresses the name table holds."),
+		evictions:     d("state_evictions_total", "Entries forgotten because a bounded map was full, by map.", "map"),
+		ptrLookups:    d("ptr_lookups_total", "Finished PTR lookups by result.", "result"),
+		ptrDropped:    d("ptr_requests_dropped_total", "PTR requests not made because the lookup queue was full."),
+		ptrLatency:    d("ptr_lookup_duration_seconds", "Duration of finished PTR lookups."),
+		windows:       d("windows_closed_total", "Windows closed by the aggregate stage."),
+		rows:          d("window_rows_total", "Rows produced by closed windows."),
+		rowsByNickSource: d("window_rows_by_nickname_source_total",
+			"Rows produced by closed windows, by where their service name came from: catalogue, rule, asn, label, address.", "source"),
 		packetsCounted: d("packets_counted_total", "Packets counted into a window."),
 		overflow:       d("window_overflow_packets_total", "Packets counted under the (overflow) row because a window was full."),
 		storeWindows:   d("store_windows_total", "Windows by what the writer did with them.", "result"),
@@ -366,7 +369,7 @@ func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 		p.pcapReceived, p.pcapDropped, p.pcapIfDropped, p.frames, p.classified, p.namesLearned,
 		p.dnsResponses, p.tableEntries, p.evictions, p.ptrLookups, p.ptrDropped, p.ptrLatency,
 		p.windows, p.rows, p.packetsCounted, p.overflow, p.storeWindows, p.writeFailures, p.spool,
-		p.lastWrite, p.queueLen, p.queueCap, p.build, p.devices, p.deviceNames,
+		p.lastWrite, p.queueLen, p.queueCap, p.build, p.devices, p.deviceNames, p.rowsByNickSource,
 	} {
 		ch <- d
 	}
@@ -476,6 +479,9 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(p.windows, w.Windows.Load())
 	counter(p.rows, w.Rows.Load())
+	for s := range w.RowsByNickSource {
+		counter(p.rowsByNickSource, w.RowsByNickSource[s].Load(), resolver.NickSource(s).String())
+	}
 	counter(p.packetsCounted, w.Packets.Load())
 	counter(p.overflow, w.Overflow.Load())
 	for _, q := range s.Queues {

@@ -107,6 +107,7 @@ func TestMetricsLiveUser(t *testing.T) {
 	for _, name := range []string{
 		`netmon_capture_frames_total{outcome="decoded"}`, `netmon_packets_classified_total{verdict="counted"}`,
 		`netmon_packets_counted_total`, `netmon_windows_closed_total`, `netmon_window_rows_total`,
+		`netmon_window_rows_by_nickname_source_total{source="catalogue"}`,
 		`netmon_names_learned_total{source="dns"}`, `netmon_store_write_duration_seconds_count`,
 	} {
 		if after[name] <= before[name] {

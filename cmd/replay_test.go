@@ -24,9 +24,11 @@ type dbRow struct {
 	Client   string    `db:"client"`
 	Domain   string    `db:"domain"`
 	Nickname string    `db:"nickname"`
-	Source   string    `db:"source"`
-	Count    uint64    `db:"count"`
-	Bytes    uint64    `db:"bytes"`
+	// NickSource is where the nickname came from; "" when a test left it.
+	NickSource string `db:"nickname_source"`
+	Source     string `db:"source"`
+	Count      uint64 `db:"count"`
+	Bytes      uint64 `db:"bytes"`
 }
 
 func (r dbRow) String() string {
@@ -36,7 +38,7 @@ func (r dbRow) String() string {
 func rowsOf(t testing.TB, db *sqlx.DB, agent string) []dbRow {
 	t.Helper()
 	var rows []dbRow
-	err := db.Select(&rows, `SELECT ts, agent, client, domain, nickname, source, count, bytes
+	err := db.Select(&rows, `SELECT ts, agent, client, domain, nickname, nickname_source, source, count, bytes
 		FROM tcpdump_records WHERE agent = ? ORDER BY ts, client, domain`, agent)
 	if err != nil {
 		t.Fatal(err)
