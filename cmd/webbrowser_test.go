@@ -1,0 +1,217 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/netmon/netmon/capture/capturetest"
+	"github.com/netmon/netmon/store"
+	"github.com/netmon/netmon/store/storetest"
+	"github.com/netmon/netmon/web"
+)
+
+// webHostile is a name a hostile device could put on the wire: the page
+// must show it as text, RLO included.
+const webHostile = "<img src=x onerror=alert(1)>\u202Egnp.exe"
+
+// shownName is the page's rendering of a name: bidi and control characters
+// as \u{...} (app.js, shown).
+func shownName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == 0x200e || r == 0x200f || (r >= 0x202a && r <= 0x202e) ||
+			(r >= 0x2066 && r <= 0x2069) || r == 0xfeff {
+			fmt.Fprintf(&b, `\u{%X}`, r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// TestWebBrowser replays shared captures into SQLite, serves the dashboard
+// and drives Debian's headless Chromium over it: the chart and the tables
+// show what the store says, a device page and the custom range work, and a
+// hostile name is text. Screenshots go to $NETMON_SCREENSHOT_DIR (else the
+// test's temporary directory).
+func TestWebBrowser(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		capturetest.Missing(t, "chromium (Debian's package) for the web page's browser test")
+	}
+	pcaps := capturetest.Dir(t)
+	dsn := storetest.NewDSN(t, storetest.SQLite)
+	netmon(t, "replay", "--dsn", dsn, "--agent", "pi", "--state-dir", t.TempDir(),
+		filepath.Join(pcaps, "443-firefox.pcap"), filepath.Join(pcaps, "android.pcap")).mustSucceed(t)
+	db := storetest.Open(t, dsn)
+	if _, err := db.Exec(`INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes)
+		VALUES ('2020-02-23 10:47:50', 'pi', '192.168.2.17', ?, ?, 'sni', 3, 300)`, []byte(webHostile), webHostile); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	st, err := store.Open(ctx, store.Config{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv := httptest.NewServer(web.Handler(st, web.Options{}))
+	defer srv.Close()
+
+	shots := os.Getenv("NETMON_SCREENSHOT_DIR")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true), chromedp.WindowSize(1200, 1500),
+		chromedp.Env("TZ=UTC"))
+	actx, cancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	bctx, cancel = context.WithTimeout(bctx, 2*time.Minute)
+	defer cancel()
+
+	loaded := `body[data-loaded]:not([data-loaded=""])`
+	reset := func() { browse(t, bctx, chromedp.Evaluate[bool](`document.body.dataset.loaded = ""; true`)) }
+	wait := func() { browse(t, bctx, chromedp.WaitVisible(loaded)) }
+	column := func(table string) []string {
+		return browse(t, bctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#`+table+` td.name")).map(e => e.textContent)`))
+	}
+	names := func(q store.TopQuery) []string {
+		t.Helper()
+		q.Limit = 20
+		res, err := st.Top(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n []string
+		for _, r := range res.Rows {
+			n = append(n, shownName(r.Name))
+		}
+		return n
+	}
+	shot := func(name string) {
+		png := browse(t, bctx, chromedp.FullScreenshot(100)) // 100: PNG
+		if err := os.WriteFile(filepath.Join(shots, name), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The data is from 2020: the page opens on everything recorded.
+	browse(t, bctx, chromedp.Navigate(srv.URL+"/"))
+	wait()
+	browse(t, bctx, chromedp.WaitVisible(`#chart .u-over`))
+	preset := browse(t, bctx, chromedp.Value(`#preset`))
+	services, devices, domains := column("services"), column("devices"), column("domains")
+	type chartDoc struct {
+		Lines []struct {
+			Name    string
+			Packets []uint64
+		}
+		Times []int64
+	}
+	chart := browse(t, bctx, chromedp.Evaluate[chartDoc](`({lines: netmonChart.lines, times: netmonChart.times})`))
+	imgs := browse(t, bctx, chromedp.Evaluate[int](`document.querySelectorAll("img").length`))
+	shot("dashboard.png")
+	if preset != "recorded" {
+		t.Errorf("range picker opened on %q, want recorded", preset)
+	}
+	ext, err := st.Extent(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := store.TopQuery{Since: ext.Oldest, Until: ext.Newest.Add(time.Minute)}
+	for _, c := range []struct {
+		table string
+		got   []string
+		by    store.TopBy
+	}{{"services", services, store.ByService}, {"devices", devices, store.ByDevice}, {"domains", domains, store.ByDomain}} {
+		q := all
+		q.By = c.by
+		if diff := cmp.Diff(names(q), c.got); diff != "" {
+			t.Errorf("%s table (-store +page):\n%s", c.table, diff)
+		}
+	}
+	if !strings.Contains(strings.Join(services, "\n"), `<img src=x onerror=alert(1)>\u{202E}gnp.exe`) {
+		t.Errorf("the hostile name is not shown as text: %q", services)
+	}
+	if imgs != 0 {
+		t.Errorf("the page has %d img elements: a name became HTML", imgs)
+	}
+	// The chart draws what the store's Series says for the same range.
+	want, err := st.Series(ctx, store.SeriesQuery{Since: ext.Oldest, Until: ext.Newest.Add(time.Minute), Buckets: 120, Top: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chart.Lines) != len(want.Lines) || len(chart.Times) != len(want.Times) {
+		t.Fatalf("chart has %d lines over %d times, store %d over %d", len(chart.Lines), len(chart.Times), len(want.Lines), len(want.Times))
+	}
+	for i, l := range want.Lines {
+		if chart.Lines[i].Name != l.Name || !cmp.Equal(chart.Lines[i].Packets, l.Packets) {
+			t.Errorf("chart line %d: %s %v, store %s %v", i, chart.Lines[i].Name, chart.Lines[i].Packets, l.Name, l.Packets)
+		}
+	}
+	legend := browse(t, bctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#chart .u-legend .u-series .u-label")).slice(1).map(e => e.textContent)`))
+	var wantLegend []string
+	for _, l := range want.Lines {
+		wantLegend = append(wantLegend, shownName(l.Name))
+	}
+	if diff := cmp.Diff(wantLegend, legend); diff != "" {
+		t.Errorf("chart legend (-store +page):\n%s", diff)
+	}
+
+	// Click through to the first device.
+	devID := browse(t, bctx, chromedp.AttributeValue(`#devices tr.link`, "data-device")).Value
+	reset()
+	browse(t, bctx, chromedp.Click(`#devices tr.link`))
+	browse(t, bctx, chromedp.WaitVisible(`#device-head`))
+	wait()
+	head := browse(t, bctx, chromedp.Text(`#device-name`))
+	services = column("services")
+	shot("device.png")
+	q := all
+	q.By, q.Device = store.ByService, devID
+	if diff := cmp.Diff(names(q), services); diff != "" || len(services) == 0 {
+		t.Errorf("device %s services (-store +page):\n%s", devID, diff)
+	}
+	if len(devices) == 0 || head != devices[0] {
+		t.Errorf("device page names %q, want %q", head, devices)
+	}
+
+	// A custom range holding only the first capture (2020-02-07, UTC).
+	browse(t, bctx, chromedp.Navigate(srv.URL+"/#"))
+	wait()
+	reset()
+	browse(t, bctx, chromedp.Evaluate[bool](`document.getElementById("preset").value = "custom";
+		document.getElementById("from").value = "2020-02-07T00:00";
+		document.getElementById("to").value = "2020-02-08T00:00";
+		document.getElementById("apply").click(); true`))
+	wait()
+	services = column("services")
+	shot("custom-range.png")
+	q = store.TopQuery{By: store.ByService, Since: time.Date(2020, 2, 7, 0, 0, 0, 0, time.UTC), Until: time.Date(2020, 2, 8, 0, 0, 0, 0, time.UTC)}
+	if diff := cmp.Diff(names(q), services); diff != "" || len(services) == 0 {
+		t.Errorf("custom range services (-store +page):\n%s", diff)
+	}
+	t.Logf("screenshots in %s", shots)
+}
+
+// browse runs one browser action, failing the test on an error.
+func browse[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
