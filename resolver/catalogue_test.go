@@ -81,6 +81,11 @@ func TestCatalogueIssueCases(t *testing.T) {
 		{"doh.li", NickDoH},
 		{"example.app", "Example"}, // Google runs .app for everyone
 		{"x.com", "Twitter"},
+		// Big services the shared captures showed under a bare label.
+		{"euno-1.api.microsoftstream.com", "Microsoft"},
+		{"gate.hockeyapp.net", "Microsoft"},
+		{"mads.amazon-adsystem.com", "Amazon"},
+		{"cloudflare-quic.com", "Cloudflare"},
 		{"x.example.com", "Example"},
 	} {
 		if got := Nickname(tt.in); got != tt.want {

@@ -244,7 +244,7 @@ func keyword(label string) (nick string, anywhere bool) {
 	case "amazonaws", "aws", "cloudfront", "awsstatic", "amazontrust":
 		return "AWS", true
 	case "amazon", "media-amazon", "ssl-images-amazon", "images-amazon", "amazonvideo", "primevideo",
-		"aiv-cdn", "aiv-delivery", "alexa", "amazonalexa", "kindle", "audible":
+		"aiv-cdn", "aiv-delivery", "alexa", "amazonalexa", "kindle", "audible", "amazon-adsystem":
 		return "Amazon", true
 	case "icloud", "mzstatic", "aaplimg", "apple-dns", "cdn-apple", "icloud-content", "itunes",
 		"apple-cloudkit", "apple-mapkit", "appleid", "applemusic":
@@ -252,7 +252,8 @@ func keyword(label string) (nick string, anywhere bool) {
 	case "microsoft", "msn", "azure", "msedge", "skype", "xbox", "xboxlive", "office365", "microsoftonline",
 		"msftconnecttest", "msftncsi", "windowsupdate", "azureedge", "azurefd", "sharepoint", "onedrive",
 		"live-int", "msecnd", "s-microsoft", "visualstudio", "msauth", "msftauth", "azurewebsites",
-		"trafficmanager", "microsoftapp", "officeapps", "office365-net", "bingapis", "linkedin", "licdn":
+		"trafficmanager", "microsoftapp", "officeapps", "office365-net", "bingapis", "linkedin", "licdn",
+		"microsoftstream", "hockeyapp":
 		if label == "linkedin" || label == "licdn" {
 			return "LinkedIn", true
 		}
@@ -278,7 +279,7 @@ func keyword(label string) (nick string, anywhere bool) {
 		return "Zoom", true
 	case "github", "githubusercontent", "githubassets", "githubapp", "ghcr":
 		return "GitHub", true
-	case "cloudflare", "cloudflare-dns", "cloudflareinsights", "cloudflarestream":
+	case "cloudflare", "cloudflare-dns", "cloudflareinsights", "cloudflarestream", "cloudflare-quic":
 		return "Cloudflare", true
 	case "akamai", "akamaiedge", "akamaihd", "akamaized", "akamaitechnologies", "edgekey", "edgesuite",
 		"akadns", "akamaistream", "akam":
