@@ -91,7 +91,13 @@
       axes: [{}, { values: (u, vals) => vals.map((v) => num(v)), size: 70 }],
       scales: { x: { time: true } } }, data, box);
     window.netmonChart.uplot = state.chart;
+    requestAnimationFrame(fit);
   }
+  // fit keeps the chart as wide as its box (a phone turned, a window resized).
+  function fit() {
+    if (state.chart) state.chart.setSize({ width: Math.max(280, $("chart").clientWidth - 8), height: 300 });
+  }
+  window.addEventListener("resize", fit);
 
   async function load() {
     $("status").textContent = "loading…";
