@@ -223,6 +223,12 @@ func TestDocLinks(t *testing.T) {
 			}
 		}
 	}
+	// README.md is the front door; the rest belongs in docs/.
+	if b, err := os.ReadFile("../README.md"); err != nil {
+		t.Fatal(err)
+	} else if n := bytes.Count(b, []byte("\n")); n > 250 {
+		t.Errorf("README.md has %d lines, more than 250: move sections to docs/", n)
+	}
 	if checked < 20 {
 		t.Errorf("only %d relative links checked: the parser is missing them", checked)
 	}
