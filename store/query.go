@@ -22,6 +22,7 @@ const (
 	ByDevice  TopBy = "device"  // the device an address belongs to, else the address
 	BySource  TopBy = "source"  // how the name was found: dns, sni, http, quic, ptr, ip, ...
 	ByAgent   TopBy = "agent"   // the netmon instance that counted the packets
+	ByNaming  TopBy = "naming"  // how the service was named: catalogue, rule, asn, label, address ('' before it was kept)
 )
 
 // Top's FROM clauses. Per device, each row joins the device its client
@@ -48,8 +49,10 @@ func (b TopBy) key() (string, error) {
 		return "r.source", nil
 	case ByAgent:
 		return "r.agent", nil
+	case ByNaming:
+		return "r.nickname_source", nil
 	}
-	return "", fmt.Errorf("cannot group by %q: want service, domain, device, source or agent", string(b))
+	return "", fmt.Errorf("cannot group by %q: want service, domain, device, source, agent or naming", string(b))
 }
 
 // TopQuery selects what Top sums.

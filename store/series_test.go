@@ -43,6 +43,9 @@ func TestTopFilters(t *testing.T) {
 				map[string]uint64{"dns": 167, "sni": 123, "ip": 120}},
 			{"agent", store.TopQuery{By: store.ByAgent},
 				map[string]uint64{"home": 407, "office": 3}},
+			// queryFixture's rows were written without a nickname source.
+			{"naming", store.TopQuery{By: store.ByNaming},
+				map[string]uint64{"": 410}},
 			// A hostile value is only ever a bound parameter: it matches nothing.
 			{"hostile device", store.TopQuery{By: store.ByService, Device: "x' OR '1'='1"}, map[string]uint64{}},
 		} {

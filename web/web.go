@@ -296,9 +296,9 @@ func (a *api) top(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch q.By {
-	case store.ByService, store.ByDomain, store.ByDevice, store.BySource, store.ByAgent:
+	case store.ByService, store.ByDomain, store.ByDevice, store.BySource, store.ByAgent, store.ByNaming:
 	default:
-		a.fail(w, badRequest{fmt.Sprintf("by %q: want service, domain, device, source or agent", q.By)})
+		a.fail(w, badRequest{fmt.Sprintf("by %q: want service, domain, device, source, agent or naming", q.By)})
 		return
 	}
 	res, err := a.q.Top(r.Context(), q)

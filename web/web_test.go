@@ -97,7 +97,7 @@ func TestAPI(t *testing.T) {
 
 			// The API answers what the store's Top answers, the query netmon top uses.
 			for _, q := range []string{"by=service", "by=device&service=DNS-over-HTTPS", "by=service&device=192.168.1.3&agent=home",
-				"by=domain&since=2024-05-01T10:00:00Z&until=1714557615", "by=source", "by=agent"} {
+				"by=domain&since=2024-05-01T10:00:00Z&until=1714557615", "by=source", "by=agent", "by=naming"} {
 				var got web.TopDoc
 				get(t, srv, "/api/top?"+q, &got)
 				p, _ := url.ParseQuery(q)

@@ -112,6 +112,10 @@
         get("/api/top", params({ by: "domain" })).then((d) => fillTable($("domains"), d, "domain")),
         get("/api/top", params({ by: "source" })).then((d) => fillTable($("sources"), d, "found by")),
         get("/api/top", params({ by: "agent" })).then((d) => fillTable($("agents"), d, "agent")),
+        get("/api/top", params({ by: "naming" })).then((d) => {
+          for (const r of d.rows) if (r.name === "") r.name = "unknown";
+          fillTable($("naming"), d, "named by");
+        }),
       ];
       if (!dev) {
         jobs.push(get("/api/top", params({ by: "device" })).then((d) => fillTable($("devices"), d, "device")));
