@@ -247,3 +247,40 @@ func TestAnchorOf(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeExample re-runs the README's example (three shared captures
+// replayed, then netmon top) and fails when what README.md shows is no
+// longer what netmon prints; -update rewrites the block.
+func TestReadmeExample(t *testing.T) {
+	dir := pcapDir(t)
+	tmp := t.TempDir()
+	db := filepath.Join(tmp, "ex.db")
+	args := []string{"replay", "--config", "", "--db", db, "--state-dir", filepath.Join(tmp, "state"), "--no-ptr"}
+	for _, f := range []string{"netflix.pcap", "teams.pcap", "443-firefox.pcap"} {
+		args = append(args, filepath.Join(dir, f))
+	}
+	netmon(t, args...).mustSucceed(t)
+	top := netmon(t, "top", "--config", "", "--db", db, "--since", "all", "--limit", "8")
+	top.mustSucceed(t)
+
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	start := strings.Index(readme, "`netmon top --db /tmp/ex.db --since all --limit 8`:\n\n```\n")
+	if start < 0 {
+		t.Fatal("README.md: the example's introduction is gone; keep the test and the README together")
+	}
+	start = strings.Index(readme[start:], "```\n") + start + len("```\n")
+	end := strings.Index(readme[start:], "```\n") + start
+	if *update {
+		if err := os.WriteFile("../README.md", []byte(readme[:start]+top.stdout+readme[end:]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got := readme[start:end]; got != top.stdout {
+		t.Errorf("README.md's netmon top example is stale; run go test ./cmd -run TestReadmeExample -update\nREADME:\n%snetmon prints:\n%s", got, top.stdout)
+	}
+}
