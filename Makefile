@@ -66,12 +66,15 @@ endif
 # Installs the Debian packages that are missing (needs root). A name without
 # an architecture means this machine's own (or an arch: all package): once
 # dpkg has a foreign architecture, a bare `dpkg -s libpcap-dev` is ambiguous
-# with libpcap-dev:arm64 installed, or answers for it alone.
+# with libpcap-dev:arm64 installed, or answers for it alone. npm and chromium
+# count as present when their command is on PATH: a Node.js installed from
+# elsewhere makes Debian's npm uninstallable (held broken packages).
 NATIVE_ARCH = $(shell dpkg --print-architecture 2>/dev/null)
 deps:
 	@missing=""; for p in $(PKGS); do \
 		case $$p in *:*) q=$$p ;; *) q="$$p:$(NATIVE_ARCH) $$p:all" ;; esac; \
 		ok=; for x in $$q; do dpkg -s $$x >/dev/null 2>&1 && ok=1; done; \
+		case $$p in npm|chromium) command -v $$p >/dev/null && ok=1 ;; esac; \
 		[ -n "$$ok" ] || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
