@@ -312,12 +312,16 @@ func TestTopErrors(t *testing.T) {
 		Domain: "a.example", Nickname: "A", Source: "dns", Count: 1, Bytes: 60}})
 	noDB := strings.Replace(empty, "/netmon_test_", "/netmon_missing_", 1)
 	emptyMigrated, _ := migratedDB(t)
+	// A database an older netmon migrated, before 00004 added nickname_source.
+	old := storetest.NewDB(t)
+	storetest.MigrateTo(t, old, 3)
 
 	tests := []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--dsn", empty}, `netmon: table tcpdump_records is missing: run "netmon migrate" first`},
+		{[]string{"--dsn", old}, `netmon: column nickname_source of tcpdump_records is missing, the schema is older than this netmon: run "netmon migrate" first`},
 		{[]string{"--dsn", emptyMigrated, "--json"}, `netmon: no traffic recorded yet: run "netmon run -i IFACE" or "netmon replay FILE" with this database`},
 		{[]string{"--dsn", migrated, "--agent", "hom", "--since", "all"}, `netmon: no rows for agent "hom" (agents with rows: "home")`},
 		{[]string{"--dsn", migrated, "--by", "nickname"}, `netmon: --by "nickname": want service, domain or device`},

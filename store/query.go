@@ -301,6 +301,9 @@ func readErr(err error) error { return tableErr("tcpdump_records", err) }
 func tableErr(table string, err error) error {
 	const erNoSuchTable = 1146 // MariaDB's ER_NO_SUCH_TABLE: "Table 'db.name' doesn't exist"
 	var me *mysql.MySQLError
+	if col, ok := missingColumn(err); ok {
+		return fmt.Errorf("column %s of %s is missing, the schema is older than this netmon: %w", col, table, ErrNoSchema)
+	}
 	switch {
 	case errors.As(err, &me) && me.Number == erNoSuchTable:
 		if _, rest, ok := strings.Cut(me.Message, "."); ok {
@@ -319,4 +322,33 @@ func tableErr(table string, err error) error {
 		return fmt.Errorf("read %s: %w", table, err)
 	}
 	return fmt.Errorf("table %s is missing: %w", table, ErrNoSchema)
+}
+
+// missingColumn recognises a query on a column a later migration adds (a
+// database not migrated since netmon was upgraded) and returns the
+// column's name: MariaDB's ER_BAD_FIELD_ERROR "Unknown column 'r.x' in
+// 'field list'", SQLite's "no such column: r.x".
+func missingColumn(err error) (string, bool) {
+	const erBadField = 1054
+	var me *mysql.MySQLError
+	var rest string
+	switch {
+	case errors.As(err, &me) && me.Number == erBadField:
+		_, rest, _ = strings.Cut(me.Message, "'")
+		rest, _, _ = strings.Cut(rest, "'")
+	case isSQLiteNoColumn(err):
+		_, rest, _ = strings.Cut(err.Error(), "no such column: ")
+		if f := strings.Fields(rest); len(f) > 0 {
+			rest = f[0]
+		}
+	default:
+		return "", false
+	}
+	if i := strings.LastIndexByte(rest, '.'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if rest == "" {
+		rest = "(unknown)"
+	}
+	return rest, true
 }

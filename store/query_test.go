@@ -165,6 +165,21 @@ func TestTopErrors(t *testing.T) {
 		if _, err := s.Extent(t.Context(), ""); !errors.Is(err, store.ErrNoSchema) {
 			t.Errorf("Extent on an empty database = %v, want ErrNoSchema", err)
 		}
+		// A database an older netmon migrated (00003, before
+		// nickname_source): the remedy, not "query failed".
+		old := storetest.NewDSN(t, b)
+		storetest.MigrateTo(t, old, 3)
+		so := open(t, old, "")
+		for _, by := range []store.TopBy{store.ByService, store.ByNaming} {
+			_, err := so.Top(t.Context(), store.TopQuery{By: by})
+			want := `column nickname_source of tcpdump_records is missing, the schema is older than this netmon: run "netmon migrate" first`
+			if !errors.Is(err, store.ErrNoSchema) || err.Error() != want {
+				t.Errorf("Top by %s on a database at 00003 = %v, want %q", by, err, want)
+			}
+		}
+		if _, err := so.Top(t.Context(), store.TopQuery{By: store.ByDomain}); err != nil {
+			t.Errorf("Top by domain on a database at 00003 = %v; it reads no new column", err)
+		}
 		if _, err := s.Top(t.Context(), store.TopQuery{By: "nickname"}); err == nil {
 			t.Error("Top by an unknown grouping did not fail")
 		}

@@ -184,6 +184,12 @@ const (
 	sqliteConstraintNull   = sqlite3.SQLITE_CONSTRAINT_NOTNULL
 )
 
+// isSQLiteNoColumn reports SQLite's "no such column", told apart by its
+// text as "no such table" is.
+func isSQLiteNoColumn(err error) bool {
+	return sqliteCode(err) == sqlite3.SQLITE_ERROR && strings.Contains(err.Error(), "no such column")
+}
+
 // isSQLiteNoTable reports SQLite's "no such table", which has only the
 // generic SQLITE_ERROR code, so its text is what tells it apart.
 func isSQLiteNoTable(err error) bool {

@@ -180,7 +180,9 @@ func (a *api) fail(w http.ResponseWriter, err error) {
 		return
 	}
 	if errors.Is(err, store.ErrNoSchema) {
-		http.Error(w, "the database has no netmon tables yet: run netmon migrate", http.StatusServiceUnavailable)
+		// The error's text is the remedy: a missing table or a column a
+		// later migration adds, then `run "netmon migrate" first`.
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	a.log.Error("web api", "err", err)

@@ -161,6 +161,41 @@ func TestAPI(t *testing.T) {
 	}
 }
 
+// A database not migrated since netmon was upgraded answers with the
+// remedy in one line, not "database query failed"; so does an empty one.
+func TestAPIUnmigrated(t *testing.T) {
+	t.Parallel()
+	for _, b := range storetest.Backends() {
+		t.Run(string(b), func(t *testing.T) {
+			t.Parallel()
+			old, empty := storetest.NewDSN(t, b), storetest.NewDSN(t, b)
+			storetest.MigrateTo(t, old, 3) // before 00004 added nickname_source
+			for _, tt := range []struct{ dsn, path, want string }{
+				{old, "/api/top?by=service", `column nickname_source of tcpdump_records is missing, the schema is older than this netmon: run "netmon migrate" first`},
+				{old, "/api/top?by=naming", `column nickname_source of tcpdump_records is missing, the schema is older than this netmon: run "netmon migrate" first`},
+				{empty, "/api/top?by=service", `table tcpdump_records is missing: run "netmon migrate" first`},
+			} {
+				st, err := store.Open(t.Context(), store.Config{DSN: tt.dsn})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				srv := httptest.NewServer(web.Handler(st, web.Options{}))
+				defer srv.Close()
+				resp, err := srv.Client().Get(srv.URL + tt.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusServiceUnavailable || string(body) != tt.want+"\n" {
+					t.Errorf("%s: %d %q, want 503 and the one line %q", tt.path, resp.StatusCode, body, tt.want)
+				}
+			}
+		})
+	}
+}
+
 func TestHeadersAndPage(t *testing.T) {
 	t.Parallel()
 	st := fixture(t, storetest.SQLite)
