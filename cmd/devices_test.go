@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
@@ -94,33 +93,6 @@ func (k knownDevices) label(id string, s *sums) string {
 	}
 	i := k.info[id]
 	return store.DeviceLabel(i.hostname, i.vendor, i.randomised, slices.Min(clients))
-}
-
-// viewLabel is label as the device_records view gives it: the host name
-// converted to utf8mb4 by MariaDB, each invalid byte a '?'.
-func (k knownDevices) viewLabel(id string, s *sums) string {
-	clients := make([]string, 0, len(s.clients))
-	for c := range s.clients {
-		clients = append(clients, c)
-	}
-	i := k.info[id]
-	return store.DeviceLabel(mariaDBText(i.hostname), i.vendor, i.randomised, slices.Min(clients))
-}
-
-// mariaDBText is CONVERT(b USING utf8mb4): valid UTF-8 stays, every byte
-// that is not part of it becomes '?'.
-func mariaDBText(b string) string {
-	var out strings.Builder
-	for len(b) > 0 {
-		r, n := utf8.DecodeRuneInString(b)
-		if r == utf8.RuneError && n == 1 {
-			out.WriteByte('?')
-		} else {
-			out.WriteString(b[:n])
-		}
-		b = b[n:]
-	}
-	return out.String()
 }
 
 // writeWindows writes windows as agent through the store, as netmon run

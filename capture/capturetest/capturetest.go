@@ -26,12 +26,13 @@ func Missing(t testing.TB, format string, args ...any) {
 
 // Dir returns the absolute path of the shared captures: $NETMON_PCAP_DIR,
 // or ../shared/testdata/pcap beside the repository (tests run in their
-// package's folder, one level below the repository root).
+// package's folder, at any depth below the repository root, which holds
+// go.mod).
 func Dir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("NETMON_PCAP_DIR")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "testdata", "pcap")
+		dir = filepath.Join(repoRoot(), "..", "shared", "testdata", "pcap")
 	}
 	abs, err := filepath.Abs(dir)
 	if err == nil {
@@ -42,4 +43,22 @@ func Dir(t testing.TB) string {
 			"MANIFEST.tsv and expected/, or put it at ../shared/testdata/pcap beside the repository", abs, err)
 	}
 	return abs
+}
+
+// repoRoot is the nearest folder at or above the working directory that
+// holds go.mod; the parent folder when there is none (a package one level
+// down, as before).
+func repoRoot() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ".."
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if filepath.Dir(dir) == dir {
+			return ".."
+		}
+	}
 }
