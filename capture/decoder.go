@@ -69,6 +69,21 @@ func DefaultDecoderConfig() DecoderConfig {
 // the traffic netmon counts, so copying them costs nothing measurable.
 func DefaultDevicePorts() []uint16 { return []uint16{67, 68, 137, 546, 547, 5353} }
 
+// The packet times netmon represents: windows, the spool and the database
+// hold times as nanoseconds since 1970 in an int64, which ends on
+// 2262-04-11. MaxTime stops well short of that, so that the end of a
+// window (at most a day long) is representable too. A pcapng timestamp is
+// 64 bits of any unit, and reaches far past both ends.
+var (
+	MinTime = time.Unix(0, 0)
+	MaxTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// Representable reports whether netmon can count a packet of time ts.
+func Representable(ts time.Time) bool {
+	return !ts.Before(MinTime) && ts.Before(MaxTime)
+}
+
 // maxBatchAge is how much packet time one batch may span. A batch is sent
 // when it is full, when it would span more, when a live source is idle for
 // its read timeout, and at the end.
@@ -85,8 +100,8 @@ const maxLinkSteps = 6
 
 // DecoderStats counts what the Decoder did with the frames it read. Each
 // frame read lands in exactly one of Decoded, NotIP, OtherIP (when not
-// emitted), Truncated, Malformed, UnsupportedEncap, FragmentsHeld and
-// FragmentsDropped; the other counters give detail.
+// emitted), Truncated, Malformed, UnsupportedEncap, BadTimestamp,
+// FragmentsHeld and FragmentsDropped; the other counters give detail.
 type DecoderStats struct {
 	Read    uint64 // frames read from the source
 	Decoded uint64 // Packets emitted; a reassembled datagram counts once
@@ -104,6 +119,10 @@ type DecoderStats struct {
 	// UnsupportedEncap counts frames inside an encapsulation netmon does
 	// not open: MPLS, 802.1ah, more than a few stacked headers.
 	UnsupportedEncap uint64
+	// BadTimestamp counts frames whose time netmon cannot represent
+	// (before MinTime or from MaxTime on: a damaged or crafted file); they
+	// are skipped, never wrapped into another time.
+	BadTimestamp uint64
 	// FragmentsHeld counts fragments stored until their datagram is whole.
 	FragmentsHeld uint64
 	// FragmentsDropped counts fragments refused: overlapping or oversized
@@ -137,6 +156,7 @@ type DecoderStats struct {
 
 type decoderCounters struct {
 	read, decoded, notIP, otherIP, truncated, malformed, unsupported atomic.Uint64
+	badTimestamp                                                     atomic.Uint64
 	fragHeld, fragDropped, fragExpired, reassembled, partial         atomic.Uint64
 	batches, droppedAtStop                                           atomic.Uint64
 	nameFlows, nameFlowsEvicted, namePayloads                        atomic.Uint64
@@ -308,6 +328,7 @@ func (d *Decoder) Stats() DecoderStats {
 		Truncated:        c.truncated.Load(),
 		Malformed:        c.malformed.Load(),
 		UnsupportedEncap: c.unsupported.Load(),
+		BadTimestamp:     c.badTimestamp.Load(),
 		FragmentsHeld:    c.fragHeld.Load(),
 		FragmentsDropped: c.fragDropped.Load(),
 		FragmentsExpired: c.fragExpired.Load(),
@@ -373,6 +394,10 @@ func (d *Decoder) Run(ctx context.Context, src Source, out chan<- *Batch) error 
 			return err
 		}
 		d.stats.read.Add(1)
+		if !Representable(ci.Timestamp) {
+			d.stats.badTimestamp.Add(1)
+			continue
+		}
 		// Decide on the batch's age before decoding: the payload of this
 		// frame is copied into the batch it will travel in.
 		if len(b.Packets) > 0 && ci.Timestamp.Sub(b.Packets[0].TS) > maxBatchAge && !send() {

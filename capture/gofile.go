@@ -10,7 +10,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcap"
 	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/net/bpf"
 )
@@ -74,18 +73,9 @@ func openGoFile(f *os.File, path, filter string) (src Source, ok bool, err error
 // compileVM compiles expr with libpcap for link type lt and loads the
 // program into the Go interpreter.
 func compileVM(expr string, lt layers.LinkType, snaplen int) (*bpf.VM, error) {
-	if snaplen <= 0 {
-		snaplen = DefaultSnapLen
-	}
-	// A file header holds a LINKTYPE_ value; the compiler takes a DLT_ one.
-	// They differ for raw IP, as pcap_open_offline knows.
-	dlt := lt
-	if lt == layers.LinkTypeRaw {
-		dlt = dltRaw
-	}
-	ins, err := pcap.CompileBPFFilter(dlt, snaplen, filterFor(expr, lt))
+	ins, err := compileFilter(expr, lt, snaplen)
 	if err != nil {
-		return nil, invalidFilter(expr, err)
+		return nil, err
 	}
 	prog := make([]bpf.Instruction, len(ins))
 	for i, in := range ins {

@@ -160,6 +160,10 @@ func OpenLive(cfg LiveConfig) (Source, error) {
 	if err != nil {
 		return nil, activateError(name, err)
 	}
+	if _, err := linkFor(h.LinkType()); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("capture on %q: %w", name, err)
+	}
 	filter := filterFor(cfg.Filter, h.LinkType())
 	if err := h.SetBPFFilter(filter); err != nil {
 		h.Close()
@@ -208,16 +212,8 @@ func ValidateFilter(expr string, lt layers.LinkType) error {
 	if expr == "" {
 		return nil
 	}
-	dlt := lt
-	if lt == layers.LinkTypeRaw || lt == 14 {
-		// pcap_open_dead wants a DLT: LINKTYPE_RAW (101) and OpenBSD's
-		// DLT_RAW (14) are DLT_RAW (12) here.
-		dlt = 12
-	}
-	if _, err := pcap.CompileBPFFilter(dlt, DefaultSnapLen, filterFor(expr, lt)); err != nil {
-		return invalidFilter(expr, err)
-	}
-	return nil
+	_, err := compileFilter(expr, lt, DefaultSnapLen)
+	return err
 }
 
 type liveSource struct {
@@ -317,9 +313,13 @@ func openStream(f *os.File, path, filter string) (Source, error) {
 		return nil, fmt.Errorf("%s: %w (libpcap: %w)", fileLabel(path), ErrNotCapture, err)
 	}
 	if filter != "" {
-		if err := h.SetBPFFilter(filterFor(filter, h.LinkType())); err != nil {
+		ins, err := compileFilter(filter, h.LinkType(), h.SnapLen())
+		if err == nil {
+			err = h.SetBPFInstructionFilter(ins)
+		}
+		if err != nil {
 			h.Close()
-			return nil, invalidFilter(filter, err)
+			return nil, fmt.Errorf("%s: %w", fileLabel(path), err)
 		}
 	}
 	return &fileSource{h: h, label: fileLabel(path)}, nil

@@ -411,7 +411,7 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		v    uint64
 	}{
 		{"decoded", d.Decoded}, {"not_ip", d.NotIP}, {"other_ip", d.OtherIP}, {"truncated", d.Truncated},
-		{"malformed", d.Malformed}, {"unsupported_encap", d.UnsupportedEncap},
+		{"malformed", d.Malformed}, {"unsupported_encap", d.UnsupportedEncap}, {"bad_timestamp", d.BadTimestamp},
 		{"fragment_held", d.FragmentsHeld}, {"fragment_dropped", d.FragmentsDropped},
 	} {
 		counter(p.frames, o.v, o.name)

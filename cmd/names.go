@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/capture"
@@ -31,7 +32,11 @@ func logNames(log *slog.Logger, d capture.DecoderStats, l resolver.LearnerStats,
 		"table_entries", t.Entries, "table_evicted", t.Evicted, "table_pending_dropped", t.PendingDropped,
 		"decoder_name_flows_evicted", d.NameFlowsEvicted, "learner_flows_evicted", l.FlowsEvicted,
 		"learner_flows_expired", l.FlowsExpired, "windows_overflow_packets", w.Overflow.Load(),
-		"windows_guesses_evicted", w.GuessEvict.Load())
+		"windows_guesses_evicted", w.GuessEvict.Load(), "bad_timestamp", d.BadTimestamp)
+	if d.BadTimestamp > 0 {
+		log.Warn("packets with times netmon cannot represent were counted as damaged and skipped",
+			"bad_timestamp", d.BadTimestamp, "from", capture.MinTime.UTC().Format(time.DateOnly), "until", capture.MaxTime.UTC().Format(time.DateOnly))
+	}
 	drops := d.NameFlowsEvicted + l.FlowsEvicted + l.FlowBuffersFull + t.ViewsEvicted + w.FlowNamesDropped.Load()
 	if drops > 0 {
 		log.Warn("name state dropped at its caps",

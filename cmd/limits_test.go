@@ -1,0 +1,181 @@
+package cmd
+
+import (
+	"bytes"
+	encbin "encoding/binary"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/netmon/netmon/store/storetest"
+)
+
+// oneTCP is an Ethernet frame of TCP/443 from local 192.168.1.23 to
+// 203.0.113.5.
+func oneTCP(t *testing.T) []byte {
+	return tcpFrame(t, netip.MustParseAddr("192.168.1.23"), netip.MustParseAddr("203.0.113.5"), true, 100)
+}
+
+// pcapngOf writes frames of link type lt as pcapng, each at its raw
+// nanosecond timestamp: pcapng's 64-bit times reach past 2262.
+func pcapngOf(lt layers.LinkType, data []byte, ticks ...uint64) []byte {
+	le := encbin.LittleEndian
+	block := func(b []byte, typ uint32, body []byte) []byte {
+		for len(body)%4 != 0 {
+			body = append(body, 0)
+		}
+		n := uint32(12 + len(body))
+		b = le.AppendUint32(b, typ)
+		b = le.AppendUint32(b, n)
+		b = append(b, body...)
+		return le.AppendUint32(b, n)
+	}
+	shb := le.AppendUint32(nil, 0x1a2b3c4d)
+	shb = le.AppendUint16(shb, 1)
+	shb = le.AppendUint16(shb, 0)
+	shb = le.AppendUint64(shb, ^uint64(0))
+	b := block(nil, 0x0a0d0d0a, shb)
+	idb := le.AppendUint16(nil, uint16(lt))
+	idb = le.AppendUint16(idb, 0)
+	idb = le.AppendUint32(idb, 65535)
+	idb = le.AppendUint16(idb, 9) // if_tsresol: 10^-9
+	idb = le.AppendUint16(idb, 1)
+	idb = append(idb, 9, 0, 0, 0)
+	idb = le.AppendUint32(idb, 0)
+	b = block(b, 1, idb)
+	for _, ts := range ticks {
+		epb := le.AppendUint32(nil, 0)
+		epb = le.AppendUint32(epb, uint32(ts>>32))
+		epb = le.AppendUint32(epb, uint32(ts))
+		epb = le.AppendUint32(epb, uint32(len(data)))
+		epb = le.AppendUint32(epb, uint32(len(data)))
+		epb = append(epb, data...)
+		b = block(b, 6, epb)
+	}
+	return b
+}
+
+// freeAddr is a loopback address with a port nothing listens on.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// replayWatched runs `netmon replay ... -` with /metrics on, feeds it
+// capture, waits until /metrics shows ready (or the process ends), then
+// closes its input. It returns the last scrape, the log and the exit code.
+func replayWatched(t *testing.T, capture []byte, ready func(map[string]float64) bool, args ...string) (map[string]float64, string, int) {
+	t.Helper()
+	listen := freeAddr(t)
+	cmd := exec.Command(binary, append(append([]string{"replay", "--no-ptr", "--listen", listen}, args...), "-")...)
+	cmd.Stdin = nil
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log syncBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	if _, err := stdin.Write(capture); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	var m map[string]float64
+	// The replay waits on its input, so the counters stand still once it
+	// has read what it was given; a minute is a generous bound for that.
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := client.Get("http://" + listen + "/metrics")
+		if err != nil {
+			continue
+		}
+		m = parseMetrics(t, resp.Body)
+		resp.Body.Close()
+		if ready(m) {
+			break
+		}
+	}
+	stdin.Close()
+	<-done
+	done <- nil // for the cleanup
+	return m, log.String(), cmd.ProcessState.ExitCode()
+}
+
+// Packet times past 2262 (where int64 nanoseconds end) are counted as
+// damaged, on /metrics and in the exit log, and skipped: the packets
+// around them are counted in their own windows, and nothing lands in 1816.
+func TestReplayBadTimestamps(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	good := uint64(base.UnixNano())
+	data := pcapngOf(layers.LinkTypeEthernet, oneTCP(t), good, ^uint64(0), 1<<63+5e17, good+1e9)
+	db := filepath.Join(t.TempDir(), "ts.db")
+	const badKey = `netmon_capture_frames_total{outcome="bad_timestamp"}`
+	m, log, code := replayWatched(t, data, func(m map[string]float64) bool {
+		return m[badKey] == 2 && m[`netmon_capture_frames_total{outcome="decoded"}`] == 2
+	}, "--db", db, "--agent", "ts")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, log)
+	}
+	if m[badKey] != 2 {
+		t.Errorf("%s = %v, want 2", badKey, m[badKey])
+	}
+	if !strings.Contains(log, "bad_timestamp=2") {
+		t.Errorf("exit log does not say bad_timestamp=2:\n%s", log)
+	}
+	rows := rowsOf(t, storetest.Open(t, "sqlite:"+db), "ts")
+	var got []string
+	for _, r := range rows {
+		got = append(got, fmt.Sprintf("%s %d", r.TS.UTC().Format(time.RFC3339), r.Count))
+	}
+	if want := base.Format(time.RFC3339) + " 2"; strings.Join(got, ",") != want {
+		t.Errorf("rows %v, want [%s]", got, want)
+	}
+}
+
+// A capture of a link type netmon does not read fails, under the default
+// filter, with one short line that says so, not with the 2 KB filter
+// libpcap could not compile for it.
+func TestReplayUnknownLinkType(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user0.pcapng")
+	if err := os.WriteFile(path, pcapngOf(layers.LinkType(147), oneTCP(t), uint64(time.Now().UnixNano())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{path}, {"--filter", "tcp", path}} {
+		r := netmon(t, append([]string{"replay", "--db", filepath.Join(t.TempDir(), "n.db"), "--no-ptr"}, args...)...)
+		checkOneLineError(t, r, "unsupported link type 147", "user0.pcapng")
+		if n := len(r.lastLine()); n > 300 || strings.Contains(r.lastLine(), "invalid filter") {
+			t.Errorf("%v: error of %d bytes: %s", args, n, r.lastLine())
+		}
+	}
+	// The same frame through standard input.
+	cmd := exec.Command(binary, "replay", "--db", filepath.Join(t.TempDir(), "n.db"), "--no-ptr", "-")
+	cmd.Stdin = bytes.NewReader(pcapngOf(layers.LinkType(147), oneTCP(t), uint64(time.Now().UnixNano())))
+	out, _ := cmd.CombinedOutput()
+	r := result{code: cmd.ProcessState.ExitCode(), stderr: string(out)}
+	checkOneLineError(t, r, "unsupported link type 147")
+}
