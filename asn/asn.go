@@ -84,8 +84,8 @@ func Load(paths ...string) (*DB, error) {
 			return nil, err
 		}
 	}
-	slices.SortFunc(db.v4, func(a, b range4) int { return cmp.Compare(a.start, b.start) })
-	slices.SortFunc(db.v6, func(a, b range6) int {
+	slices.SortStableFunc(db.v4, func(a, b range4) int { return cmp.Compare(a.start, b.start) })
+	slices.SortStableFunc(db.v6, func(a, b range6) int {
 		if a.start.less(b.start) {
 			return -1
 		}
@@ -94,9 +94,206 @@ func Load(paths ...string) (*DB, error) {
 		}
 		return 0
 	})
-	db.v4 = slices.Clip(db.v4)
-	db.v6 = slices.Clip(db.v6)
+	db.v4 = slices.Clip(flatten4(db.v4))
+	db.v6 = slices.Clip(flatten6(db.v6))
 	return db, nil
+}
+
+// The lookup finds the last range that starts at or before the address,
+// so it needs ranges that do not overlap. Nested or overlapping ranges (a
+// /16 and a /24 of it announced by another AS; two files of different
+// sources) are cut at load into disjoint pieces, each owned by the
+// narrowest range that covers it: the most specific announcement, as
+// routing picks it. Among equally narrow ones the one starting first wins,
+// and for the same range twice the first loaded. Data without overlaps,
+// such as @ip-location-db/asn, is left as it is (it holds one overlap).
+
+// span is a range of either family as flatten works on it: IPv4 values in
+// lo, and the range's position in the loaded order to settle ties.
+type span struct {
+	start, end u128
+	owner      uint32
+	order      uint32
+}
+
+func (a u128) add1() (u128, bool) {
+	lo := a.lo + 1
+	hi := a.hi
+	if lo == 0 {
+		hi++
+	}
+	return u128{hi, lo}, hi == 0 && lo == 0
+}
+
+func (a u128) sub(b u128) u128 {
+	lo := a.lo - b.lo
+	borrow := uint64(0)
+	if a.lo < b.lo {
+		borrow = 1
+	}
+	return u128{a.hi - b.hi - borrow, lo}
+}
+
+// flattenRanges returns rs, sorted by start, with each cluster of
+// overlapping ranges cut into disjoint pieces; rs itself when nothing
+// overlaps. Only the clusters go through flatten, so real data, with a
+// handful of overlaps among half a million ranges, costs little more to
+// load.
+func flattenRanges[R any](rs []R, toSpan func(R) span, fromSpan func(span) R) []R {
+	overlap := false
+	for i := 1; i < len(rs) && !overlap; i++ {
+		// A range that reaches into a later one reaches into its
+		// successor too, so neighbours are enough.
+		overlap = !toSpan(rs[i-1]).end.less(toSpan(rs[i]).start)
+	}
+	if !overlap {
+		return rs
+	}
+	out := make([]R, 0, len(rs))
+	var cluster []span
+	for i := 0; i < len(rs); {
+		first := toSpan(rs[i])
+		reach := first.end
+		j := i + 1
+		for ; j < len(rs); j++ {
+			s := toSpan(rs[j])
+			if reach.less(s.start) {
+				break
+			}
+			if reach.less(s.end) {
+				reach = s.end
+			}
+		}
+		if j == i+1 {
+			out = append(out, rs[i])
+			i = j
+			continue
+		}
+		cluster = cluster[:0]
+		for k := i; k < j; k++ {
+			s := toSpan(rs[k])
+			s.order = uint32(k)
+			cluster = append(cluster, s)
+		}
+		for _, s := range flatten(cluster) {
+			out = append(out, fromSpan(s))
+		}
+		i = j
+	}
+	return out
+}
+
+func flatten4(rs []range4) []range4 {
+	return flattenRanges(rs,
+		func(r range4) span {
+			return span{start: u128{0, uint64(r.start)}, end: u128{0, uint64(r.end)}, owner: r.owner}
+		},
+		func(s span) range4 { return range4{uint32(s.start.lo), uint32(s.end.lo), s.owner} })
+}
+
+func flatten6(rs []range6) []range6 {
+	return flattenRanges(rs,
+		func(r range6) span { return span{start: r.start, end: r.end, owner: r.owner} },
+		func(s span) range6 { return range6{s.start, s.end, s.owner} })
+}
+
+// narrower orders spans for the heap: the narrowest first, then the first
+// loaded.
+func narrower(a, b span) bool {
+	wa, wb := a.end.sub(a.start), b.end.sub(b.start)
+	if wa != wb {
+		return wa.less(wb)
+	}
+	return a.order < b.order
+}
+
+// flatten cuts spans sorted by start (stably, so order is the load order
+// among equal starts) into disjoint spans sorted by start, each point
+// owned by the narrowest span covering it. A sweep over the points where
+// a span starts or ends, with the covering spans in a heap, narrowest on
+// top: O(n log n).
+func flatten(sp []span) []span {
+	// Where ownership may change: every start and every end+1.
+	cuts := make([]u128, 0, 2*len(sp))
+	for _, s := range sp {
+		cuts = append(cuts, s.start)
+		if e, wrapped := s.end.add1(); !wrapped {
+			cuts = append(cuts, e)
+		}
+	}
+	slices.SortFunc(cuts, func(a, b u128) int {
+		if a.less(b) {
+			return -1
+		}
+		if b.less(a) {
+			return 1
+		}
+		return 0
+	})
+	cuts = slices.Compact(cuts)
+
+	var heap []span // a binary min-heap by narrower
+	push := func(s span) {
+		heap = append(heap, s)
+		for i := len(heap) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !narrower(heap[i], heap[p]) {
+				break
+			}
+			heap[i], heap[p] = heap[p], heap[i]
+			i = p
+		}
+	}
+	pop := func() {
+		n := len(heap) - 1
+		heap[0] = heap[n]
+		heap = heap[:n]
+		for i := 0; ; {
+			l, m := 2*i+1, i
+			if l < n && narrower(heap[l], heap[m]) {
+				m = l
+			}
+			if l+1 < n && narrower(heap[l+1], heap[m]) {
+				m = l + 1
+			}
+			if m == i {
+				break
+			}
+			heap[i], heap[m] = heap[m], heap[i]
+			i = m
+		}
+	}
+
+	out := make([]span, 0, len(sp))
+	next := 0
+	for k, at := range cuts {
+		for next < len(sp) && sp[next].start == at {
+			push(sp[next])
+			next++
+		}
+		// Spans that ended before this point leave once they reach the top.
+		for len(heap) > 0 && heap[0].end.less(at) {
+			pop()
+		}
+		if len(heap) == 0 {
+			continue
+		}
+		top := heap[0]
+		// The piece runs to the next cut, or to the end of the top span
+		// when this is the last cut (a span ending at the last address).
+		end := top.end
+		if k+1 < len(cuts) {
+			end = cuts[k+1].sub(u128{0, 1})
+		}
+		if n := len(out); n > 0 && out[n-1].owner == top.owner {
+			if e, _ := out[n-1].end.add1(); e == at {
+				out[n-1].end = end
+				continue
+			}
+		}
+		out = append(out, span{start: at, end: end, owner: top.owner})
+	}
+	return out
 }
 
 func (db *DB) loadCSV(path string, index map[Owner]uint32) error {
@@ -154,7 +351,8 @@ func be32(b [4]byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-// Ranges is how many CSV ranges the DB holds.
+// Ranges is how many CSV ranges the DB holds, nested and overlapping ones
+// counted as the disjoint pieces they are cut into.
 func (db *DB) Ranges() int { return len(db.v4) + len(db.v6) }
 
 // Close releases the MMDB files.

@@ -1,6 +1,8 @@
 package asn
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -61,6 +63,97 @@ func TestLoadAndLookupBuiltRanges(t *testing.T) {
 	if _, ok := none.Lookup(netip.MustParseAddr("1.0.0.1")); ok {
 		t.Error("a nil DB found an owner")
 	}
+}
+
+// Nested and overlapping ranges: an address belongs to the narrowest range
+// that covers it, whatever the order of the lines and files.
+func TestNestedRanges(t *testing.T) {
+	a := writeCSV(t, "10.0.0.0,10.255.255.255,1,Outer\n"+
+		"10.1.2.0,10.1.2.255,3,Innermost\n"+
+		"10.1.0.0,10.1.255.255,2,Inner\n"+
+		"11.0.0.0,11.0.0.255,4,Left\n"+
+		"11.0.0.128,11.0.1.255,5,Right\n"+
+		"255.255.255.0,255.255.255.255,7,Top\n"+
+		"2001:db8::,2001:db8:ffff:ffff:ffff:ffff:ffff:ffff,10,Outer6\n"+
+		"2001:db8:1::,2001:db8:1::ffff,11,Inner6\n"+
+		"ffff::,ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff,12,Top6\n"+
+		"ffff:ffff::,ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff,13,Top6inner\n")
+	b := writeCSV(t, "0.0.0.0,255.255.255.255,9,Everything\n10.1.2.0,10.1.2.255,8,Same range second\n")
+	db, err := Load(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		addr string
+		asn  uint32
+	}{
+		{"10.0.0.1", 1}, {"10.1.0.0", 2}, {"10.1.1.255", 2}, {"10.1.2.0", 3}, {"10.1.2.255", 3},
+		{"10.1.3.0", 2}, {"10.1.255.255", 2}, {"10.2.0.0", 1}, {"10.255.255.255", 1},
+		{"11.0.0.127", 4}, {"11.0.0.128", 4}, {"11.0.0.255", 4}, {"11.0.1.0", 5}, {"11.0.1.255", 5},
+		{"0.0.0.0", 9}, {"9.255.255.255", 9}, {"11.0.2.0", 9}, {"255.255.254.255", 9}, {"255.255.255.255", 7},
+		{"2001:db8::1", 10}, {"2001:db8:1::1", 11}, {"2001:db8:1::1:0", 10}, {"2001:db8:ffff::", 10},
+		{"ffff::1", 12}, {"ffff:ffff::", 13}, {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 13}, {"fffe::", 0},
+	} {
+		o, ok := db.Lookup(netip.MustParseAddr(tt.addr))
+		if ok != (tt.asn != 0) || o.ASN != tt.asn {
+			t.Errorf("Lookup(%s) = AS%d %v, want AS%d", tt.addr, o.ASN, ok, tt.asn)
+		}
+	}
+}
+
+// TestNestedRangesRandom checks the lookup against the definition, the
+// narrowest covering range (then the first to start, then the first
+// loaded), over random ranges in a small space of each family.
+func TestNestedRangesRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, base := range []netip.Addr{netip.MustParseAddr("192.0.2.0"), netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00")} {
+		for round := 0; round < 50; round++ {
+			type r struct{ start, end, asn int }
+			var rs []r
+			var body strings.Builder
+			for i := range 1 + rng.IntN(12) {
+				s := rng.IntN(256)
+				e := s + rng.IntN(256-s)
+				if rng.IntN(4) == 0 && len(rs) > 0 { // the same range again
+					s, e = rs[0].start, rs[0].end
+				}
+				rs = append(rs, r{s, e, i + 1})
+				fmt.Fprintf(&body, "%s,%s,%d,Org %d\n", offset(base, s), offset(base, e), i+1, i+1)
+			}
+			db, err := Load(writeCSV(t, body.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for a := 0; a < 256; a++ {
+				want := 0
+				for _, x := range rs {
+					if x.start > a || x.end < a {
+						continue
+					}
+					if want == 0 {
+						want = x.asn
+						continue
+					}
+					w := rs[want-1]
+					if x.end-x.start < w.end-w.start || x.end-x.start == w.end-w.start && x.start < w.start {
+						want = x.asn
+					}
+				}
+				o, ok := db.Lookup(offset(base, a))
+				if ok != (want != 0) || int(o.ASN) != want {
+					t.Fatalf("ranges %v: Lookup(%s) = AS%d %v, want AS%d", rs, offset(base, a), o.ASN, ok, want)
+				}
+			}
+		}
+	}
+}
+
+// offset is base plus n in its last byte.
+func offset(base netip.Addr, n int) netip.Addr {
+	b := base.AsSlice()
+	b[len(b)-1] += byte(n)
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 func TestLoadBadInput(t *testing.T) {
