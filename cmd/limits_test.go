@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/store/storetest"
 )
@@ -178,4 +179,71 @@ func TestReplayUnknownLinkType(t *testing.T) {
 	out, _ := cmd.CombinedOutput()
 	r := result{code: cmd.ProcessState.ExitCode(), stderr: string(out)}
 	checkOneLineError(t, r, "unsupported link type 147")
+}
+
+// A DNS answer's records off the question's CNAME chain are not learned,
+// and counted on /metrics and in the exit log: question evil.test,
+// answered with "bank.example A 198.51.100.23", must not name that
+// address bank.example. The chain's own record is learned as ever.
+func TestReplayDNSOffChain(t *testing.T) {
+	client, resolver := netip.MustParseAddr("192.168.1.23"), netip.MustParseAddr("192.168.1.1")
+	evil, bank := netip.MustParseAddr("198.51.100.24"), netip.MustParseAddr("198.51.100.23")
+	q := dnsmessage.Question{Name: dnsmessage.MustNewName("evil.test."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}
+	msg := func(response bool) []byte {
+		b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 0x4242, Response: response, RecursionDesired: true, RecursionAvailable: response})
+		b.EnableCompression()
+		_ = b.StartQuestions()
+		_ = b.Question(q)
+		if response {
+			_ = b.StartAnswers()
+			for _, a := range []struct {
+				owner string
+				addr  netip.Addr
+			}{{"bank.example.", bank}, {"evil.test.", evil}} {
+				_ = b.AResource(dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName(a.owner), Class: dnsmessage.ClassINET, TTL: 300},
+					dnsmessage.AResource{A: a.addr.As4()})
+			}
+		}
+		out, err := b.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fw := newFrameWriter(t, "offchain.pcap")
+	fw.UDP(base, client, resolver, 40000, 53, msg(false))
+	fw.UDP(base.Add(time.Millisecond), resolver, client, 53, 40000, msg(true))
+	for i, server := range []netip.Addr{bank, evil} {
+		fw.TCP(base.Add(time.Second), client, server, uint16(50000+i), 443, 1, false, make([]byte, 100))
+	}
+	fw.Close()
+	data, err := os.ReadFile(fw.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "dns.db")
+	const key = "netmon_dns_off_chain_records_total"
+	m, log, code := replayWatched(t, data, func(m map[string]float64) bool { return m[key] >= 1 }, "--db", db, "--agent", "chain")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, log)
+	}
+	if m[key] != 1 {
+		t.Errorf("%s = %v, want 1", key, m[key])
+	}
+	if !strings.Contains(log, "off_chain=1") {
+		t.Errorf("exit log does not say off_chain=1:\n%s", log)
+	}
+	got := map[string]string{}
+	for _, r := range rowsOf(t, storetest.Open(t, "sqlite:"+db), "chain") {
+		got[r.Nickname+" "+r.Domain] = r.Client
+	}
+	for k := range got {
+		if strings.Contains(k, "bank.example") {
+			t.Errorf("row named after the off-chain record: %q", k)
+		}
+	}
+	if len(got) != 2 || !strings.Contains(fmt.Sprint(got), "evil.test") {
+		t.Errorf("rows %v: want one for evil.test and one for %s by its address", got, bank)
+	}
 }

@@ -326,6 +326,7 @@ type pipelineCollector struct {
 	storeWindows, writeFailures, spool       *prometheus.Desc
 	lastWrite, queueLen, queueCap, build     *prometheus.Desc
 	devices, deviceNames                     *prometheus.Desc
+	dnsOffChain                              *prometheus.Desc
 }
 
 func newPipelineCollector(m *monitor) *pipelineCollector {
@@ -361,6 +362,8 @@ func newPipelineCollector(m *monitor) *pipelineCollector {
 		build:          d("build_info", "Always 1; the version label says which netmon runs.", "version"),
 		devices:        d("devices", "Local devices the tracker remembers."),
 		deviceNames:    d("device_names_total", "Device host names taken, by source: config, dhcp, mdns, netbios, ptr.", "source"),
+		dnsOffChain: d("dns_off_chain_records_total",
+			"DNS address records not learned because their owner is off the CNAME chain from the question (or there is no question)."),
 	}
 }
 
@@ -369,7 +372,7 @@ func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 		p.pcapReceived, p.pcapDropped, p.pcapIfDropped, p.frames, p.classified, p.namesLearned,
 		p.dnsResponses, p.tableEntries, p.evictions, p.ptrLookups, p.ptrDropped, p.ptrLatency,
 		p.windows, p.rows, p.packetsCounted, p.overflow, p.storeWindows, p.writeFailures, p.spool,
-		p.lastWrite, p.queueLen, p.queueCap, p.build, p.devices, p.deviceNames, p.rowsByNickSource,
+		p.lastWrite, p.queueLen, p.queueCap, p.build, p.devices, p.deviceNames, p.rowsByNickSource, p.dnsOffChain,
 	} {
 		ch <- d
 	}
@@ -431,6 +434,7 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(p.namesLearned, l.NamesQUIC, "quic")
 	counter(p.dnsResponses, l.Matched, "matched")
 	counter(p.dnsResponses, l.Unmatched, "unmatched")
+	counter(p.dnsOffChain, l.OffChain)
 
 	t := s.Table.Stats()
 	gauge(p.tableEntries, float64(t.Entries))

@@ -26,7 +26,7 @@ func logNames(log *slog.Logger, d capture.DecoderStats, l resolver.LearnerStats,
 		"responses_matched", l.Matched, "responses_unmatched", l.Unmatched,
 		"queries_evicted", l.QueriesEvicted, "queries_expired", l.QueriesExpired,
 		"not_response", l.NotResponse, "opcode", l.Opcode, "rcode", l.RCode, "malformed", l.Malformed,
-		"truncated", l.Truncated, "too_many_answers", l.TooMany, "unspecified", l.Unspecified, "no_name", l.NoName,
+		"truncated", l.Truncated, "too_many_answers", l.TooMany, "unspecified", l.Unspecified, "no_name", l.NoName, "off_chain", l.OffChain,
 		"tcp_gaps", l.TCPGaps, "tcp_evicted", l.TCPEvicted, "tcp_overflow", l.TCPOverflow)
 	log.Info("state",
 		"table_entries", t.Entries, "table_evicted", t.Evicted, "table_pending_dropped", t.PendingDropped,

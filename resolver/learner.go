@@ -118,6 +118,12 @@ type LearnerStats struct {
 	TooMany     uint64 // answers beyond maxAnswers in one message, not read
 	Unspecified uint64 // 0.0.0.0 or :: answers, a blocker's "no", not learned
 	NoName      uint64 // address whose name is the root: nothing to call it
+	// OffChain counts address records (and SVCB hints) whose owner is not
+	// on the CNAME chain from the question, or that answer no question: a
+	// resolver does not hand them to the client, and a spoofed or
+	// poisoned answer uses them to name another site's address. Not
+	// learned.
+	OffChain uint64
 
 	// Matching UDP responses to queries (LearnerConfig.DNSMatch).
 	Queries        uint64 // UDP queries to port 53 remembered
@@ -159,7 +165,7 @@ type LearnerStats struct {
 type learnerCounters struct {
 	packets, messages, addresses, known                         atomic.Uint64
 	notResponse, opcode, rcode, malformed, truncated, tcBit     atomic.Uint64
-	tooMany, unspecified, noName, noPayload                     atomic.Uint64
+	tooMany, unspecified, noName, noPayload, offChain           atomic.Uint64
 	tcpRetrans, tcpOOO, tcpGaps, tcpEvicted, tcpIdle, tcpOverfl atomic.Uint64
 	svcbHints                                                   atomic.Uint64
 	queries, matched, unmatched, queriesEvicted, queriesExpired atomic.Uint64
@@ -278,7 +284,7 @@ func (l *Learner) Stats() LearnerStats {
 		Addresses: c.addresses.Load(), Known: c.known.Load(),
 		NotResponse: c.notResponse.Load(), Opcode: c.opcode.Load(), RCode: c.rcode.Load(),
 		Malformed: c.malformed.Load(), Truncated: c.truncated.Load(), TCBit: c.tcBit.Load(),
-		TooMany: c.tooMany.Load(), Unspecified: c.unspecified.Load(), NoName: c.noName.Load(),
+		TooMany: c.tooMany.Load(), Unspecified: c.unspecified.Load(), NoName: c.noName.Load(), OffChain: c.offChain.Load(),
 		TCPRetransmits: c.tcpRetrans.Load(), TCPOutOfOrder: c.tcpOOO.Load(), TCPGaps: c.tcpGaps.Load(),
 		TCPEvicted: c.tcpEvicted.Load(), TCPIdle: c.tcpIdle.Load(), TCPOverflow: c.tcpOverfl.Load(),
 		SVCBHints: c.svcbHints.Load(),
@@ -321,8 +327,8 @@ func (l *Learner) message(msg []byte, ts time.Time, client netip.Addr) {
 	}
 	l.names, l.addrs, l.cnames, l.hasQ = l.names[:0], l.addrs[:0], l.cnames[:0], false
 
-	// The first question is what the client asked; answers to any others
-	// (no resolver sends them) still map to their own owner names.
+	// The first question is what the client asked: only the records on
+	// its CNAME chain are learned, as a resolver would use them.
 	q, err := l.p.Question()
 	switch {
 	case errors.Is(err, dnsmessage.ErrSectionDone):
@@ -467,19 +473,22 @@ func (l *Learner) inChain(s span) bool {
 	return false
 }
 
-// teach hands each address answer to the table under the asked name when
-// its owner is on the chain, else under its own owner name, for client.
+// teach hands each address answer whose owner is on the chain to the
+// table under the asked name, for client. An answer off the chain (or in a
+// message without a question) is not learned: question evil.test with an
+// answer "bank.example A 198.51.100.23" must not call that address
+// bank.example.
 func (l *Learner) teach(ts time.Time, client netip.Addr) {
 	for _, a := range l.addrs {
 		if a.addr.IsUnspecified() {
 			l.c.unspecified.Add(1)
 			continue
 		}
-		s := a.owner
-		if l.inChain(s) {
-			s = l.question
+		if !l.inChain(a.owner) {
+			l.c.offChain.Add(1)
+			continue
 		}
-		name := l.name(s)
+		name := l.name(l.question)
 		if len(name) == 0 {
 			l.c.noName.Add(1)
 			continue

@@ -88,16 +88,29 @@ func TestLearnUDP(t *testing.T) {
 			stats: LearnerStats{Addresses: 2},
 		},
 		{
-			name: "answer off the chain keeps its owner",
+			name: "answer off the chain is not learned",
 			msg: response("www.example.com", []dnsmessage.Resource{
 				rrCNAME("www.example.com", "edge.example.net"), rrA("edge.example.net", "198.51.100.1"),
 				rrA("unrelated.example.org", "198.51.100.9"),
 			}),
-			want: []Record{
-				dnsRec(t0, "198.51.100.1", "www.example.com"),
-				dnsRec(t0, "198.51.100.9", "unrelated.example.org"),
-			},
-			stats: LearnerStats{Addresses: 2},
+			want:  []Record{dnsRec(t0, "198.51.100.1", "www.example.com")},
+			stats: LearnerStats{Addresses: 1, OffChain: 1},
+		},
+		{
+			// A poisoner's answer: the question is its own name, the
+			// record names a bank's... with the attacker's address.
+			name:  "question evil.test, answer bank.example",
+			msg:   response("evil.test", []dnsmessage.Resource{rrA("bank.example", "198.51.100.23")}),
+			stats: LearnerStats{OffChain: 1},
+		},
+		{
+			// A CNAME that does not start at the question is no chain.
+			name: "CNAME off the chain",
+			msg: response("evil.test", []dnsmessage.Resource{
+				rrCNAME("bank.example", "evil.test"), rrA("bank.example", "198.51.100.23"), rrA("evil.test", "198.51.100.24"),
+			}),
+			want:  []Record{dnsRec(t0, "198.51.100.24", "evil.test")},
+			stats: LearnerStats{Addresses: 1, OffChain: 1},
 		},
 		{
 			name: "CNAME loop ends",
@@ -117,10 +130,9 @@ func TestLearnUDP(t *testing.T) {
 			stats: LearnerStats{Addresses: 1},
 		},
 		{
-			name:  "no question: owner names",
+			name:  "no question: nothing to anchor a chain",
 			msg:   response("", []dnsmessage.Resource{rrA("bare.example", "198.51.100.6")}),
-			want:  []Record{dnsRec(t0, "198.51.100.6", "bare.example")},
-			stats: LearnerStats{Addresses: 1},
+			stats: LearnerStats{OffChain: 1},
 		},
 		{
 			name:  "4-in-6 AAAA is the IPv4 address",
