@@ -11,10 +11,14 @@ import (
 
 func newMigrateCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 	var df dsnFlags
+	var seedAgent string
 	c := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or update the database tables",
-		Long:  "migrate applies the schema versions embedded in netmon that the database does not have yet. Running it again is safe.",
+		Long: "migrate applies the schema versions embedded in netmon that the database does not have yet. Running it again is safe.\n\n" +
+			"A MariaDB database made by the seed's setup (tables tcpdump_records and dns_records of its exact shape, no goose_db_version) is adopted in place: " +
+			"its tables gain netmon's columns, every old row stays, under agent --seed-agent, with its bytes unknown (NULL). " +
+			"Tables of those names in any other shape are refused in one line, and nothing is changed. See docs/upgrade.md.",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			log, err := logger()
@@ -37,6 +41,14 @@ func newMigrateCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			adopted, err := st.Adopt(c.Context(), seedAgent)
+			if err != nil {
+				return err
+			}
+			if adopted.Adopted {
+				log.Info("adopted the seed's tables; every row kept", "agent", seedAgent,
+					"tcpdump_records", adopted.Records, "dns_records", adopted.Names)
+			}
 			from, to, err := st.Migrate(c.Context())
 			if err != nil {
 				return err
@@ -50,5 +62,6 @@ func newMigrateCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 		},
 	}
 	df.register(c.Flags())
+	c.Flags().StringVar(&seedAgent, "seed-agent", store.DefaultSeedAgent, "agent name for the rows of an adopted seed database (letters, digits, '.', '_', '-')")
 	return c
 }

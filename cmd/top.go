@@ -169,22 +169,27 @@ type topJSON struct {
 	Agent string     `json:"agent"` // "" for every agent
 	Since *time.Time `json:"since"` // null for --since all
 	Total struct {
-		Groups    int       `json:"groups"`
-		Packets   uint64    `json:"packets"`
-		Bytes     uint64    `json:"bytes"`
-		FirstSeen time.Time `json:"first_seen"`
-		LastSeen  time.Time `json:"last_seen"`
+		Groups  int     `json:"groups"`
+		Packets uint64  `json:"packets"`
+		Bytes   *uint64 `json:"bytes"` // null when no packet's bytes are known
+		// UnknownBytes counts the packets whose bytes are not known (rows
+		// from before netmon, adopted from the seed's database).
+		UnknownBytes uint64    `json:"unknown_bytes_packets,omitempty"`
+		FirstSeen    time.Time `json:"first_seen"`
+		LastSeen     time.Time `json:"last_seen"`
 	} `json:"total"`
 	Rows []topJSONRow `json:"rows"`
 }
 
 type topJSONRow struct {
-	Name      string    `json:"name"`
-	Packets   uint64    `json:"packets"`
-	Bytes     uint64    `json:"bytes"`
-	Share     float64   `json:"share"`
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
+	Name    string  `json:"name"`
+	Packets uint64  `json:"packets"`
+	Bytes   *uint64 `json:"bytes"` // null when no packet's bytes are known
+	// UnknownBytes counts the packets whose bytes are not known.
+	UnknownBytes uint64    `json:"unknown_bytes_packets,omitempty"`
+	Share        float64   `json:"share"`
+	FirstSeen    time.Time `json:"first_seen"`
+	LastSeen     time.Time `json:"last_seen"`
 	// OwnerBytes is the part of Bytes named by the owner of the address
 	// (--asn-db) rather than by a name; --by service only.
 	OwnerBytes uint64 `json:"owner_bytes,omitempty"`
@@ -208,14 +213,15 @@ func writeTopJSON(w io.Writer, q store.TopQuery, res store.TopResult) error {
 		doc.Since = &s
 	}
 	doc.Total.Groups = res.Groups
-	doc.Total.Packets, doc.Total.Bytes = res.Total.Packets, res.Total.Bytes
+	doc.Total.Packets, doc.Total.Bytes = res.Total.Packets, knownBytes(res.Total)
+	doc.Total.UnknownBytes = res.Total.UnknownBytes
 	doc.Total.FirstSeen, doc.Total.LastSeen = res.Total.FirstSeen.UTC(), res.Total.LastSeen.UTC()
 	for _, r := range res.Rows {
 		row := topJSONRow{
 			// encoding/json writes invalid UTF-8 as U+FFFD, which is as
 			// close to the raw bytes as a JSON string can be; a device's
 			// host name has its exact bytes beside it.
-			Name: r.Name, Packets: r.Packets, Bytes: r.Bytes, Share: share(r.Packets, res.Total.Packets),
+			Name: r.Name, Packets: r.Packets, Bytes: knownBytes(r), UnknownBytes: r.UnknownBytes, Share: share(r.Packets, res.Total.Packets),
 			FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC(), OwnerBytes: r.OwnerBytes,
 		}
 		if d := r.Device; d != nil {
@@ -255,7 +261,7 @@ func writeTopTable(w io.Writer, q store.TopQuery, res store.TopResult, loc *time
 	}
 	lines := []string{
 		fit(fmt.Sprintf("%s %s, %s packets, %s, %s", groupCount(res.Groups), counted,
-			packetCount(res.Total.Packets), byteCount(res.Total.Bytes), agent), termWidth),
+			packetCount(res.Total.Packets), bytesShown(res.Total), agent), termWidth),
 		fmt.Sprintf("windows from %s to %s %s", first.Format(time.DateTime), last.Format(time.DateTime), first.Format("MST")),
 		"",
 	}
@@ -270,7 +276,7 @@ func writeTopTable(w io.Writer, q store.TopQuery, res store.TopResult, loc *time
 			name += " [asn " + percent(share(r.OwnerBytes, r.Bytes)) + "]"
 		}
 		cells = append(cells, []string{
-			name, packetCount(r.Packets), byteCount(r.Bytes),
+			name, packetCount(r.Packets), bytesShown(r),
 			percent(share(r.Packets, res.Total.Packets)),
 			r.FirstSeen.In(loc).Format(layout), r.LastSeen.In(loc).Format(layout),
 		})
@@ -291,8 +297,34 @@ func writeTopTable(w io.Writer, q store.TopQuery, res store.TopResult, loc *time
 		lines = append(lines, fit(fmt.Sprintf("… and %s more %s: %s packets (%s), %s",
 			groupCount(more), counted, packetCount(p), percent(share(p, res.Total.Packets)), byteCount(by)), termWidth))
 	}
+	if u := res.Total.UnknownBytes; u > 0 {
+		lines = append(lines, fit(fmt.Sprintf("— bytes not known: %s packets from before netmon (rows adopted from the seed); ≥ bytes known of part only",
+			packetCount(u)), termWidth))
+	}
 	_, err := io.WriteString(w, strings.Join(lines, "\n")+"\n")
 	return err
+}
+
+// knownBytes is a group's bytes for --json: null when none of its packets'
+// bytes are known (rows from before netmon), which is not zero bytes.
+func knownBytes(r store.TopRow) *uint64 {
+	if r.UnknownBytes >= r.Packets && r.Packets > 0 {
+		return nil
+	}
+	b := r.Bytes
+	return &b
+}
+
+// bytesShown is a group's bytes for the table: "—" when none are known,
+// "≥ n" when only some are.
+func bytesShown(r store.TopRow) string {
+	switch {
+	case r.UnknownBytes == 0:
+		return byteCount(r.Bytes)
+	case r.UnknownBytes >= r.Packets:
+		return "—"
+	}
+	return "≥ " + byteCount(r.Bytes)
 }
 
 // spanLayout is the time layout for a column of times from first to last:

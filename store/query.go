@@ -85,6 +85,11 @@ type TopRow struct {
 	Bytes     uint64
 	FirstSeen time.Time
 	LastSeen  time.Time
+	// UnknownBytes is how many of Packets have no byte count: rows from
+	// before netmon, adopted from the seed's database. Bytes sums the
+	// others; when UnknownBytes equals Packets the bytes are not known at
+	// all, which is not the same as none.
+	UnknownBytes uint64
 	// OwnerBytes is the part of Bytes whose nickname came from the owner
 	// of the address (--asn-db), not from a name; ByService only.
 	OwnerBytes uint64
@@ -134,7 +139,7 @@ func (s *Store) Top(ctx context.Context, q TopQuery) (TopResult, error) {
 	}
 	from, extra := topFrom, ""
 	if q.By == ByService {
-		extra = `, SUM(CASE WHEN r.nickname_source = 'asn' THEN r.bytes ELSE 0 END)`
+		extra = `, COALESCE(SUM(CASE WHEN r.nickname_source = 'asn' THEN r.bytes ELSE 0 END), 0)`
 	}
 	if q.By == ByDevice {
 		from = topDeviceFrom
@@ -143,11 +148,16 @@ func (s *Store) Top(ctx context.Context, q TopQuery) (TopResult, error) {
 	// The window functions run over the grouped rows before LIMIT, so the
 	// totals and the group count cover the groups that are cut off too.
 	var b strings.Builder
-	b.WriteString(`SELECT ` + key + ` AS name, SUM(r.count) AS packets, SUM(r.bytes) AS bytes,` +
+	// bytes is NULL for rows from before netmon (an adopted seed
+	// database): their packets are summed apart, so that a reader can
+	// tell bytes not known from no bytes.
+	b.WriteString(`SELECT ` + key + ` AS name, SUM(r.count) AS packets, COALESCE(SUM(r.bytes), 0) AS bytes,` +
 		` MIN(r.ts) AS first_seen, MAX(r.ts) AS last_seen,` +
 		` COUNT(*) OVER () AS group_count, SUM(SUM(r.count)) OVER () AS total_packets,` +
-		` SUM(SUM(r.bytes)) OVER () AS total_bytes, MIN(MIN(r.ts)) OVER () AS total_first,` +
-		` MAX(MAX(r.ts)) OVER () AS total_last` + extra + from)
+		` SUM(COALESCE(SUM(r.bytes), 0)) OVER () AS total_bytes, MIN(MIN(r.ts)) OVER () AS total_first,` +
+		` MAX(MAX(r.ts)) OVER () AS total_last,` +
+		` SUM(CASE WHEN r.bytes IS NULL THEN r.count ELSE 0 END) AS unknown,` +
+		` SUM(SUM(CASE WHEN r.bytes IS NULL THEN r.count ELSE 0 END)) OVER () AS total_unknown` + extra + from)
 	where, args := rowFilter{Agent: q.Agent, Since: q.Since, Until: q.Until, Device: q.Device, Nickname: q.Nickname}.sql()
 	b.WriteString(where)
 	b.WriteString(` GROUP BY ` + key + ` ORDER BY packets DESC, bytes DESC, name`)
@@ -166,7 +176,8 @@ func (s *Store) Top(ctx context.Context, q TopQuery) (TopResult, error) {
 		var r TopRow
 		var name []byte // domain is VARBINARY; the other columns read the same way
 		dest := []any{&name, &r.Packets, &r.Bytes, &r.FirstSeen, &r.LastSeen,
-			&res.Groups, &res.Total.Packets, &res.Total.Bytes, &res.Total.FirstSeen, &res.Total.LastSeen}
+			&res.Groups, &res.Total.Packets, &res.Total.Bytes, &res.Total.FirstSeen, &res.Total.LastSeen,
+			&r.UnknownBytes, &res.Total.UnknownBytes}
 		var mac, source, vendor, clients sql.NullString
 		var hostname []byte
 		var randomised sql.NullInt64

@@ -19,7 +19,7 @@ import (
 var ErrNoSchema = errors.New(`run "netmon migrate" first`)
 
 // tables are the tables the writer needs, in the order CheckSchema reports them.
-var tables = [...]string{"tcpdump_records", "dns_records", "applied_windows"}
+var tables = [...]string{"tcpdump_records", "dns_records", "applied_windows", "replay_files"}
 
 // migrateLockWait is how long Migrate waits for another netmon that is
 // migrating the same database before giving up.
@@ -30,6 +30,13 @@ const migrateLockWait = 60 * time.Second
 // (from == to). Concurrent Migrate calls on one database, from any number of
 // hosts, are serialised by a server-side lock.
 func (s *Store) Migrate(ctx context.Context) (from, to int64, err error) {
+	// A database goose does not manage yet must be empty, else goose would
+	// create its version table and then fail on an existing table.
+	if plan, err := s.adoptPlan(ctx); err != nil {
+		return 0, 0, err
+	} else if plan != nil {
+		return 0, 0, fmt.Errorf("refusing to migrate %s: it holds the seed's tables; adopt them first (netmon migrate does)", s.dbName)
+	}
 	p, err := s.provider()
 	if err != nil {
 		return 0, 0, err
@@ -96,13 +103,7 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 // provider builds a goose provider over the embedded migrations of the
 // store's dialect. It is cheap and touches the database only when used.
 func (s *Store) provider() (*goose.Provider, error) {
-	var locker lock.SessionLocker = migrationLock{
-		// GET_LOCK names are server-wide and at most 64 characters, so
-		// the database is named by a hash: Migrate on two databases of
-		// one server must not wait for each other.
-		name: fmt.Sprintf("netmon-migrate-%08x", crc32.ChecksumIEEE([]byte(s.dbName))),
-		wait: migrateLockWait,
-	}
+	var locker lock.SessionLocker = mariaDBLock(s.dbName)
 	if s.sql.backend == SQLite {
 		locker = &sqliteMigrationLock{dir: filepath.Dir(s.dbName), wait: migrateLockWait}
 	}
@@ -112,6 +113,17 @@ func (s *Store) provider() (*goose.Provider, error) {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
 	return p, nil
+}
+
+// mariaDBLock is the migration lock of the MariaDB database dbName.
+func mariaDBLock(dbName string) migrationLock {
+	return migrationLock{
+		// GET_LOCK names are server-wide and at most 64 characters, so
+		// the database is named by a hash: Migrate on two databases of
+		// one server must not wait for each other.
+		name: fmt.Sprintf("netmon-migrate-%08x", crc32.ChecksumIEEE([]byte(dbName))),
+		wait: migrateLockWait,
+	}
 }
 
 // migrationLock is a goose SessionLocker on MariaDB's GET_LOCK. DDL in

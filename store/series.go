@@ -58,7 +58,7 @@ func (s *Store) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 		return Series{}, fmt.Errorf("series: top %d: want 1 to %d", q.Top, MaxSeries)
 	}
 	where, args := rowFilter{Agent: q.Agent, Since: q.Since, Until: q.Until, Device: q.Device}.sql()
-	rows, err := s.db.QueryContext(ctx, `SELECT r.ts, r.nickname, SUM(r.count), SUM(r.bytes) FROM tcpdump_records AS r`+
+	rows, err := s.db.QueryContext(ctx, `SELECT r.ts, r.nickname, SUM(r.count), COALESCE(SUM(r.bytes), 0) FROM tcpdump_records AS r`+
 		where+` GROUP BY r.ts, r.nickname`, args...)
 	if err != nil {
 		return Series{}, readErr(err)

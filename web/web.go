@@ -250,21 +250,26 @@ func (a *api) rangeHandler(w http.ResponseWriter, r *http.Request) {
 
 // TopDoc is /api/top.
 type TopDoc struct {
-	By      string      `json:"by"`
-	Groups  int         `json:"groups"`
-	Packets uint64      `json:"packets"`
-	Bytes   uint64      `json:"bytes"`
-	Rows    []TopDocRow `json:"rows"`
+	By      string  `json:"by"`
+	Groups  int     `json:"groups"`
+	Packets uint64  `json:"packets"`
+	Bytes   *uint64 `json:"bytes"` // null when no packet's bytes are known
+	// UnknownBytes counts the packets whose bytes are not known: rows from
+	// before netmon, adopted from the seed's database.
+	UnknownBytes uint64      `json:"unknown_bytes_packets,omitempty"`
+	Rows         []TopDocRow `json:"rows"`
 }
 
 // TopDocRow is one group of /api/top.
 type TopDocRow struct {
-	Name      string     `json:"name"`
-	Packets   uint64     `json:"packets"`
-	Bytes     uint64     `json:"bytes"`
-	FirstSeen time.Time  `json:"first_seen"`
-	LastSeen  time.Time  `json:"last_seen"`
-	Device    *DeviceDoc `json:"device,omitempty"`
+	Name    string  `json:"name"`
+	Packets uint64  `json:"packets"`
+	Bytes   *uint64 `json:"bytes"` // null when no packet's bytes are known
+	// UnknownBytes counts the packets whose bytes are not known.
+	UnknownBytes uint64     `json:"unknown_bytes_packets,omitempty"`
+	FirstSeen    time.Time  `json:"first_seen"`
+	LastSeen     time.Time  `json:"last_seen"`
+	Device       *DeviceDoc `json:"device,omitempty"`
 }
 
 // DeviceDoc is what the devices table says of a device group.
@@ -308,9 +313,10 @@ func (a *api) top(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	d := TopDoc{By: string(q.By), Groups: res.Groups, Packets: res.Total.Packets, Bytes: res.Total.Bytes, Rows: []TopDocRow{}}
+	d := TopDoc{By: string(q.By), Groups: res.Groups, Packets: res.Total.Packets, Bytes: knownBytes(res.Total),
+		UnknownBytes: res.Total.UnknownBytes, Rows: []TopDocRow{}}
 	for _, row := range res.Rows {
-		doc := TopDocRow{Name: row.Name, Packets: row.Packets, Bytes: row.Bytes,
+		doc := TopDocRow{Name: row.Name, Packets: row.Packets, Bytes: knownBytes(row), UnknownBytes: row.UnknownBytes,
 			FirstSeen: row.FirstSeen.UTC(), LastSeen: row.LastSeen.UTC()}
 		if dv := row.Device; dv != nil {
 			dd := DeviceDoc(*dv)
@@ -375,4 +381,14 @@ func (a *api) series(w http.ResponseWriter, r *http.Request) {
 		d.Lines = append(d.Lines, SeriesDocLine(l))
 	}
 	writeJSON(w, d)
+}
+
+// knownBytes is a group's bytes, or nil when none of its packets' bytes are
+// known: unknown is not zero.
+func knownBytes(r store.TopRow) *uint64 {
+	if r.UnknownBytes >= r.Packets && r.Packets > 0 {
+		return nil
+	}
+	b := r.Bytes
+	return &b
 }

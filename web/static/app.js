@@ -8,11 +8,14 @@
   const shown = (s) => String(s).replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g,
     (c) => "\\u{" + c.codePointAt(0).toString(16).toUpperCase() + "}");
   const num = (n) => Number(n).toLocaleString("en-US");
-  function bytes(n) {
+  // null: no packet's bytes are known (rows from before netmon); with
+  // unknown packets beside known ones the bytes are a lower bound.
+  function bytes(n, unknown) {
+    if (n === null || n === undefined) return "—";
     const u = ["B", "kB", "MB", "GB", "TB"];
     let i = 0;
     while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
-    return (i ? n.toFixed(1) : String(n)) + " " + u[i];
+    return (unknown ? "≥ " : "") + (i ? n.toFixed(1) : String(n)) + " " + u[i];
   }
   function el(tag, text, cls) {
     const e = document.createElement(tag);
@@ -48,7 +51,7 @@
     }
     for (const row of doc.rows) {
       const tr = el("tr");
-      tr.append(el("td", shown(row.name), "name"), el("td", num(row.packets), "n"), el("td", bytes(row.bytes), "n"),
+      tr.append(el("td", shown(row.name), "name"), el("td", num(row.packets), "n"), el("td", bytes(row.bytes, row.unknown_bytes_packets), "n"),
         el("td", doc.packets ? (100 * row.packets / doc.packets).toFixed(1) + "%" : "", "n"));
       if (row.device) {
         tr.className = "link";
