@@ -19,7 +19,7 @@ func newMigrateCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 			"A MariaDB database made by the seed's setup (tables tcpdump_records and dns_records of its exact shape, no goose_db_version) is adopted in place: " +
 			"its tables gain netmon's columns, every old row stays, under agent --seed-agent, with its bytes unknown (NULL). " +
 			"Tables of those names in any other shape are refused in one line, and nothing is changed. See docs/upgrade.md.",
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			log, err := logger()
 			if err != nil {

@@ -276,7 +276,7 @@ func (s *Store) checkSeedRows(ctx context.Context, plan *seedPlan) error {
 //
 // Old rows keep their id, ts (TIMESTAMP becomes a UTC DATETIME: the
 // session's zone is UTC), domain, nickname, count, ip_addr, is_definite;
-// they get agent = seedAgent, client '' and source '' (unknown), bytes NULL
+// they get agent = seedAgent, client ” and source ” (unknown), bytes NULL
 // (unknown: the seed did not count them) and seed_key NULL. seed_key is in
 // the unique keys: NULLs never collide, so the seed's rows (which may
 // repeat a window and domain, or an address) need not be unique, while the

@@ -192,7 +192,9 @@ func TestAdoptSeed(t *testing.T) {
 
 // samePoints compares in (time, metric) order: the panel orders by time only.
 func samePoints(a, b []panelPoint) bool {
-	sort.Slice(a, func(i, j int) bool { return a[i].Time < a[j].Time || a[i].Time == a[j].Time && a[i].Metric < a[j].Metric })
+	sort.Slice(a, func(i, j int) bool {
+		return a[i].Time < a[j].Time || a[i].Time == a[j].Time && a[i].Metric < a[j].Metric
+	})
 	if len(a) != len(b) {
 		return false
 	}
