@@ -1,8 +1,10 @@
 package aggregate
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -23,9 +25,27 @@ type Config struct {
 	// burst is written even when no later packet arrives.
 	Live bool
 	// MaxKeys caps the (client, remote) keys of one window. Beyond it,
-	// packets count under one overflow key, so a flood of addresses cannot
-	// grow memory without bound.
-	MaxKeys int
+	// packets count under their client's overflow row, so a flood of
+	// addresses cannot grow memory without bound. Past MaxKeys−KeyReserve
+	// only clients holding fewer than SmallClientKeys keys get new ones:
+	// the clients that filled the window lose detail, not the others.
+	MaxKeys    int
+	KeyReserve int
+	// MaxClientKeys caps the keys one client may hold in a window; its
+	// packets beyond it count under its own overflow row (client kept,
+	// domain "(overflow)"), so a flood to or from one device never takes
+	// another's keys.
+	MaxClientKeys int
+	// MaxNewClients caps the clients of one window that are not known
+	// from earlier windows (see MaxKnownClients). Packets of clients
+	// beyond it count under the overflow client (OverflowClient), so that
+	// a flood of spoofed local addresses cannot grow the window, nor the
+	// rows it writes, without bound.
+	MaxNewClients int
+	// MaxKnownClients caps the clients remembered from closed windows (the
+	// busiest of each, with two packets or more). A known client gets its
+	// keys in a window however many new clients come.
+	MaxKnownClients int
 	// MaxGuesses caps how many addresses written under a guessed name
 	// (PTR or the bare address) are remembered for later correction.
 	MaxGuesses int
@@ -38,11 +58,15 @@ type Config struct {
 // DefaultConfig returns the settings netmon runs with.
 func DefaultConfig() Config {
 	return Config{
-		Width:        10 * time.Second,
-		Lateness:     2 * time.Second,
-		MaxKeys:      200_000,
-		MaxGuesses:   16_384,
-		MaxFlowNames: 65_536,
+		Width:           10 * time.Second,
+		Lateness:        2 * time.Second,
+		MaxKeys:         200_000,
+		KeyReserve:      20_000,
+		MaxClientKeys:   4_096,
+		MaxNewClients:   4_096,
+		MaxKnownClients: 4_096,
+		MaxGuesses:      16_384,
+		MaxFlowNames:    65_536,
 	}
 }
 
@@ -79,16 +103,37 @@ type DeviceSource interface {
 	Drain(dst []devices.Device) []devices.Device
 }
 
-// OverflowDomain names the row that collects packets beyond MaxKeys.
+// OverflowDomain names the rows that collect packets beyond the caps on a
+// window's keys: one per client that passed its cap, under that client.
 const OverflowDomain = "(overflow)"
+
+// OverflowClient is how the store writes the client of the row that
+// collects the packets of clients beyond MaxNewClients (Row.Client is the
+// zero address): it names no device.
+const OverflowClient = "(overflow)"
+
+// smallClientKeys is how many keys a client may still open in a window
+// past MaxKeys−KeyReserve: enough for a device's usual traffic, so that
+// the clients that filled the window are the ones that lose detail.
+const smallClientKeys = 64
 
 // Stats counts what the windows did. All fields are read atomically.
 type Stats struct {
 	Packets  atomic.Uint64 // packets counted into a window
 	Late     atomic.Uint64 // packets whose window had already closed (written as an extra, additive batch)
-	Overflow atomic.Uint64 // packets counted under OverflowDomain because a window was full
-	Windows  atomic.Uint64 // windows closed
-	Rows     atomic.Uint64 // rows produced
+	Overflow atomic.Uint64 // packets counted under OverflowDomain, for any of the reasons below
+	// ClientKeysCapped counts packets counted under their client's
+	// overflow row because the client held MaxClientKeys keys.
+	ClientKeysCapped atomic.Uint64
+	// WindowKeysCapped counts packets counted under their client's
+	// overflow row because the window held MaxKeys keys (or
+	// MaxKeys−KeyReserve and the client was not small).
+	WindowKeysCapped atomic.Uint64
+	// NewClientsCapped counts packets counted under the overflow client
+	// because the window had MaxNewClients new clients already.
+	NewClientsCapped atomic.Uint64
+	Windows          atomic.Uint64 // windows closed
+	Rows             atomic.Uint64 // rows produced
 	// RowsByNickSource counts rows produced by where their nickname came
 	// from, indexed by resolver.NickSource.
 	RowsByNickSource [resolver.NickFromCatalogue + 1]atomic.Uint64
@@ -132,6 +177,9 @@ type window struct {
 	keys  map[Key]int
 	cnts  []counter
 	order []Key // insertion order, so rows come out deterministically
+	// clients holds, per client, the keys it opened in this window.
+	clients    map[netip.Addr]int
+	newClients int // clients not known when they came
 	// late: the window was due to close when it opened (its start had
 	// been closed already, or a replay went back in time). touched: a
 	// packet was counted in it since the last close attempt.
@@ -158,6 +206,11 @@ type Windows struct {
 
 	flowNames map[uint32]flowName // flow id → the name it gave, for its earlier packets
 
+	// known holds the busiest clients of the windows closed so far, with
+	// the start of the last window they were among the busiest of; at most
+	// MaxKnownClients, the least recent forgotten first.
+	known map[netip.Addr]int64
+
 	// For device changes when no window closes: the latest time of any
 	// packet (counted or not), and when devices were last drained (wall
 	// clock, live only).
@@ -176,6 +229,18 @@ func New(cfg Config, deps Dependencies) *Windows {
 	}
 	if cfg.MaxKeys <= 0 {
 		cfg.MaxKeys = def.MaxKeys
+	}
+	if cfg.KeyReserve <= 0 || cfg.KeyReserve >= cfg.MaxKeys {
+		cfg.KeyReserve = cfg.MaxKeys / 10
+	}
+	if cfg.MaxClientKeys <= 0 {
+		cfg.MaxClientKeys = def.MaxClientKeys
+	}
+	if cfg.MaxNewClients <= 0 {
+		cfg.MaxNewClients = def.MaxNewClients
+	}
+	if cfg.MaxKnownClients <= 0 {
+		cfg.MaxKnownClients = def.MaxKnownClients
 	}
 	if cfg.MaxGuesses <= 0 {
 		cfg.MaxGuesses = def.MaxGuesses
@@ -198,7 +263,8 @@ func New(cfg Config, deps Dependencies) *Windows {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Windows{cfg: cfg, deps: deps, guessed: make(map[netip.Addr]string), flowNames: make(map[uint32]flowName)}
+	return &Windows{cfg: cfg, deps: deps, guessed: make(map[netip.Addr]string), flowNames: make(map[uint32]flowName),
+		known: make(map[netip.Addr]int64)}
 }
 
 // Stats returns the live counters.
@@ -285,9 +351,7 @@ func (w *Windows) Add(b *capture.Batch) {
 		}
 		idx, ok := cur.keys[k]
 		if !ok {
-			if len(cur.keys) >= w.cfg.MaxKeys {
-				w.stats.Overflow.Add(1)
-				k = Key{}
+			if k, ok = w.admit(cur, k); ok {
 				idx, ok = cur.keys[k]
 			}
 			if !ok {
@@ -304,6 +368,39 @@ func (w *Windows) Add(b *capture.Batch) {
 		c.bytes += uint64(p.WireLen)
 		w.stats.Packets.Add(1)
 	}
+}
+
+// admit decides whether k, a key new to win, may have a key of its own.
+// It returns k and false when it may (the caller adds it), else the
+// overflow key the packet counts under and true: its client's overflow
+// row, or, for a client beyond MaxNewClients, the overflow client's.
+func (w *Windows) admit(win *window, k Key) (Key, bool) {
+	held, seen := win.clients[k.Client]
+	if !seen {
+		if _, ok := w.known[k.Client]; !ok {
+			if win.newClients >= w.cfg.MaxNewClients {
+				w.stats.Overflow.Add(1)
+				w.stats.NewClientsCapped.Add(1)
+				return Key{}, true
+			}
+			win.newClients++
+		}
+		if win.clients == nil {
+			win.clients = make(map[netip.Addr]int)
+		}
+		win.clients[k.Client] = 0
+	}
+	switch n := len(win.keys); {
+	case held >= w.cfg.MaxClientKeys:
+		w.stats.ClientKeysCapped.Add(1)
+	case n >= w.cfg.MaxKeys, n >= w.cfg.MaxKeys-w.cfg.KeyReserve && held >= smallClientKeys:
+		w.stats.WindowKeysCapped.Add(1)
+	default:
+		win.clients[k.Client] = held + 1
+		return k, false
+	}
+	w.stats.Overflow.Add(1)
+	return Key{Client: k.Client}, true
 }
 
 // noteFlow remembers the name p's flow gave.
@@ -508,6 +605,7 @@ func (w *Windows) close(win *window) *Window {
 			Count: c.count, Bytes: c.bytes,
 		})
 	}
+	w.learnClients(win)
 	w.stats.Windows.Add(1)
 	w.stats.Rows.Add(uint64(len(res.Rows)))
 	for i := range res.Rows {
@@ -517,6 +615,52 @@ func (w *Windows) close(win *window) *Window {
 	}
 	w.stats.Corrections.Add(uint64(len(res.Corrections)))
 	return res
+}
+
+// learnClients remembers the busiest clients of win, those with two
+// packets or more, so that the next windows admit them however many new
+// clients a flood brings; beyond MaxKnownClients the least recently busy
+// are forgotten.
+func (w *Windows) learnClients(win *window) {
+	if len(win.clients) == 0 {
+		return
+	}
+	packets := make(map[netip.Addr]uint64, len(win.clients))
+	for i, k := range win.order {
+		if k.Client.IsValid() {
+			packets[k.Client] += win.cnts[i].count
+		}
+	}
+	type busy struct {
+		addr netip.Addr
+		n    uint64
+	}
+	list := make([]busy, 0, len(packets))
+	for a, n := range packets {
+		if n >= 2 {
+			list = append(list, busy{a, n})
+		}
+	}
+	slices.SortFunc(list, func(a, b busy) int { return cmp.Compare(b.n, a.n) })
+	for _, b := range list[:min(len(list), w.cfg.MaxKnownClients)] {
+		if at, ok := w.known[b.addr]; !ok || at < win.start {
+			w.known[b.addr] = win.start
+		}
+	}
+	if over := len(w.known) - w.cfg.MaxKnownClients; over > 0 {
+		type seen struct {
+			addr netip.Addr
+			at   int64
+		}
+		all := make([]seen, 0, len(w.known))
+		for a, at := range w.known {
+			all = append(all, seen{a, at})
+		}
+		slices.SortFunc(all, func(a, b seen) int { return cmp.Compare(a.at, b.at) })
+		for _, s := range all[:over] {
+			delete(w.known, s.addr)
+		}
+	}
 }
 
 // name picks the name a key is written under: the flow's own name fn when

@@ -325,7 +325,7 @@ type pipelineCollector struct {
 	rowsByNickSource                         *prometheus.Desc
 	storeWindows, writeFailures, spool       *prometheus.Desc
 	lastWrite, queueLen, queueCap, build     *prometheus.Desc
-	devices, deviceNames                     *prometheus.Desc
+	devices, deviceNames, capped             *prometheus.Desc
 	dnsOffChain                              *prometheus.Desc
 }
 
@@ -364,6 +364,8 @@ func newPipelineCollector(m *monitor) *pipelineCollector {
 		deviceNames:    d("device_names_total", "Device host names taken, by source: config, dhcp, mdns, netbios, ptr.", "source"),
 		dnsOffChain: d("dns_off_chain_records_total",
 			"DNS address records not learned because their owner is off the CNAME chain from the question (or there is no question)."),
+		capped: d("flood_capped_total", "What went past a cap against floods, by cap: packets counted under an overflow row "+
+			"(window_client_keys, window_keys, window_new_clients), packets of devices not tracked (devices_new, devices_router).", "cap"),
 	}
 }
 
@@ -372,7 +374,7 @@ func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 		p.pcapReceived, p.pcapDropped, p.pcapIfDropped, p.frames, p.classified, p.namesLearned,
 		p.dnsResponses, p.tableEntries, p.evictions, p.ptrLookups, p.ptrDropped, p.ptrLatency,
 		p.windows, p.rows, p.packetsCounted, p.overflow, p.storeWindows, p.writeFailures, p.spool,
-		p.lastWrite, p.queueLen, p.queueCap, p.build, p.devices, p.deviceNames, p.rowsByNickSource, p.dnsOffChain,
+		p.lastWrite, p.queueLen, p.queueCap, p.build, p.devices, p.deviceNames, p.rowsByNickSource, p.dnsOffChain, p.capped,
 	} {
 		ch <- d
 	}
@@ -480,6 +482,8 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(p.evictions, ds.Evicted, "devices")
 		counter(p.evictions, ds.AddrsDropped, "device_addrs")
+		counter(p.capped, ds.NewCapped, "devices_new")
+		counter(p.capped, ds.RouterCapped, "devices_router")
 	}
 	counter(p.windows, w.Windows.Load())
 	counter(p.rows, w.Rows.Load())
@@ -488,6 +492,9 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(p.packetsCounted, w.Packets.Load())
 	counter(p.overflow, w.Overflow.Load())
+	counter(p.capped, w.ClientKeysCapped.Load(), "window_client_keys")
+	counter(p.capped, w.WindowKeysCapped.Load(), "window_keys")
+	counter(p.capped, w.NewClientsCapped.Load(), "window_new_clients")
 	for _, q := range s.Queues {
 		gauge(p.queueLen, float64(q.len()), q.name)
 		gauge(p.queueCap, float64(q.cap), q.name)

@@ -32,6 +32,8 @@ func logNames(log *slog.Logger, d capture.DecoderStats, l resolver.LearnerStats,
 		"table_entries", t.Entries, "table_evicted", t.Evicted, "table_pending_dropped", t.PendingDropped,
 		"decoder_name_flows_evicted", d.NameFlowsEvicted, "learner_flows_evicted", l.FlowsEvicted,
 		"learner_flows_expired", l.FlowsExpired, "windows_overflow_packets", w.Overflow.Load(),
+		"windows_client_keys_capped", w.ClientKeysCapped.Load(), "windows_keys_capped", w.WindowKeysCapped.Load(),
+		"windows_new_clients_capped", w.NewClientsCapped.Load(),
 		"windows_guesses_evicted", w.GuessEvict.Load(), "bad_timestamp", d.BadTimestamp)
 	if d.BadTimestamp > 0 {
 		log.Warn("packets with times netmon cannot represent were counted as damaged and skipped",
@@ -55,5 +57,6 @@ func logDevices(log *slog.Logger, s devices.Stats) {
 		"names_mdns", s.Names[devices.NameMDNS], "names_netbios", s.Names[devices.NameNetBIOS],
 		"names_ptr", s.Names[devices.NamePTR],
 		"dhcp", s.DHCP, "dhcpv6", s.DHCPv6, "mdns", s.MDNS, "netbios", s.NetBIOS, "malformed", s.Malformed,
-		"routers", s.Routers, "evicted", s.Evicted, "addrs_dropped", s.AddrsDropped)
+		"routers", s.Routers, "evicted", s.Evicted, "addrs_dropped", s.AddrsDropped,
+		"devices_new_capped", s.NewCapped, "devices_router_capped", s.RouterCapped)
 }

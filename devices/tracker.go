@@ -25,15 +25,33 @@ type Limits struct {
 	// MaxAddrs bounds the addresses remembered per device; past it the
 	// least recently seen is dropped (counted). Zero means DefaultMaxAddrs.
 	MaxAddrs int
+	// MaxNewPerWindow bounds the devices first seen between two Drains
+	// (one window): past it a new device is not tracked (counted, its
+	// packets still counted as traffic), so that a flood of spoofed
+	// addresses neither evicts the known devices nor makes one window
+	// carry a device per address to the store. Zero means
+	// DefaultMaxNewPerWindow.
+	MaxNewPerWindow int
+	// MaxNewPerRouter bounds, likewise per window, the devices known by
+	// their address alone that one router's MAC brings (hosts of a subnet
+	// behind it). Zero means DefaultMaxNewPerRouter.
+	MaxNewPerRouter int
 }
 
 // Defaults of Limits. A home network has tens of devices, an office a few
 // hundred; 4,096 leaves room for a guest network's churn of randomised
 // MACs. A phone keeps an IPv4 address, a link-local and a few IPv6 privacy
 // addresses a day: 16 holds several days of them.
+//
+// A window of 10 s rarely brings more than a few new devices: 256 leaves
+// room for a guest network's burst of arrivals, and a router forwarding
+// another subnet brings at most 32 new hosts per window. Devices refused
+// in one window are tracked in a later one if they keep sending.
 const (
-	DefaultMaxDevices = 4096
-	DefaultMaxAddrs   = 16
+	DefaultMaxDevices      = 4096
+	DefaultMaxAddrs        = 16
+	DefaultMaxNewPerWindow = 256
+	DefaultMaxNewPerRouter = 32
 )
 
 // routerIPv4 is how many IPv4 addresses one MAC may show within
@@ -83,7 +101,11 @@ type Stats struct {
 	Created      uint64 // devices first seen
 	Evicted      uint64 // devices forgotten at MaxDevices
 	AddrsDropped uint64 // addresses dropped at MaxAddrs
-	Routers      uint64 // MACs taken for routers of another local subnet
+	// NewCapped counts packets of devices not tracked because the window
+	// had MaxNewPerWindow new devices already; RouterCapped, because their
+	// router's MAC had brought MaxNewPerRouter.
+	NewCapped, RouterCapped uint64
+	Routers                 uint64 // MACs taken for routers of another local subnet
 	// Names counts host names taken, by NameSource: a new name, or a
 	// better-trusted one.
 	Names [NameConfig + 1]uint64
@@ -113,6 +135,9 @@ type Tracker struct {
 	tail    *entry                // least recently seen: evicted first
 	n       int
 	dirty   []*entry
+	// New devices since the last Drain, in all and per router MAC.
+	newSinceDrain int
+	newByRouter   map[[6]byte]int
 	// The last device looked up, and the last MAC found forwarding
 	// traffic from remote addresses: packets come in runs, and a compare
 	// costs less than a map lookup.
@@ -127,6 +152,7 @@ type Tracker struct {
 	ptrAsk  []netip.Addr
 
 	created, evicted, addrsDropped, routers atomic.Uint64
+	newCapped, routerCapped                 atomic.Uint64
 	nameCount                               [NameConfig + 1]atomic.Uint64
 	nDHCP, nDHCPv6, nMDNS, nNetBIOS, nBad   atomic.Uint64
 	nDevices, nVendors                      atomic.Int64
@@ -170,10 +196,17 @@ func New(cfg Config, local *resolver.LocalNets, opts Options) *Tracker {
 	if opts.Limits.MaxAddrs <= 0 {
 		opts.Limits.MaxAddrs = DefaultMaxAddrs
 	}
+	if opts.Limits.MaxNewPerWindow <= 0 {
+		opts.Limits.MaxNewPerWindow = DefaultMaxNewPerWindow
+	}
+	if opts.Limits.MaxNewPerRouter <= 0 {
+		opts.Limits.MaxNewPerRouter = DefaultMaxNewPerRouter
+	}
 	t := &Tracker{
 		local: local, vendors: opts.Vendors, ptr: opts.PTR, lim: opts.Limits, log: log,
 		names: make(map[[6]byte]string, len(cfg.Names)),
 		byMAC: make(map[[6]byte]*entry), byAddr: make(map[netip.Addr]*entry),
+		newByRouter: make(map[[6]byte]int),
 	}
 	t.nVendors.Store(int64(opts.Vendors.Len()))
 	if opts.Vendors == nil {
@@ -226,6 +259,7 @@ func (t *Tracker) Stats() Stats {
 	s := Stats{
 		Devices: int(t.nDevices.Load()), Created: t.created.Load(), Evicted: t.evicted.Load(),
 		AddrsDropped: t.addrsDropped.Load(), Routers: t.routers.Load(),
+		NewCapped: t.newCapped.Load(), RouterCapped: t.routerCapped.Load(),
 		DHCP: t.nDHCP.Load(), DHCPv6: t.nDHCPv6.Load(), MDNS: t.nMDNS.Load(), NetBIOS: t.nNetBIOS.Load(),
 		Malformed: t.nBad.Load(), Vendors: int(t.nVendors.Load()),
 	}
@@ -301,14 +335,34 @@ func (t *Tracker) sender(p *capture.Packet) *entry {
 	if e == nil || !e.hasMAC || e.mac != p.SrcMAC || e.evicted {
 		e = t.byMAC[p.SrcMAC]
 		if e == nil {
-			e = t.create(p.SrcMAC, true, netip.Addr{}, ts)
+			if e = t.create(p.SrcMAC, true, netip.Addr{}, ts); e == nil {
+				return nil
+			}
 		}
 		t.last = e
 	}
 	t.touch(e, ts)
 	if usable && !t.addAddr(e, src, ts) {
 		// A router's MAC bringing a host of the subnet behind it.
-		return t.byAddress(src, ts)
+		return t.behind(e, src, ts)
+	}
+	return e
+}
+
+// behind finds or makes the device of a host at a behind router r, within
+// MaxNewPerRouter new ones per window.
+func (t *Tracker) behind(r *entry, a netip.Addr, ts int64) *entry {
+	if e := t.byAddr[a]; e != nil {
+		t.touch(e, ts)
+		return e
+	}
+	if t.newByRouter[r.mac] >= t.lim.MaxNewPerRouter {
+		t.routerCapped.Add(1)
+		return nil
+	}
+	e := t.byAddress(a, ts)
+	if e != nil {
+		t.newByRouter[r.mac]++
 	}
 	return e
 }
@@ -368,7 +422,9 @@ func usableAddr(a netip.Addr) bool {
 func (t *Tracker) byAddress(a netip.Addr, ts int64) *entry {
 	e := t.byAddr[a]
 	if e == nil {
-		e = t.create([6]byte{}, false, a, ts)
+		if e = t.create([6]byte{}, false, a, ts); e == nil {
+			return nil
+		}
 		t.addAddr(e, a, ts)
 	}
 	t.touch(e, ts)
@@ -376,7 +432,14 @@ func (t *Tracker) byAddress(a netip.Addr, ts int64) *entry {
 }
 
 // create makes a device, evicting the least recently seen at MaxDevices.
+// It returns nil, counted, when the window has had MaxNewPerWindow new
+// devices already.
 func (t *Tracker) create(mac [6]byte, hasMAC bool, a netip.Addr, ts int64) *entry {
+	if t.newSinceDrain >= t.lim.MaxNewPerWindow {
+		t.newCapped.Add(1)
+		return nil
+	}
+	t.newSinceDrain++
 	if t.n >= t.lim.MaxDevices && t.tail != nil {
 		t.evict(t.tail)
 	}
@@ -581,6 +644,8 @@ func (t *Tracker) Drain(dst []Device) []Device {
 	}
 	clear(t.dirty)
 	t.dirty = t.dirty[:0]
+	t.newSinceDrain = 0
+	clear(t.newByRouter)
 	ask := slices.Clone(t.ptrAsk)
 	t.mu.Unlock()
 	// Outside the lock: a PTR worker answering takes it in PTRName.
@@ -636,7 +701,9 @@ func (t *Tracker) announcement(p *capture.Packet, e *entry) {
 		}
 		d := t.byMAC[info.mac]
 		if d == nil {
-			d = t.create(info.mac, true, netip.Addr{}, ts)
+			if d = t.create(info.mac, true, netip.Addr{}, ts); d == nil {
+				return
+			}
 		}
 		t.touch(d, ts)
 		if info.addr.IsValid() && t.local.Contains(info.addr) && usableAddr(info.addr) {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -89,7 +90,7 @@ func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w
 	for rows := range chunks(w.Rows) {
 		args := make([]any, 0, len(rows)*9)
 		for _, r := range rows {
-			args = append(args, start, s.agent, r.Client.String(), domainValue(r.Domain),
+			args = append(args, start, s.agent, clientValue(r.Client), domainValue(r.Domain),
 				nicknameValue(r.Nickname), r.NickSource.String(), r.Source.String(), min(r.Count, s.sql.maxCount), min(r.Bytes, s.sql.maxCount))
 		}
 		if _, err := tx.ExecContext(ctx, multiRow(recordsInsert, recordsTuple, len(rows), s.sql.recordsUpsert), args...); err != nil {
@@ -160,6 +161,16 @@ func multiRow(head, tuple string, n int, tail string) string {
 	}
 	b.WriteString(tail)
 	return b.String()
+}
+
+// clientValue is a row's client as the client column stores it: the
+// address, or aggregate.OverflowClient for the row of the clients past a
+// window's cap on new clients (the zero address), which names no device.
+func clientValue(a netip.Addr) string {
+	if !a.IsValid() {
+		return aggregate.OverflowClient
+	}
+	return a.String()
 }
 
 // domainValue is a domain as the VARBINARY column stores it: the bytes as
