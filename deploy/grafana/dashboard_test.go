@@ -62,23 +62,35 @@ type dashPanel struct {
 	Repeat     string
 	Datasource *dsRef
 	Panels     []dashPanel // a collapsed row's
-	Targets    []struct {
-		RefID      string
-		Format     string
-		RawSQL     string `json:"rawSql"`
-		Datasource *dsRef
-	}
+	Targets    []dashTarget
 }
 
-func readDashboard(t *testing.T) dashboard {
+// dashTarget is a panel's query: Grafana's MySQL data source keeps it in
+// rawSql, with format time_series or table; the SQLite plugin in
+// rawQueryText, with queryType "time series" or "table" and the columns
+// it reads as times.
+type dashTarget struct {
+	RefID        string
+	Format       string
+	RawSQL       string `json:"rawSql"`
+	RawQueryText string
+	QueryText    string
+	QueryType    string
+	TimeColumns  []string
+	Datasource   *dsRef
+}
+
+func (tg dashTarget) query() string { return cmp.Or(tg.RawSQL, tg.RawQueryText) }
+
+func readDashboard(t *testing.T, file string) dashboard {
 	t.Helper()
-	b, err := os.ReadFile(dashboardFile)
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var d dashboard
 	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("%s: %v", dashboardFile, err)
+		t.Fatalf("%s: %v", file, err)
 	}
 	return d
 }
@@ -113,7 +125,7 @@ var requiredPanels = []string{
 // The dashboard's shape: what Grafana needs to load it, and the rules the
 // queries keep.
 func TestDashboardShape(t *testing.T) {
-	d := readDashboard(t)
+	d := readDashboard(t, dashboardFile)
 	if d.UID == "" || d.Title != "netmon — home network" {
 		t.Errorf("uid %q, title %q", d.UID, d.Title)
 	}
@@ -377,7 +389,9 @@ type selection struct {
 	known          knownDevices
 }
 
-func (s selection) vars() map[string]grafanaVar {
+// vars are the variables' values for sel; hexAgents for the SQLite
+// dashboard, whose agent variable carries hex(agent).
+func (s selection) vars(hexAgents bool) map[string]grafanaVar {
 	v := func(vals []string) grafanaVar {
 		return grafanaVar{values: vals, all: vals == nil, allValue: "'__all'", multi: true}
 	}
@@ -388,7 +402,14 @@ func (s selection) vars() map[string]grafanaVar {
 			devices = append(devices, hexName(d))
 		}
 	}
-	return map[string]grafanaVar{"agent": v(s.agents), "device": v(devices), "service": v(s.hexes)}
+	agents := s.agents
+	if hexAgents && agents != nil {
+		agents = []string{}
+		for _, a := range s.agents {
+			agents = append(agents, hexName(a))
+		}
+	}
+	return map[string]grafanaVar{"agent": v(agents), "device": v(devices), "service": v(s.hexes)}
 }
 
 func (s selection) inRange(r dbRow) bool { return !r.TS.Before(s.from) && !r.TS.After(s.to) }
@@ -502,10 +523,10 @@ func dashboardDevices(t *testing.T, dsn string, rows []dbRow) {
 // dashboardData replays shared captures under two agents, adds the
 // synthetic rows under a third and devices, and returns Grafana's view of
 // the database, the rows and the devices.
-func dashboardData(t *testing.T) (*sql.DB, []dbRow, knownDevices) {
+func dashboardData(t *testing.T, b storetest.Backend) (dashboardDB, []dbRow, knownDevices) {
 	t.Helper()
 	dir := pcapDir(t)
-	dsn, db := migratedDB(t, storetest.MariaDB)
+	dsn, db := migratedDB(t, b)
 	for _, r := range []struct{ agent, file string }{
 		{"home", "netflix.pcap"}, {"home", "teams.pcap"}, {"office", "KakaoTalk_chat.pcap"}, {"office", "dns_doh.pcap"},
 	} {
@@ -522,7 +543,41 @@ func dashboardData(t *testing.T) (*sql.DB, []dbRow, knownDevices) {
 	}
 	rows := allRows(t, db)
 	dashboardDevices(t, dsn, rows)
-	return grafanaDB(t, dsn), rows, readDevices(t, db, mariaDBText)
+	if b == storetest.MariaDB {
+		gdb := grafanaDB(t, dsn)
+		return dashboardDB{
+			expand: grafanaEnv.expand,
+			run:    func(ctx context.Context, q string, _ []string) (queryResult, error) { return runQuery(ctx, gdb, q) },
+			shape: func(t *testing.T, what string, tg dashTarget, res queryResult) {
+				checkGrafanaShape(t, what, tg.Format, res)
+			},
+		}, rows, readDevices(t, db, mariaDBText)
+	}
+	// As the plugin opens it, with the provisioned path options.
+	fdb, err := sql.Open("sqlite", "file:"+storetest.SQLitePath(dsn)+"?"+sqlitePathOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fdb.Close() })
+	return dashboardDB{
+		expand: grafanaEnv.expandFrser,
+		run: func(ctx context.Context, q string, timeCols []string) (queryResult, error) {
+			return runFrser(ctx, fdb, q, timeCols)
+		},
+		shape: func(t *testing.T, what string, tg dashTarget, res queryResult) {
+			checkFrserShape(t, what, tg.QueryType, res)
+		},
+		frser: true,
+	}, rows, readDevices(t, db, func(s string) string { return s })
+}
+
+// dashboardDB is how Grafana reads one backend: how it expands a query,
+// runs it and what it needs of the answer.
+type dashboardDB struct {
+	expand func(grafanaEnv, string) (string, error)
+	run    func(ctx context.Context, q string, timeCols []string) (queryResult, error)
+	shape  func(t *testing.T, what string, tg dashTarget, res queryResult)
+	frser  bool
 }
 
 // lines renders a result's columns, in order, one line per row, for
@@ -571,6 +626,11 @@ type panelCheck func(t *testing.T, sel selection, env grafanaEnv, rows []dbRow, 
 
 // bucket is the start of the $__timeGroup bucket that holds ts.
 func bucket(env grafanaEnv, ts time.Time) int64 {
+	if env.frser {
+		// MAX($__interval_ms / 1000, 1): whole seconds of the interval.
+		s := max(env.interval.Milliseconds()/1000, 1)
+		return ts.Unix() / s * s
+	}
 	step, err := parseInterval(formatInterval(env.interval))
 	if err != nil {
 		panic(err)
@@ -598,7 +658,7 @@ var panelChecks = map[string]panelCheck{
 		}
 		got := map[string]float64{}
 		for _, r := range res.rows {
-			got[line(int64(num(r[res.col("time")])), str(r[res.col("metric")]))] += num(r[res.col("value")])
+			got[line(tm(r[res.col("time")]).Unix(), str(r[res.col("metric")]))] += num(r[res.col("value")])
 		}
 		diff(t, "packets per window and service", want, got)
 	},
@@ -662,7 +722,7 @@ var panelChecks = map[string]panelCheck{
 		}
 		got := map[string]float64{}
 		for _, r := range res.rows {
-			got[line(int64(num(r[res.col("time")])), str(r[res.col("metric")]))] = num(r[res.col("value")])
+			got[line(tm(r[res.col("time")]).Unix(), str(r[res.col("metric")]))] = num(r[res.col("value")])
 		}
 		if d := gocmp.Diff(want, got, cmpopts.EquateApprox(0, 0.0001)); d != "" {
 			t.Errorf("share of bytes per nickname source (-want +got):\n%s", d)
@@ -695,7 +755,7 @@ var panelChecks = map[string]panelCheck{
 		got := map[string]float64{}
 		perBucket := map[int64]float64{}
 		for _, r := range res.rows {
-			b := int64(num(r[res.col("time")]))
+			b := tm(r[res.col("time")]).Unix()
 			v := num(r[res.col("value")])
 			got[line(b, str(r[res.col("metric")]))] = v
 			perBucket[b] += v
@@ -784,7 +844,7 @@ var panelChecks = map[string]panelCheck{
 			if d.Randomised {
 				randomised = "yes"
 			}
-			want = append(want, line(mariaDBText(string(d.Hostname)), d.NameSource, d.Vendor, mac, randomised, d.IPs, d.FirstSeen, d.LastSeen, d.Agent))
+			want = append(want, line(sel.known.text(string(d.Hostname)), d.NameSource, d.Vendor, mac, randomised, d.IPs, d.FirstSeen, d.LastSeen, d.Agent))
 		}
 		diff(t, "devices", want, lines(res, "hostname", "source", "vendor", "mac", "randomised", "addresses", "first_seen", "last_seen", "agent"))
 	},
@@ -798,7 +858,7 @@ var panelChecks = map[string]panelCheck{
 		}
 		got := map[string]float64{}
 		for _, r := range res.rows {
-			got[line(int64(num(r[res.col("time")])), str(r[res.col("metric")]))] += num(r[res.col("value")])
+			got[line(tm(r[res.col("time")]).Unix(), str(r[res.col("metric")]))] += num(r[res.col("value")])
 		}
 		diff(t, "bytes per interval and service of "+strings.Join(sel.devices, ","), want, got)
 	},
@@ -844,8 +904,21 @@ func topCheck(nameCol string, key func(dbRow) string, measure string, n int) pan
 // with sums computed here from the rows themselves. Which names the rows
 // hold is the resolver's business, so nothing here lists them.
 func TestDashboardQueries(t *testing.T) {
-	d := readDashboard(t)
-	gdb, rows, known := dashboardData(t)
+	for _, b := range []struct {
+		backend storetest.Backend
+		file    string
+	}{{storetest.MariaDB, dashboardFile}, {storetest.SQLite, sqliteDashboardFile}} {
+		t.Run(string(b.backend), func(t *testing.T) {
+			d := readDashboard(t, b.file)
+			gdb, rows, known := dashboardData(t, b.backend)
+			checkDashboard(t, d, gdb, rows, known)
+		})
+	}
+}
+
+// checkDashboard runs d's queries on gdb for several selections and checks
+// each answer against the rows.
+func checkDashboard(t *testing.T, d dashboard, gdb dashboardDB, rows []dbRow, known knownDevices) {
 	ctx := t.Context()
 
 	span := func(keep func(dbRow) bool) (lo, hi time.Time) {
@@ -901,21 +974,25 @@ func TestDashboardQueries(t *testing.T) {
 	for _, sel := range selections {
 		sel.known = known
 		t.Run(sel.name, func(t *testing.T) {
-			env := grafanaEnv{from: sel.from, to: sel.to, interval: panelInterval(sel.from, sel.to, 10*time.Second), vars: sel.vars()}
-			run := func(what, raw string, env grafanaEnv) queryResult {
+			env := grafanaEnv{from: sel.from, to: sel.to, interval: panelInterval(sel.from, sel.to, 10*time.Second),
+				vars: sel.vars(gdb.frser), frser: gdb.frser}
+			run := func(what string, tg dashTarget, env grafanaEnv) queryResult {
 				t.Helper()
-				q, err := env.expand(raw)
+				q, err := gdb.expand(env, tg.query())
 				if err != nil {
 					t.Fatalf("%s: expand: %v", what, err)
 				}
-				res, err := runQuery(ctx, gdb, q)
+				res, err := gdb.run(ctx, q, tg.TimeColumns)
 				if err != nil {
 					t.Fatalf("%s: %v\n%s", what, err, q)
 				}
+				gdb.shape(t, what, tg, res)
 				return res
 			}
 
-			deviceOptions := checkVariables(t, d, sel, rows, func(what, raw string) queryResult { return run(what, raw, env) })
+			deviceOptions := checkVariables(t, d, sel, rows, func(what, raw string) queryResult {
+				return run(what, dashTarget{RawSQL: raw, Format: "table", QueryType: "table"}, env)
+			})
 
 			for _, p := range queryPanels(d.Panels) {
 				check, ok := panelChecks[p.Title]
@@ -925,8 +1002,7 @@ func TestDashboardQueries(t *testing.T) {
 				for _, tg := range p.Targets {
 					what := fmt.Sprintf("panel %q query %s", p.Title, tg.RefID)
 					if p.Repeat != "device" {
-						res := run(what, tg.RawSQL, env)
-						checkGrafanaShape(t, what, tg.Format, res)
+						res := run(what, tg, env)
 						if check != nil {
 							check(t, sel, env, rows, res)
 						}
@@ -954,10 +1030,9 @@ func TestDashboardQueries(t *testing.T) {
 						one := sel
 						one.devices = []string{dev}
 						oneEnv := env
-						oneEnv.vars = one.vars()
+						oneEnv.vars = one.vars(gdb.frser)
 						oneEnv.vars["device"] = grafanaVar{values: []string{hexName(dev)}, multi: true}
-						res := run(what+" for "+dev, tg.RawSQL, oneEnv)
-						checkGrafanaShape(t, what, tg.Format, res)
+						res := run(what+" for "+dev, tg, oneEnv)
 						if check != nil {
 							check(t, one, oneEnv, rows, res)
 						}
@@ -1002,10 +1077,17 @@ func checkVariables(t *testing.T, d dashboard, sel selection, rows []dbRow, run 
 			continue
 		}
 		res := run("variable "+v.Name, v.Query.(string))
-		checkGrafanaShape(t, "variable "+v.Name, "table", res)
 		switch v.Name {
 		case "agent":
 			want := distinct(func(dbRow) bool { return true }, func(r dbRow) string { return r.Agent })
+			if res.col("__value") >= 0 {
+				// The SQLite dashboard's: hex(agent) behind each name.
+				for i, a := range want {
+					want[i] = line(a, hexName(a))
+				}
+				diff(t, "agent options (text | value)", want, lines(res, "__text", "__value"))
+				break
+			}
 			diff(t, "agent options", want, lines(res, res.cols[0]))
 		case "device":
 			m := sumBy(rows, func(r dbRow) string {
@@ -1050,7 +1132,7 @@ func checkJoin(t *testing.T, title string, rows []dbRow, known knownDevices, res
 		t.Errorf("the phone's rows come from %v, want two addresses, %s one of them", phone.clients, dashPhoneV6)
 	}
 	phoneLabel := dashPhoneName + " (Apple, Inc.)"
-	hostileLabel := strings.ToValidUTF8(dashHostile, "?") + " (private MAC)"
+	hostileLabel := known.text(dashHostile) + " (private MAC)"
 	switch title {
 	case "Top devices by bytes":
 		if got := lines(res, "device", "bytes"); !slices.Contains(got, line(phoneLabel, phone.bytes)) {
@@ -1073,7 +1155,7 @@ func checkJoin(t *testing.T, title string, rows []dbRow, known knownDevices, res
 		}
 		for _, want := range []string{
 			line(dashPhoneName, "dhcp", phoneMAC, "no", dashPhoneV6+", "+busiest, "home"),
-			line(strings.ToValidUTF8(dashHostile, "?"), "mdns", randMAC, "yes", "192.168.50.2", "lab"),
+			line(known.text(dashHostile), "mdns", randMAC, "yes", "192.168.50.2", "lab"),
 			line("", "", tvMAC, "no", "192.168.50.3", "lab"),
 		} {
 			if !slices.Contains(got, want) {

@@ -46,6 +46,9 @@ type grafanaEnv struct {
 	from, to time.Time
 	interval time.Duration
 	vars     map[string]grafanaVar
+	// frser is set for the SQLite dashboard: its queries group by whole
+	// seconds of $__interval_ms, not by $__interval's rounded text.
+	frser bool
 }
 
 // quoteLiteral is MySqlQueryModel.quoteLiteral: single quotes doubled, and
