@@ -510,6 +510,9 @@ func setFlag(fl *pflag.Flag, v string) error {
 // it, so that a bad value in the file is reported with its line, and by
 // netmon config check.
 func checkSetting(name, v string) error {
+	if err := checkLimit(name, v); err != nil {
+		return err
+	}
 	switch name {
 	case "window":
 		if d, err := time.ParseDuration(v); err == nil && d < time.Second {
@@ -677,7 +680,10 @@ func (s *settings) load(c *cobra.Command) error {
 		return fmt.Errorf("%w (give --config an existing file, or --config '' for none)", err)
 	}
 	s.file = file
-	return applyLayers(c.Flags(), file, os.LookupEnv)
+	if err := applyLayers(c.Flags(), file, os.LookupEnv); err != nil {
+		return err
+	}
+	return checkFlagLimits(c)
 }
 
 // sections returns the nickname rules and device names of the file.

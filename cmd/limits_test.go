@@ -247,3 +247,97 @@ func TestReplayDNSOffChain(t *testing.T) {
 		t.Errorf("rows %v: want one for evil.test and one for %s by its address", got, bank)
 	}
 }
+
+// TestLimits gives every bounded setting a value below and above its
+// range, on the binary's command line: each is refused with exit 1 and
+// one line naming the flag and the bound, and neither the database nor
+// the spool is created. The same values in a config file are reported by
+// netmon config check with their lines, and from the environment with the
+// variable's name.
+func TestLimits(t *testing.T) {
+	cases := []struct {
+		cmd, flag, value, want string
+	}{
+		{"replay", "window", "2000000h", "must be at most 24h, got 2000000h"},
+		{"replay", "window", "500ms", "must be at least 1s, got 500ms"},
+		{"run", "window", "25h", "must be at most 24h, got 25h"},
+		{"replay", "drain-timeout", "2h", "must be at most 1h, got 2h"},
+		{"replay", "drain-timeout", "-1s", "must be at least 0s, got -1s"},
+		{"replay", "unhealthy-after", "0s", "must be at least 1s, got 0s"},
+		{"run", "unhealthy-after", "720h", "must be at most 168h, got 720h"},
+		{"replay", "spool-max", "1KiB", "must be at least 4KiB, got 1KiB"},
+		{"run", "spool-max", "2TiB", "must be at most 1TiB, got 2TiB"},
+		{"prune", "older-than", "30s", "must be at least 1m, got 30s"},
+		{"prune", "older-than", "900000h", "must be at most 36600d, got 37500d"},
+		{"prune", "batch", "0", "must be at least 1, got 0"},
+		{"prune", "batch", "2000000", "must be at most 1000000, got 2000000"},
+		{"top", "since", "900000h", "must be at most 36600d, got 37500d"},
+		{"top", "limit", "2000000", "must be at most 1000000, got 2000000"},
+		{"top", "limit", "-1", "must be at least 0, got -1"},
+	}
+	run := func(t *testing.T, env []string, args ...string) (string, int, string) {
+		t.Helper()
+		dir := t.TempDir()
+		db, state := filepath.Join(dir, "n.db"), filepath.Join(dir, "state")
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), append([]string{"NETMON_DB=" + db, "NETMON_STATE_DIR=" + state, "NETMON_DSN="}, env...)...)
+		out, _ := cmd.CombinedOutput()
+		for _, p := range []string{db, state} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("%v created %s", args, p)
+			}
+		}
+		return string(out), cmd.ProcessState.ExitCode(), dir
+	}
+	for _, tc := range cases {
+		t.Run(tc.cmd+"-"+tc.flag+"-"+tc.value, func(t *testing.T) {
+			args := []string{tc.cmd, "--" + tc.flag, tc.value}
+			switch tc.cmd {
+			case "run":
+				args = append(args, "-i", "lo")
+			case "replay":
+				args = append(args, "x.pcap")
+			}
+			out, code, _ := run(t, nil, args...)
+			want := "netmon: --" + tc.flag + " " + tc.want + "\n"
+			if code != 1 || out != want {
+				t.Errorf("exit %d, output %q; want exit 1 and %q", code, out, want)
+			}
+		})
+	}
+	t.Run("env", func(t *testing.T) {
+		out, code, _ := run(t, []string{"NETMON_WINDOW=48h"}, "replay", "x.pcap")
+		if want := "netmon: NETMON_WINDOW: must be at most 24h, got 48h\n"; code != 1 || out != want {
+			t.Errorf("exit %d, output %q; want exit 1 and %q", code, out, want)
+		}
+	})
+	t.Run("config", func(t *testing.T) {
+		var text strings.Builder
+		var want []string
+		seen := map[string]bool{}
+		for _, tc := range cases {
+			if seen[tc.flag] {
+				continue
+			}
+			seen[tc.flag] = true
+			fmt.Fprintf(&text, "%s: %q\n", tc.flag, tc.value)
+			want = append(want, fmt.Sprintf(":%d: %s: %s", len(want)+1, tc.flag, tc.want))
+		}
+		path := writeConfig(t, text.String())
+		out, code, _ := run(t, nil, "config", "check", path)
+		lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+		if code != 1 || len(lines) != len(want)+1 {
+			t.Fatalf("exit %d, output:\n%s\nwant %d lines", code, out, len(want)+1)
+		}
+		for i, w := range want {
+			if lines[i] != path+w {
+				t.Errorf("line %d: %q, want %q", i+1, lines[i], path+w)
+			}
+		}
+		// A command reading the file stops on it too, in one line.
+		out, code, _ = run(t, nil, "replay", "--config", path, "x.pcap")
+		if code != 1 || strings.Count(out, "\n") != 1 || !strings.Contains(out, path+":1: window: must be at most 24h") {
+			t.Errorf("replay with the file: exit %d, %q", code, out)
+		}
+	})
+}

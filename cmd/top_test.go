@@ -327,7 +327,7 @@ func TestTopErrors(t *testing.T) {
 		{[]string{"--dsn", migrated, "--by", "nickname"}, `netmon: --by "nickname": want service, domain or device`},
 		{[]string{"--dsn", migrated, "--since", "yesterday"}, `netmon: --since "yesterday": want a duration such as 30m, 12h or 7d, or "all"`},
 		{[]string{"--dsn", migrated, "--since", "-1h"}, `netmon: --since "-1h": want a duration such as 30m, 12h or 7d, or "all"`},
-		{[]string{"--dsn", migrated, "--limit", "-1"}, `netmon: --limit -1: want 0 (no limit) or more`},
+		{[]string{"--dsn", migrated, "--limit", "-1"}, `netmon: --limit must be at least 0, got -1`},
 		{[]string{"--dsn", noDB}, "database does not exist"},
 		{[]string{"extra"}, "unknown command"},
 	}
