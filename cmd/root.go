@@ -20,6 +20,12 @@ var version = "dev"
 // Execute runs the command line and returns the process exit code. Errors
 // are printed here, once, as one line.
 func Execute() int {
+	stop, err := startProfile()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "netmon: %s\n", err)
+		return 1
+	}
+	defer stop()
 	return execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
 }
 
