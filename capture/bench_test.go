@@ -3,10 +3,13 @@ package capture
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 func benchFrames(b *testing.B) map[string][]byte {
@@ -95,4 +98,53 @@ func BenchmarkRun(b *testing.B) {
 			<-done
 		})
 	}
+}
+
+// BenchmarkFileSource measures reading a classic pcap file through
+// OpenFile with the default filter: the record reader and the filter, the
+// per-packet work of a replay before decoding.
+func BenchmarkFileSource(b *testing.B) {
+	frames := benchFrames(b)
+	path := filepath.Join(b.TempDir(), "bench.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		b.Fatal(err)
+	}
+	const records = 100_000
+	names := []string{"udp-dns", "tcp-443", "tcp-443-from-server", "vlan-tcp6-443"}
+	for i := range records {
+		fr := frames[names[i%len(names)]]
+		ci := gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(fr), Length: len(fr)}
+		if err := w.WritePacket(ci, fr); err != nil {
+			b.Fatal(err)
+		}
+	}
+	f.Close()
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		src, err := OpenFile(path, DefaultFilter)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			_, _, err := src.ReadPacketData()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		src.Close()
+	}
+	if n != b.N*records {
+		b.Fatalf("read %d records, want %d", n, b.N*records)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/packet")
 }

@@ -9,15 +9,15 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"golang.org/x/net/bpf"
 )
 
 // Classic pcap files are read in Go rather than through libpcap: crossing
 // into C for every record costs more than everything else netmon does with
 // the packet (measured: ~60% of a replay's CPU went to pcap_next_ex through
 // cgo). libpcap still compiles the filter, so its meaning is exactly what it
-// is live; the compiled program runs in x/net/bpf's interpreter. pcapng
-// files and standard input keep going through libpcap.
+// is live, and runs it too (bpf_filter, as for any capture file), over a
+// whole read buffer of records in one call. pcapng files and standard
+// input keep going through libpcap.
 
 // fileReadBuffer is large enough that a read syscall serves hundreds of
 // records, small enough to stay in a core's cache between the kernel's copy
@@ -29,7 +29,7 @@ const fileReadBuffer = 256 << 10
 var classicMagics = [...]uint32{0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1}
 
 // openGoFile returns a Go reader for f when it is a classic pcap file whose
-// filter the Go interpreter can run; ok is false when libpcap should read it.
+// filter libpcap compiles; ok is false when libpcap should read it.
 func openGoFile(f *os.File, path, filter string) (src Source, ok bool, err error) {
 	var head [4]byte
 	if _, err := io.ReadFull(f, head[:]); err != nil {
@@ -65,20 +65,6 @@ func openGoFile(f *os.File, path, filter string) (src Source, ok bool, err error
 		}
 	}
 	return s, true, nil
-}
-
-// compileVM compiles expr with libpcap for link type lt and loads the
-// program into the Go interpreter.
-func compileVM(expr string, lt layers.LinkType, snaplen int) (*bpf.VM, error) {
-	ins, err := compileFilter(expr, lt, snaplen)
-	if err != nil {
-		return nil, err
-	}
-	prog := make([]bpf.Instruction, len(ins))
-	for i, in := range ins {
-		prog[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}.Disassemble()
-	}
-	return bpf.NewVM(prog)
 }
 
 // dltRaw is DLT_RAW as libpcap's compiler takes it on Linux; files store
@@ -120,10 +106,10 @@ func (s *goFileSource) Close() { s.f.Close() }
 // setFilter compiles expr for r's link type and snap length and has r
 // run it.
 func setFilter(r *pcapReader, expr string) error {
-	vm, err := compileVM(expr, r.LinkType(), int(r.Snaplen()))
+	ins, err := compileFilter(expr, r.LinkType(), int(r.Snaplen()))
 	if err != nil {
 		return err
 	}
-	r.vm = vm
+	r.filter = newCFilter(ins)
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"golang.org/x/net/bpf"
 )
 
 // pcapReader reads the records of a classic pcap file straight out of one
@@ -30,7 +29,7 @@ type pcapReader struct {
 	eof      bool
 	err      error // from below, returned once the records before are served
 
-	vm *bpf.VM // the filter; nil: none
+	filter *cFilter // nil: none
 	// The records of buf[pos:end] that are parsed but not yet returned:
 	// three words each (offset, captured length, wire length) for the
 	// filter, their timestamps, and the filter's verdicts.
@@ -97,7 +96,7 @@ func (p *pcapReader) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 			i := p.next
 			p.next++
 			p.records++
-			if p.vm != nil && p.keep[i] == 0 {
+			if p.filter != nil && p.keep[i] == 0 {
 				continue
 			}
 			off, capLen, wire := int(p.recs[3*i]), int(p.recs[3*i+1]), int(p.recs[3*i+2])
@@ -152,12 +151,8 @@ func (p *pcapReader) parse() error {
 			pos += 16 + int(capLen)
 		}
 		if len(p.ts) > 0 {
-			if p.vm != nil {
-				for i := range p.ts {
-					off, capLen := p.recs[3*i], p.recs[3*i+1]
-					keep, _ := p.vm.Run(p.buf[off : off+capLen])
-					p.keep[i] = uint8(min(keep, 1))
-				}
+			if p.filter != nil {
+				p.filter.run(p.buf, p.recs, p.keep)
 			}
 			return nil
 		}
