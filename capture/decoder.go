@@ -144,6 +144,10 @@ type DecoderStats struct {
 	// NameFlowsEvicted counts watched connections forgotten at
 	// MaxFlowStarts before their first bytes were all seen.
 	NameFlowsEvicted uint64
+	// NameFlowsStartedEvicted counts, of those, connections whose first
+	// bytes had begun (a ClientHello or request in several segments):
+	// evicted only when no connection without bytes yet was left.
+	NameFlowsStartedEvicted uint64
 	// NamePayloads counts packets whose payload was copied for the name
 	// parsers (first bytes of TCP connections, QUIC long headers).
 	NamePayloads uint64
@@ -160,6 +164,7 @@ type decoderCounters struct {
 	fragHeld, fragDropped, fragExpired, reassembled, partial         atomic.Uint64
 	batches, droppedAtStop                                           atomic.Uint64
 	nameFlows, nameFlowsEvicted, namePayloads                        atomic.Uint64
+	nameFlowsStartedEvicted                                          atomic.Uint64
 }
 
 // link is how the first header of a frame is found for a link type.
@@ -321,24 +326,25 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 func (d *Decoder) Stats() DecoderStats {
 	c := &d.stats
 	return DecoderStats{
-		Read:             c.read.Load(),
-		Decoded:          c.decoded.Load(),
-		NotIP:            c.notIP.Load(),
-		OtherIP:          c.otherIP.Load(),
-		Truncated:        c.truncated.Load(),
-		Malformed:        c.malformed.Load(),
-		UnsupportedEncap: c.unsupported.Load(),
-		BadTimestamp:     c.badTimestamp.Load(),
-		FragmentsHeld:    c.fragHeld.Load(),
-		FragmentsDropped: c.fragDropped.Load(),
-		FragmentsExpired: c.fragExpired.Load(),
-		Reassembled:      c.reassembled.Load(),
-		PartialPayload:   c.partial.Load(),
-		NameFlows:        c.nameFlows.Load(),
-		NameFlowsEvicted: c.nameFlowsEvicted.Load(),
-		NamePayloads:     c.namePayloads.Load(),
-		Batches:          c.batches.Load(),
-		DroppedAtStop:    c.droppedAtStop.Load(),
+		Read:                    c.read.Load(),
+		Decoded:                 c.decoded.Load(),
+		NotIP:                   c.notIP.Load(),
+		OtherIP:                 c.otherIP.Load(),
+		Truncated:               c.truncated.Load(),
+		Malformed:               c.malformed.Load(),
+		UnsupportedEncap:        c.unsupported.Load(),
+		BadTimestamp:            c.badTimestamp.Load(),
+		FragmentsHeld:           c.fragHeld.Load(),
+		FragmentsDropped:        c.fragDropped.Load(),
+		FragmentsExpired:        c.fragExpired.Load(),
+		Reassembled:             c.reassembled.Load(),
+		PartialPayload:          c.partial.Load(),
+		NameFlows:               c.nameFlows.Load(),
+		NameFlowsEvicted:        c.nameFlowsEvicted.Load(),
+		NameFlowsStartedEvicted: c.nameFlowsStartedEvicted.Load(),
+		NamePayloads:            c.namePayloads.Load(),
+		Batches:                 c.batches.Load(),
+		DroppedAtStop:           c.droppedAtStop.Load(),
 	}
 }
 

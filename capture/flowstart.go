@@ -46,6 +46,8 @@ type flowStarts struct {
 	// key costs less than a map lookup.
 	lastDone    startKey
 	hasLastDone bool
+	// scratch of evict
+	scratch, scratch2 []startKey
 }
 
 func newFlowStarts(limit, max int) *flowStarts {
@@ -177,29 +179,48 @@ func (fs *flowStarts) sweep(now int64) {
 	}
 }
 
-// evict makes room at MaxFlowStarts: first entries that copy nothing any
-// more, then any. Map order is random, so this costs a short walk, and a
-// flood of new connections evicts a random sample rather than scanning
-// the table once per connection.
+// evict makes room at MaxFlowStarts, in tiers: first entries that copy
+// nothing any more (or are idle), then connections whose first bytes have
+// not begun (a SYN, and nothing yet: a flood of new connections is that),
+// and only then connections in the middle of their first bytes, whose
+// name would be lost. Map order is random, so each tier loses a random
+// sample; one walk of the table serves max/64 evictions.
 func (fs *flowStarts) evict(d *Decoder, now int64) {
 	fs.hasLastDone = false
 	want := max(1, fs.max/64)
 	n := 0
+	fresh, started := fs.scratch[:0], fs.scratch2[:0]
 	for k, e := range fs.m {
-		if e.done || now-e.last > flowStartIdle {
+		switch {
+		case e.done || now-e.last > flowStartIdle:
 			delete(fs.m, k)
-			n++
-			if n == want {
+			if n++; n == want {
 				return
 			}
+		case !e.first:
+			if len(fresh) < want {
+				fresh = append(fresh, k)
+			}
+		case len(started) < want:
+			started = append(started, k)
 		}
 	}
-	for k := range fs.m {
+	for _, k := range fresh {
+		if n == want {
+			break
+		}
 		delete(fs.m, k)
 		d.stats.nameFlowsEvicted.Add(1)
 		n++
-		if n == want {
-			return
-		}
 	}
+	for _, k := range started {
+		if n == want {
+			break
+		}
+		delete(fs.m, k)
+		d.stats.nameFlowsEvicted.Add(1)
+		d.stats.nameFlowsStartedEvicted.Add(1)
+		n++
+	}
+	fs.scratch, fs.scratch2 = fresh[:0], started[:0]
 }

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -280,4 +281,44 @@ func TestLANFlood(t *testing.T) {
 		sameAsClean(t, "remote")
 	})
 
+	t.Run("sni", func(t *testing.T) {
+		// n TLS flows from one device, each to its own server and naming
+		// its own name, at rate a second from the real device's first
+		// second on: the real device's long-lived flows must keep their
+		// names (api-global.netflix.com above all).
+		n := envInt(t, "NETMON_LANFLOOD_SNI", 80_000)
+		rate := envInt(t, "NETMON_LANFLOOD_SNI_RATE", 2_000)
+		fw := newFrameWriter(t, "sni.pcap")
+		mx := &mixer{fw: fw, real: frames}
+		flooder := netip.MustParseAddr("192.168.1.40")
+		begin := netflixStart.Add(time.Second)
+		step := time.Second / time.Duration(rate)
+		for i := range n {
+			ts := begin.Add(time.Duration(i) * step)
+			mx.until(ts)
+			dst := netip.AddrFrom4([4]byte{46, byte(i >> 16), byte(i >> 8), byte(i)})
+			sport := uint16(1024 + i%60000)
+			fw.TCP(ts, flooder, dst, sport, 443, uint32(i), true, nil)
+			fw.TCP(ts.Add(step/2), flooder, dst, sport, 443, uint32(i)+1, false, tlsHello(fmt.Sprintf("f%07d.flood.example", i)))
+		}
+		mx.until(time.Now())
+		fw.Close()
+		r := replayFlood(t, dsn, "sni", fw.Path)
+		checkPeak(t, r)
+		total := countOf(t, db, `SELECT COALESCE(SUM(count), 0) FROM tcpdump_records WHERE agent = 'sni' AND client <> ?`, realClient)
+		if total != int64(2*n) {
+			t.Errorf("the flood's packets: %d counted, want %d", total, 2*n)
+		}
+		var api, cleanAPI int64
+		api = countOf(t, db, `SELECT COALESCE(SUM(count), 0) FROM tcpdump_records WHERE agent = 'sni' AND client = ? AND domain = 'api-global.netflix.com'`, realClient)
+		cleanAPI = countOf(t, db, `SELECT COALESCE(SUM(count), 0) FROM tcpdump_records WHERE agent = 'clean' AND client = ? AND domain = 'api-global.netflix.com'`, realClient)
+		t.Logf("api-global.netflix.com: %d packets under its name, %d in a clean run", api, cleanAPI)
+		if api != cleanAPI {
+			t.Errorf("api-global.netflix.com: %d packets under its name, want all %d", api, cleanAPI)
+		}
+		if v := r.counter("learner_flows_protected"); v <= 0 {
+			t.Errorf("learner_flows_protected=%d: no flow was protected", v)
+		}
+		sameAsClean(t, "sni")
+	})
 }

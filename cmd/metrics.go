@@ -446,7 +446,8 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		v    uint64
 	}{
 		{"name_table", t.Evicted}, {"name_table_views", t.ViewsEvicted}, {"name_table_pending", t.PendingDropped},
-		{"decoder_name_flows", d.NameFlowsEvicted}, {"learner_flows", l.FlowsEvicted},
+		{"decoder_name_flows", d.NameFlowsEvicted}, {"decoder_name_flows_started", d.NameFlowsStartedEvicted},
+		{"learner_flows", l.FlowsEvicted}, {"learner_flows_protected", l.FlowsProtectedEvicted},
 		{"learner_flow_buffers", l.FlowBuffersFull}, {"dns_tcp_streams", l.TCPEvicted},
 		{"dns_queries", l.QueriesEvicted}, {"window_guesses", w.GuessEvict.Load()},
 		{"window_flow_names", w.FlowNamesDropped.Load()},

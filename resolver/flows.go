@@ -82,6 +82,8 @@ type nameFlow struct {
 	last    int64
 	moved   int64       // packet time of the last move to the LRU front
 	first   *firstBytes // buffers while the name is awaited, when needed
+	// prot: the flow is in the protected segment (see flowTable).
+	prot bool
 	lruLinks
 }
 
@@ -109,12 +111,22 @@ type firstBytes struct {
 }
 
 // flowTable is the learner's bounded flow → name table. Entries live in
-// one slice, linked into a least-recently-used list by index, like Table.
+// one slice, linked by index into one of two least-recently-used lists,
+// like a segmented LRU (SLRU, 2Q): every flow starts on probation; a flow
+// that has named itself and whose server then answers is promoted to the
+// protected list, at most protectedShare of the table; the protected list's least recently used
+// flow goes back to probation when it is full. At the cap, the probation
+// list's least recently used flow is evicted, a protected one only when
+// probation is empty. A flood of new flows — even ones that name
+// themselves, but that no server answers — so churns through probation
+// and never pushes out the flows that named themselves and were answered.
 type flowTable struct {
 	index     map[nameFlowKey]int32
 	entries   []nameFlow
 	free      []int32
-	lru       lruList
+	lru       lruList // probation
+	prot      lruList // protected
+	nProt     int
 	buffering int // flows holding a firstBytes
 	nextID    uint32
 	lastSweep int64
@@ -124,8 +136,12 @@ type flowTable struct {
 	lastIdx int32
 }
 
+// protectedShare is the part of the flow table the protected list may
+// hold, in quarters.
+const protectedShare = 3
+
 func newFlowTable() flowTable {
-	return flowTable{index: make(map[nameFlowKey]int32), lru: newLRUList()}
+	return flowTable{index: make(map[nameFlowKey]int32), lru: newLRUList(), prot: newLRUList()}
 }
 
 // flowPacket follows one TCP or UDP packet that is not DNS.
@@ -155,7 +171,11 @@ func (l *Learner) flowPacket(p *capture.Packet) {
 		f = &ft.entries[i]
 	}
 	f.last = ts
-	if ts-f.moved > lruStep {
+	if f.state == flowNamed && !f.prot && !f.fromClient(p) {
+		// The server answered a flow that named itself: protected.
+		f.moved = ts
+		l.protect(i)
+	} else if ts-f.moved > lruStep {
 		f.moved = ts
 		ft.toFront(i)
 	}
@@ -197,11 +217,20 @@ func (l *Learner) openFlow(k nameFlowKey, p *capture.Packet, ts int64) (int32, b
 		return 0, false
 	}
 	ft := &l.ft
-	if len(ft.index) >= l.cfg.Flows && ft.lru.tail >= 0 {
-		if ft.entries[ft.lru.tail].state == flowPending {
-			l.c.flowsEvicted.Add(1)
+	if len(ft.index) >= l.cfg.Flows {
+		victim := ft.lru.tail
+		if victim < 0 {
+			victim = ft.prot.tail
 		}
-		l.removeFlow(ft.lru.tail)
+		if victim >= 0 {
+			switch v := &ft.entries[victim]; {
+			case v.state == flowPending:
+				l.c.flowsEvicted.Add(1)
+			case v.state == flowNamed && v.prot:
+				l.c.flowsProtectedEvicted.Add(1)
+			}
+			l.removeFlow(victim)
+		}
 	}
 	ft.nextID++
 	if ft.nextID == 0 {
@@ -403,18 +432,38 @@ func (l *Learner) sweepFlows(now int64) {
 	// Walk from the least recently used end: entries are in order of
 	// their last packet (give or take lruStep), so the walk stops at the
 	// first recent one.
-	for i := ft.lru.tail; i >= 0; {
-		f := &ft.entries[i]
-		prev := f.prev
-		quiet := now - f.last
-		switch {
-		case quiet > idle || (f.closing && quiet > closedLinger):
-			l.c.flowsExpired.Add(1)
-			l.removeFlow(i)
-		case quiet <= closedLinger:
-			return
+	for _, list := range []*lruList{&ft.lru, &ft.prot} {
+	walk:
+		for i := list.tail; i >= 0; {
+			f := &ft.entries[i]
+			prev := f.prev
+			quiet := now - f.last
+			switch {
+			case quiet > idle || (f.closing && quiet > closedLinger):
+				l.c.flowsExpired.Add(1)
+				l.removeFlow(i)
+			case quiet <= closedLinger:
+				break walk
+			}
+			i = prev
 		}
-		i = prev
+	}
+}
+
+// protect moves flow i, which named itself and was answered, from
+// probation to the front of the protected list; when that is full, its
+// least recently used flow goes back to probation.
+func (l *Learner) protect(i int32) {
+	ft := &l.ft
+	ft.unlink(i)
+	ft.entries[i].prot = true
+	lruPushFront(&ft.prot, ft.entries, i)
+	ft.nProt++
+	l.c.flowsProtected.Add(1)
+	if limit := l.cfg.Flows * protectedShare / 4; ft.nProt > limit && ft.prot.tail >= 0 {
+		j := ft.prot.tail
+		ft.unlink(j)
+		lruPushFront(&ft.lru, ft.entries, j)
 	}
 }
 
@@ -431,6 +480,23 @@ func (l *Learner) removeFlow(i int32) {
 	ft.free = append(ft.free, i)
 }
 
-func (ft *flowTable) unlink(i int32)    { lruUnlink(&ft.lru, ft.entries, i) }
+// list is the list flow i is in.
+func (ft *flowTable) list(i int32) *lruList {
+	if ft.entries[i].prot {
+		return &ft.prot
+	}
+	return &ft.lru
+}
+
+// unlink takes flow i out of its list; it is on probation afterwards.
+func (ft *flowTable) unlink(i int32) {
+	lruUnlink(ft.list(i), ft.entries, i)
+	if ft.entries[i].prot {
+		ft.entries[i].prot = false
+		ft.nProt--
+	}
+}
+
+// pushFront puts a new flow at the front of probation.
 func (ft *flowTable) pushFront(i int32) { lruPushFront(&ft.lru, ft.entries, i) }
-func (ft *flowTable) toFront(i int32)   { lruToFront(&ft.lru, ft.entries, i) }
+func (ft *flowTable) toFront(i int32)   { lruToFront(ft.list(i), ft.entries, i) }

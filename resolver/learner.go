@@ -153,8 +153,12 @@ type LearnerStats struct {
 	FlowLiterals    uint64 // flows whose SNI or Host was an address literal or no host name
 	FlowBuffersFull uint64 // flows given up because FlowBuffers flows were already buffering
 	FlowsEvicted    uint64 // flows dropped at Flows while their name was still awaited
-	FlowsExpired    uint64 // flows forgotten after FlowIdle (or after closing)
-	InternResets    uint64 // times the set of shared flow names started afresh
+	// FlowsProtected counts flows promoted to the flow table's protected
+	// segment: they named themselves and their server answered; FlowsProtectedEvicted
+	// those evicted from it at Flows (only when probation was empty).
+	FlowsProtected, FlowsProtectedEvicted uint64
+	FlowsExpired                          uint64 // flows forgotten after FlowIdle (or after closing)
+	InternResets                          uint64 // times the set of shared flow names started afresh
 
 	QUICInitials       uint64 // Initial packets decrypted (and gQUIC CHLO packets read)
 	QUICUndecryptable  uint64 // long-header packets that could not be parsed or opened
@@ -172,7 +176,7 @@ type learnerCounters struct {
 
 	flows, namesSNI, namesHTTP, namesQUIC, namesOuter, namesProxied  atomic.Uint64
 	flowsUnnamed, flowLiterals, flowBuffersFull, flowsEvicted        atomic.Uint64
-	flowsExpired                                                     atomic.Uint64
+	flowsExpired, flowsProtected, flowsProtectedEvicted              atomic.Uint64
 	quicInitials, quicUndecryptable, quicSkipped, quicUnknownVersion atomic.Uint64
 }
 
@@ -296,6 +300,7 @@ func (l *Learner) Stats() LearnerStats {
 		FlowsUnnamed: c.flowsUnnamed.Load(), FlowLiterals: c.flowLiterals.Load(),
 		FlowBuffersFull: c.flowBuffersFull.Load(), FlowsEvicted: c.flowsEvicted.Load(),
 		FlowsExpired: c.flowsExpired.Load(), InternResets: l.intern.resets.Load(),
+		FlowsProtected: c.flowsProtected.Load(), FlowsProtectedEvicted: c.flowsProtectedEvicted.Load(),
 		QUICInitials: c.quicInitials.Load(), QUICUndecryptable: c.quicUndecryptable.Load(),
 		QUICSkipped: c.quicSkipped.Load(), QUICUnknownVersion: c.quicUnknownVersion.Load(),
 	}

@@ -1,0 +1,62 @@
+package resolver
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+)
+
+// A flow that named itself and lives on keeps its name through a flood of
+// new flows, even flows that name themselves (no server answers them):
+// they stay on probation and
+// evict each other; the protected flows go only when probation is empty.
+func TestFlowNamedSurvivesFlood(t *testing.T) {
+	const flows = 64
+	l := NewLearner(LearnerConfig{Flows: flows}, NewTable(TableConfig{}))
+	real := records(clientHello(helloOpts{sni: "real.example"}))
+	l.Learn(batch(seg(0, dev, web, devPrt, 443, syn, 0, nil), seg(1, dev, web, devPrt, 443, ack, 1, real)))
+	// Its server answers: protected.
+	l.Learn(batch(seg(30, web, dev, 443, devPrt, ack, 9, nil)))
+	if s := l.Stats(); s.FlowsProtected != 1 {
+		t.Fatalf("FlowsProtected %d, want 1", s.FlowsProtected)
+	}
+	for i := range 10 * flows {
+		dst := netip.AddrFrom4([4]byte{46, 0, byte(i >> 8), byte(i)})
+		hello := records(clientHello(helloOpts{sni: fmt.Sprintf("f%d.flood.example", i)}))
+		ms := 2000 + i
+		l.Learn(batch(seg(ms, dev, dst, 40000, 443, syn, 0, nil), seg(ms, dev, dst, 40000, 443, ack, 1, hello)))
+	}
+	bt := batch(seg(60_000, web, dev, 443, devPrt, ack, 10, nil))
+	l.Learn(bt)
+	if n := bt.Packets[0].Name; n == nil || n.Domain != "real.example" {
+		t.Errorf("the real flow's packet after the flood is named %v, want real.example", n)
+	}
+	if n := len(l.ft.index); n > flows {
+		t.Errorf("%d flows held, over the cap %d", n, flows)
+	}
+	if s := l.Stats(); s.FlowsProtectedEvicted != 0 {
+		t.Errorf("FlowsProtectedEvicted %d, want 0", s.FlowsProtectedEvicted)
+	}
+
+	// Flows that all keep sending fill the protected list; beyond its
+	// share the least recently used goes back to probation, and the
+	// table stays at its cap.
+	for i := range 2 * flows {
+		dst := netip.AddrFrom4([4]byte{47, 0, byte(i >> 8), byte(i)})
+		hello := records(clientHello(helloOpts{sni: fmt.Sprintf("g%d.example", i)}))
+		l.Learn(batch(seg(70_000+i, dev, dst, 40001, 443, syn, 0, nil), seg(70_000+i, dev, dst, 40001, 443, ack, 1, hello)))
+		l.Learn(batch(seg(72_000+i, dst, dev, 443, 40001, ack, 5, nil)))
+	}
+	if n, p := len(l.ft.index), l.ft.nProt; n > flows || p > flows*protectedShare/4 {
+		t.Errorf("%d flows held, %d protected; caps %d and %d", n, p, flows, flows*protectedShare/4)
+	}
+	var counted int
+	for _, list := range []lruList{l.ft.lru, l.ft.prot} {
+		for i := list.head; i >= 0; i = l.ft.entries[i].next {
+			counted++
+		}
+	}
+	if counted != len(l.ft.index) {
+		t.Errorf("the lists hold %d flows, the index %d", counted, len(l.ft.index))
+	}
+}
