@@ -35,7 +35,17 @@ func TestNickname(t *testing.T) {
 		{"online.com", "Online"},
 		{"live.bbc.co.uk", "Bbc"},
 		{"laws.com", "Laws"},
-		{"aws.example.org", "AWS"},
+		{"aws.example.org", "Example"}, // aws counts only as the registrable label
+		{"builder.aws.com", "AWS"},
+		// Issue 18's cases.
+		{"t.me", "Telegram"},
+		{"android.yingshi.tcclick.1kxun.com", "1kxun"}, // "android" deep in a name is not Google
+		{"www.naver.jp", "Naver"},
+		{"doh.ffmuc.net", "DNS-over-HTTPS"}, // a small DoH operator
+		{"ffmuc.net", "Ffmuc"},
+		{"doh.li", "DNS-over-HTTPS"},
+		{"example.app", "Example"},    // Google runs .app for everyone
+		{"alexa.github.io", "GitHub"}, // anyone may take a name under github.io
 		{"scontent-nrt1-1.xx.fbcdn.net", "Facebook"},
 		{"scontent.cdninstagram.com", "Instagram"},
 		{"mmg.whatsapp.net", "WhatsApp"},
