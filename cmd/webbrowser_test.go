@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,13 +59,20 @@ func TestWebBrowser(t *testing.T) {
 		VALUES ('2020-02-23 10:47:50', 'pi', '192.168.2.17', ?, ?, 'sni', 3, 300)`, []byte(webHostile), webHostile); err != nil {
 		t.Fatal(err)
 	}
+	// A device using DNS over TLS, which the page lists with the
+	// DNS-over-HTTPS ones.
+	if _, err := db.Exec(`INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes)
+		VALUES ('2020-02-23 10:47:50', 'pi', '192.168.2.18', ?, 'DNS-over-TLS', 'sni', 4, 400)`, []byte("dns.google")); err != nil {
+		t.Fatal(err)
+	}
 	ctx := t.Context()
 	st, err := store.Open(ctx, store.Config{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	srv := httptest.NewServer(web.Handler(st, web.Options{}))
+	// A sliding range reloads every second here, every 30 s by default.
+	srv := httptest.NewServer(web.Handler(st, web.Options{Refresh: time.Second}))
 	defer srv.Close()
 
 	shots := os.Getenv("NETMON_SCREENSHOT_DIR")
@@ -113,6 +121,7 @@ func TestWebBrowser(t *testing.T) {
 	browse(t, bctx, chromedp.WaitVisible(`#chart .u-over`))
 	preset := browse(t, bctx, chromedp.Value(`#preset`))
 	services, devices, domains := column("services"), column("devices"), column("domains")
+	sources, naming, agents, doh := column("sources"), column("naming"), column("agents"), column("doh")
 	type chartDoc struct {
 		Lines []struct {
 			Name    string
@@ -135,12 +144,39 @@ func TestWebBrowser(t *testing.T) {
 		table string
 		got   []string
 		by    store.TopBy
-	}{{"services", services, store.ByService}, {"devices", devices, store.ByDevice}, {"domains", domains, store.ByDomain}} {
+	}{{"services", services, store.ByService}, {"devices", devices, store.ByDevice}, {"domains", domains, store.ByDomain},
+		{"sources", sources, store.BySource}, {"agents", agents, store.ByAgent}} {
 		q := all
 		q.By = c.by
 		if diff := cmp.Diff(names(q), c.got); diff != "" {
 			t.Errorf("%s table (-store +page):\n%s", c.table, diff)
 		}
+	}
+	q := all
+	q.By = store.ByNaming
+	wantNaming := names(q)
+	for i, n := range wantNaming {
+		if n == "" {
+			wantNaming[i] = "unknown"
+		}
+	}
+	if diff := cmp.Diff(wantNaming, naming); diff != "" || len(naming) == 0 {
+		t.Errorf("naming table (-store +page):\n%s", diff)
+	}
+	// Encrypted DNS: the devices of both services, each once.
+	var wantDoH []string
+	for _, svc := range []string{"DNS-over-HTTPS", "DNS-over-TLS"} {
+		q := all
+		q.By, q.Nickname = store.ByDevice, svc
+		for _, n := range names(q) {
+			if !slices.Contains(wantDoH, n) {
+				wantDoH = append(wantDoH, n)
+			}
+		}
+	}
+	slices.Sort(wantDoH)
+	if diff := cmp.Diff(wantDoH, slices.Sorted(slices.Values(doh))); diff != "" || !slices.Contains(doh, "192.168.2.18") {
+		t.Errorf("encrypted DNS table (-store +page):\n%s", diff)
 	}
 	if !strings.Contains(strings.Join(services, "\n"), `<img src=x onerror=alert(1)>\u{202E}gnp.exe`) {
 		t.Errorf("the hostile name is not shown as text: %q", services)
@@ -179,7 +215,7 @@ func TestWebBrowser(t *testing.T) {
 	head := browse(t, bctx, chromedp.Text(`#device-name`))
 	services = column("services")
 	shot("device.png")
-	q := all
+	q = all
 	q.By, q.Device = store.ByService, devID
 	if diff := cmp.Diff(names(q), services); diff != "" || len(services) == 0 {
 		t.Errorf("device %s services (-store +page):\n%s", devID, diff)
@@ -202,6 +238,49 @@ func TestWebBrowser(t *testing.T) {
 	q = store.TopQuery{By: store.ByService, Since: time.Date(2020, 2, 7, 0, 0, 0, 0, time.UTC), Until: time.Date(2020, 2, 8, 0, 0, 0, 0, time.UTC)}
 	if diff := cmp.Diff(names(q), services); diff != "" || len(services) == 0 {
 		t.Errorf("custom range services (-store +page):\n%s", diff)
+	}
+
+	// Live: the last hour slides with the clock and reloads by itself, so a
+	// row written now shows up without anyone touching the page.
+	browse(t, bctx, chromedp.Navigate(srv.URL+"/#"))
+	wait()
+	reset()
+	browse(t, bctx, chromedp.Evaluate[bool](`document.getElementById("preset").value = "3600";
+		document.getElementById("preset").dispatchEvent(new Event("change")); true`))
+	wait()
+	if got := column("services"); len(got) != 0 {
+		t.Errorf("the last hour shows services before any was written: %q", got)
+	}
+	now := time.Now().UTC().Truncate(10 * time.Second)
+	if _, err := db.Exec(`INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes)
+		VALUES (?, 'pi', '192.168.2.17', ?, 'live.example', 'sni', 5, 500)`, now, []byte("live.example")); err != nil {
+		t.Fatal(err)
+	}
+	browse(t, bctx, chromedp.Poll[bool](`Array.from(document.querySelectorAll("#services td.name")).some(e => e.textContent === "live.example")`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	if status := browse(t, bctx, chromedp.Text(`#status`)); !strings.HasSuffix(status, "· live") {
+		t.Errorf("status %q does not say live", status)
+	}
+
+	// A phone: one column, nothing wider than the screen, the chart as wide
+	// as its box.
+	browse(t, bctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	browse(t, bctx, chromedp.Navigate(srv.URL+"/?phone"))
+	wait()
+	browse(t, bctx, chromedp.WaitVisible(`#chart .u-over`))
+	type layout struct {
+		Viewport, Page, Chart, Box int
+		Lefts                      []int
+	}
+	l := browse(t, bctx, chromedp.Evaluate[layout](`({viewport: window.innerWidth, page: document.documentElement.scrollWidth,
+		chart: Math.round(document.querySelector("#chart canvas").getBoundingClientRect().width), box: document.getElementById("chart").clientWidth,
+		lefts: Array.from(document.querySelectorAll("main > section:not([hidden])")).map(s => Math.round(s.getBoundingClientRect().left))})`))
+	shot("phone.png")
+	if l.Viewport != 390 || l.Page > l.Viewport || l.Chart > l.Box || l.Chart < l.Box-20 {
+		t.Errorf("phone layout: %+v; want the page no wider than the 390 px screen and the chart filling its box", l)
+	}
+	if len(l.Lefts) < 5 || slices.Min(l.Lefts) != slices.Max(l.Lefts) {
+		t.Errorf("phone layout: sections start at %v, want one column", l.Lefts)
 	}
 	t.Logf("screenshots in %s", shots)
 }

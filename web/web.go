@@ -47,8 +47,14 @@ type Options struct {
 	Auth *Auth
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
-	Log *slog.Logger
+	// Refresh is how often the page reloads a range that slides with the
+	// clock (last hour, day, week); 0 is DefaultRefresh.
+	Refresh time.Duration
+	Log     *slog.Logger
 }
+
+// DefaultRefresh is Options.Refresh when none is given.
+const DefaultRefresh = 30 * time.Second
 
 // Handler serves the page under / and the API under /api/.
 func Handler(q Querier, o Options) http.Handler {
@@ -62,7 +68,10 @@ func Handler(q Querier, o Options) http.Handler {
 	if err != nil {
 		panic(err)
 	}
-	a := &api{q: q, now: o.Now, log: o.Log}
+	if o.Refresh <= 0 {
+		o.Refresh = DefaultRefresh
+	}
+	a := &api{q: q, now: o.Now, log: o.Log, refresh: o.Refresh}
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(sub)))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -163,9 +172,10 @@ func Exposed(addr net.Addr) bool {
 }
 
 type api struct {
-	q   Querier
-	now func() time.Time
-	log *slog.Logger
+	q       Querier
+	now     func() time.Time
+	log     *slog.Logger
+	refresh time.Duration
 }
 
 // badRequest is a parameter error: 400 with one line.
@@ -229,6 +239,8 @@ type rangeDoc struct {
 	Oldest *time.Time `json:"oldest"`
 	Newest *time.Time `json:"newest"`
 	Agents []string   `json:"agents"`
+	// RefreshSeconds is how often the page reloads a sliding range.
+	RefreshSeconds float64 `json:"refresh_seconds"`
 }
 
 func (a *api) rangeHandler(w http.ResponseWriter, r *http.Request) {
@@ -237,7 +249,7 @@ func (a *api) rangeHandler(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	d := rangeDoc{Now: a.now().UTC(), Agents: e.Agents}
+	d := rangeDoc{Now: a.now().UTC(), Agents: e.Agents, RefreshSeconds: a.refresh.Seconds()}
 	if d.Agents == nil {
 		d.Agents = []string{}
 	}

@@ -88,11 +88,19 @@ func TestAPI(t *testing.T) {
 			var rng struct {
 				Oldest, Newest time.Time
 				Agents         []string
+				Refresh        float64 `json:"refresh_seconds"`
 			}
 			get(t, srv, "/api/range", &rng)
 			if !rng.Oldest.Equal(time.Date(2024, 5, 1, 9, 0, 0, 0, time.UTC)) || !rng.Newest.Equal(time.Date(2024, 5, 1, 10, 0, 20, 0, time.UTC)) ||
-				!cmp.Equal(rng.Agents, []string{"home", "office"}) {
+				!cmp.Equal(rng.Agents, []string{"home", "office"}) || rng.Refresh != web.DefaultRefresh.Seconds() {
 				t.Errorf("range: %+v", rng)
+			}
+			// The page reloads a sliding range as often as the server says.
+			fast := httptest.NewServer(web.Handler(st, web.Options{Refresh: 1500 * time.Millisecond}))
+			defer fast.Close()
+			get(t, fast, "/api/range", &rng)
+			if rng.Refresh != 1.5 {
+				t.Errorf("refresh_seconds = %v, want 1.5", rng.Refresh)
 			}
 
 			// The API answers what the store's Top answers, the query netmon top uses.

@@ -36,6 +36,24 @@
     return r.json();
   }
   function openDevice(id) { location.hash = "device=" + encodeURIComponent(id); }
+  // merge adds up /api/top answers of the same grouping (by device, for
+  // DNS-over-HTTPS and DNS-over-TLS), row by row, largest first.
+  function merge(docs) {
+    const out = { packets: 0, rows: [] }, byKey = new Map();
+    const add = (a, b) => a === null || a === undefined ? b : b === null || b === undefined ? a : a + b;
+    for (const d of docs) {
+      out.packets += d.packets;
+      for (const r of d.rows) {
+        const k = r.device ? "d:" + r.device.id : "n:" + r.name, m = byKey.get(k);
+        if (!m) { byKey.set(k, Object.assign({}, r)); continue; }
+        m.packets += r.packets;
+        m.bytes = add(m.bytes, r.bytes);
+        m.unknown_bytes_packets = (m.unknown_bytes_packets || 0) + (r.unknown_bytes_packets || 0);
+      }
+    }
+    out.rows = Array.from(byKey.values()).sort((a, b) => b.packets - a.packets || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return out;
+  }
 
   function fillTable(table, doc, nameHead) {
     table.replaceChildren();
@@ -122,7 +140,8 @@
       ];
       if (!dev) {
         jobs.push(get("/api/top", params({ by: "device" })).then((d) => fillTable($("devices"), d, "device")));
-        jobs.push(get("/api/top", params({ by: "device", service: "DNS-over-HTTPS" })).then((d) => fillTable($("doh"), d, "device")));
+        jobs.push(Promise.all(["DNS-over-HTTPS", "DNS-over-TLS"].map((s) => get("/api/top", params({ by: "device", service: s }))))
+          .then((ds) => fillTable($("doh"), merge(ds), "device")));
       } else {
         const p = params({ by: "device", limit: "1" });
         jobs.push(get("/api/top", p).then((d) => {
@@ -166,13 +185,14 @@
     $("to").value = toLocalInput(state.until);
     await load();
     if (state.live) {
-      // Live: slide the window forward and reload every 30 s.
+      // Live: slide the window forward and reload (every 30 s unless the
+      // server says otherwise).
       state.timer = setInterval(async () => {
         const r = await get("/api/range", new URLSearchParams());
         const n = Math.floor(Date.parse(r.now) / 1000);
         state.since = n - (Number($("preset").value) || 3600); state.until = n + 60;
         load();
-      }, 30000);
+      }, 1000 * (extent.refresh_seconds || 30));
     }
   }
   function route() {
