@@ -58,6 +58,10 @@ type DB struct {
 	mmdb   []*maxminddb.Reader
 }
 
+// MaxFile caps each ASN file: @ip-location-db's CSVs are about 20 MB each,
+// GeoLite2-ASN 8 MB; a larger file is refused before it is read.
+const MaxFile = 256 << 20
+
 // Load reads the files, each a CSV of @ip-location-db/asn or an MMDB
 // (told apart by the name ending in .mmdb). Every error names the file and,
 // for a CSV, the line.
@@ -65,6 +69,10 @@ func Load(paths ...string) (*DB, error) {
 	db := &DB{}
 	index := map[Owner]uint32{}
 	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil && st.Size() > MaxFile {
+			db.Close()
+			return nil, fmt.Errorf("%s: %d bytes, more than the %d MiB an ASN database may hold", p, st.Size(), MaxFile>>20)
+		}
 		if strings.HasSuffix(strings.ToLower(p), ".mmdb") {
 			r, err := maxminddb.Open(p)
 			if err != nil {

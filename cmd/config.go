@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -645,13 +646,41 @@ func configPath(flags *pflag.FlagSet) (path string, explicit bool) {
 	return defaultConfigFile, false
 }
 
+// maxConfigFile caps the config file: a few thousand nickname rules take
+// 100 KiB; an 86 MB file of 2 million took 3 GB to parse.
+const maxConfigFile = 1 << 20
+
+// readCapped reads a file whole once its size says it holds at most max
+// bytes; a file that grows while read, or a pipe, is cut at max+1 and
+// refused all the same.
+func readCapped(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tooBig := func(n int64) error {
+		return fmt.Errorf("%w: %d bytes, more than the %d MiB a config file may hold", errTooLarge, n, max>>20)
+	}
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > max {
+		return nil, tooBig(st.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err == nil && int64(len(data)) > max {
+		return nil, tooBig(int64(len(data)))
+	}
+	return data, err
+}
+
+var errTooLarge = errors.New("too large")
+
 // readConfig reads and parses the file at path; a file the user did not
 // name that does not exist is no file (nil).
 func readConfig(path string, explicit bool, known keySet) (*configFile, error) {
 	if path == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := readCapped(path, maxConfigFile)
 	if err != nil {
 		if !explicit && errors.Is(err, fs.ErrNotExist) {
 			return nil, nil

@@ -341,3 +341,55 @@ func TestLimits(t *testing.T) {
 		}
 	})
 }
+
+// Files netmon reads whole, or into memory, are size-checked first: a
+// config file over 1 MiB, an ASN database over 256 MiB and an auth file
+// over 4 KiB are refused in one line before anything is created, without
+// being read (they are sparse here: their size costs no disk).
+func TestFileCaps(t *testing.T) {
+	dir := t.TempDir()
+	sparse := func(name string, size int64) string {
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(size); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		return p
+	}
+	good := newFrameWriter(t, "good.pcap")
+	good.TCP(time.Unix(1_700_000_000, 0), netip.MustParseAddr("192.168.1.23"), netip.MustParseAddr("203.0.113.5"), 50000, 443, 1, false, nil)
+	good.Close()
+	config := sparse("big.yaml", 2<<20)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"config", []string{"replay", "--config", config, good.Path}, "more than the 1 MiB a config file may hold"},
+		{"config check", []string{"config", "check", config}, "more than the 1 MiB a config file may hold"},
+		{"asn-db", []string{"replay", "--asn-db", sparse("asn-ipv4.csv", 300<<20), good.Path}, "more than the 256 MiB an ASN database may hold"},
+		{"auth-file", []string{"replay", "--auth-file", sparse("auth", 5000), good.Path}, "more than 4096 bytes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db, state := filepath.Join(dir, "n.db"), filepath.Join(dir, "state")
+			cmd := exec.Command(binary, tc.args...)
+			cmd.Env = append(os.Environ(), "NETMON_DB="+db, "NETMON_STATE_DIR="+state, "NETMON_DSN=")
+			out, _ := cmd.CombinedOutput()
+			r := result{code: cmd.ProcessState.ExitCode(), stderr: string(out)}
+			checkOneLineError(t, r, tc.want)
+			if n := strings.Count(r.stderr, "\n"); n != 1 {
+				t.Errorf("%d lines of output, want 1:\n%s", n, r.stderr)
+			}
+			for _, p := range []string{db, state} {
+				if _, err := os.Stat(p); err == nil {
+					t.Errorf("%s created", p)
+				}
+			}
+		})
+	}
+}

@@ -48,6 +48,10 @@ var registryFiles = [...]struct {
 	{"oui36.csv", 0, 36}, {"iab.csv", 0, 36}, {"mam.csv", 1, 28},
 }
 
+// MaxRegistryFile caps each registry file: Debian's oui.csv is 3.5 MB, and
+// the four together about 5 MB; a larger file is refused, not read.
+const MaxRegistryFile = 32 << 20
+
 // ErrNoRegistry is returned by LoadVendors when the MA-L file does not
 // exist: vendors are then unknown, which is no reason to stop.
 var ErrNoRegistry = errors.New("no IEEE OUI registry (apt-get install ieee-data)")
@@ -104,7 +108,12 @@ func readRegistry(path string, table int, bits uint, add func(int, uint, uint64,
 		return err
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
+	if st, err := f.Stat(); err == nil && st.Size() > MaxRegistryFile {
+		return fmt.Errorf("read %s: %d bytes, more than the %d MiB a vendor registry may hold", path, st.Size(), MaxRegistryFile>>20)
+	}
+	// A pipe or a file that grows is cut at the cap: what is past it is
+	// no registry IEEE publishes.
+	r := csv.NewReader(io.LimitReader(f, MaxRegistryFile))
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = true
 	digits := int(bits / 4)

@@ -36,6 +36,12 @@ const (
 	// could not be written (disk full, read-only): enough for several
 	// minutes of a busy network, small against a Raspberry Pi's RAM.
 	memoryCap = 64 << 20
+
+	// MaxSpoolFile is the largest spool file netmon reads: a window of
+	// 200,000 rows takes about 20 MiB. A bigger *.win file (put there by
+	// hand, or damaged) is not read but set aside in rejected/ and
+	// counted, so that a 3 GB file cannot take 3 GB of memory.
+	MaxSpoolFile = 256 << 20
 )
 
 // errSpoolBusy means another netmon holds the spool directory.
@@ -54,7 +60,10 @@ var errSpoolBusy = errors.New("is in use by another netmon")
 type spool struct {
 	dir      string
 	maxBytes int64
+	maxFile  int64 // MaxSpoolFile; tests lower it
 	lock     *os.File
+	// oversize are the files set aside at open without being read.
+	oversize []oversizeFile
 
 	mu        sync.Mutex
 	entries   []*spoolEntry // oldest first
@@ -107,7 +116,7 @@ func openSpool(dir string, maxBytes int64) (*spool, error) {
 	_ = lock.Truncate(0)
 	_, _ = lock.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 
-	s := &spool{dir: dir, maxBytes: maxBytes, lock: lock, wake: make(chan struct{}, 1), nextSeq: 1}
+	s := &spool{dir: dir, maxBytes: maxBytes, lock: lock, wake: make(chan struct{}, 1), nextSeq: 1, maxFile: MaxSpoolFile}
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		s.close()
@@ -125,13 +134,35 @@ func openSpool(dir string, maxBytes int64) (*spool, error) {
 				continue // not ours; leave it alone
 			}
 			e := &spoolEntry{seq: seq, start: start, name: name, size: blocks(info.Size())}
+			if info.Size() > s.maxFile {
+				// Not read, and not counted against the cap, where it
+				// would push real windows out: set aside at once.
+				s.oversize = append(s.oversize, oversizeFile{name: name, size: info.Size(), start: start})
+				continue
+			}
 			s.entries = append(s.entries, e)
 			s.diskBytes += e.size
 			s.nextSeq = max(s.nextSeq, seq+1)
 		}
 	}
 	slices.SortFunc(s.entries, func(a, b *spoolEntry) int { return cmpUint(a.seq, b.seq) })
+	for i, o := range s.oversize {
+		rdir := filepath.Join(dir, rejectedDir)
+		err := os.MkdirAll(rdir, 0o700)
+		if err == nil {
+			err = os.Rename(filepath.Join(dir, o.name), filepath.Join(rdir, o.name))
+		}
+		s.oversize[i].err = err
+	}
 	return s, nil
+}
+
+// oversizeFile is a spool file larger than MaxSpoolFile, found at open.
+type oversizeFile struct {
+	name  string
+	size  int64
+	start time.Time
+	err   error // from moving it to rejected/
 }
 
 // blocks rounds a file's length up to the space it takes on disk.
@@ -294,12 +325,14 @@ func (s *spool) head() *spoolEntry {
 	return e
 }
 
-// load reads e's window back.
+// load reads e's window back. A file is checked before it is read whole:
+// its size against MaxSpoolFile, its magic, and its header's length
+// against its size.
 func (s *spool) load(e *spoolEntry) (*aggregate.Window, error) {
 	data := e.data
 	if e.name != "" {
 		var err error
-		if data, err = os.ReadFile(filepath.Join(s.dir, e.name)); err != nil {
+		if data, err = readSpoolFile(filepath.Join(s.dir, e.name), s.maxFile); err != nil {
 			return nil, fmt.Errorf("read %s: %w", e.name, err)
 		}
 	}

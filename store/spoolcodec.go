@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/netmon/netmon/aggregate"
@@ -131,6 +133,46 @@ func encodeWindow(w *aggregate.Window) ([]byte, error) {
 	payload := b[len(spoolMagic)+8:]
 	binary.BigEndian.PutUint32(b[len(spoolMagic):], uint32(len(payload)))
 	binary.BigEndian.PutUint32(b[len(spoolMagic)+4:], crc32.Checksum(payload, crcTable))
+	return b, nil
+}
+
+// readSpoolFile reads a spool file whole once its size (at most max),
+// magic and header say it is one: a large file that is not is refused
+// after 16 bytes.
+func readSpoolFile(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	h := int64(len(spoolMagic) + 8)
+	switch size := st.Size(); {
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("%w: not a regular file", errCorrupt)
+	case size > max:
+		return nil, fmt.Errorf("%w: %d bytes, more than the %d MiB a spool file may hold", errCorrupt, size, max>>20)
+	case size < h:
+		return nil, fmt.Errorf("%w: not a netmon spool file", errCorrupt)
+	}
+	var head [len(spoolMagic) + 8]byte
+	if _, err := io.ReadFull(f, head[:]); err != nil {
+		return nil, err
+	}
+	if string(head[:len(spoolMagic)]) != spoolMagic {
+		return nil, fmt.Errorf("%w: not a netmon spool file", errCorrupt)
+	}
+	if n := int64(binary.BigEndian.Uint32(head[len(spoolMagic):])); n != st.Size()-h {
+		return nil, fmt.Errorf("%w: %d bytes of payload, the header says %d", errCorrupt, st.Size()-h, n)
+	}
+	b := make([]byte, st.Size())
+	copy(b, head[:])
+	if _, err := io.ReadFull(f, b[h:]); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 

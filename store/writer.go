@@ -178,6 +178,16 @@ func NewWriter(cfg WriterConfig, db Applier, agent string, log *slog.Logger) (*W
 		cfg: cfg, db: db, log: log.With("component", "writer"), spool: sp,
 		dropLog: limiter{period: 10 * time.Second}, diskLog: limiter{period: 10 * time.Second},
 	}
+	for _, o := range sp.oversize {
+		w.stats.Rejected.Add(1)
+		if o.err != nil {
+			w.log.Error("spool file larger than a window can be, not read, and could not be set aside: it is not written",
+				"file", filepath.Join(dir, o.name), "bytes", o.size, "max_bytes", MaxSpoolFile, "set_aside_err", o.err)
+			continue
+		}
+		w.log.Error("spool file larger than a window can be: not read, set aside for inspection",
+			"window", o.start, "file", filepath.Join(dir, rejectedDir, o.name), "bytes", o.size, "max_bytes", MaxSpoolFile)
+	}
 	if n, size, oldest := sp.pending(); n > 0 {
 		w.stats.Recovered.Store(uint64(n))
 		w.log.Info("the spool holds windows from an earlier run; writing them first",

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -110,13 +111,25 @@ type Auth struct {
 	user, secret string // user "" accepts any user name with the secret
 }
 
+// maxAuthFile caps --auth-file, which holds one line.
+const maxAuthFile = 4096
+
 // ReadAuth reads path: one line, "user:password" for HTTP Basic with that
 // user, or a token, accepted as "Authorization: Bearer TOKEN" or as the
 // password of Basic with any user name (which is how a browser sends it).
 func ReadAuth(path string) (*Auth, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("--auth-file: %w", err)
+	}
+	defer f.Close()
+	// One line is all the file holds: more is not read.
+	b, err := io.ReadAll(io.LimitReader(f, maxAuthFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("--auth-file: %w", err)
+	}
+	if len(b) > maxAuthFile {
+		return nil, fmt.Errorf("--auth-file %s: more than %d bytes; want one line, user:password or a token", path, maxAuthFile)
 	}
 	line := strings.TrimRight(string(b), "\r\n")
 	if line == "" || strings.ContainsAny(line, "\r\n") {
