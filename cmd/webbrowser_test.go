@@ -129,7 +129,10 @@ func TestWebBrowser(t *testing.T) {
 		}
 		Times []int64
 	}
-	chart := browse(t, bctx, chromedp.Evaluate[chartDoc](`({lines: netmonChart.lines, times: netmonChart.times})`))
+	drawn := func() chartDoc {
+		return browse(t, bctx, chromedp.Evaluate[chartDoc](`({lines: netmonChart.lines, times: netmonChart.times})`))
+	}
+	chart := drawn()
 	imgs := browse(t, bctx, chromedp.Evaluate[int](`document.querySelectorAll("img").length`))
 	shot("dashboard.png")
 	if preset != "recorded" {
@@ -185,17 +188,25 @@ func TestWebBrowser(t *testing.T) {
 		t.Errorf("the page has %d img elements: a name became HTML", imgs)
 	}
 	// The chart draws what the store's Series says for the same range.
+	checkChart := func(what string, chart chartDoc, device string) {
+		t.Helper()
+		want, err := st.Series(ctx, store.SeriesQuery{Since: ext.Oldest, Until: ext.Newest.Add(time.Minute), Buckets: 120, Top: 8, Device: device})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chart.Lines) != len(want.Lines) || len(chart.Times) != len(want.Times) || len(want.Lines) == 0 {
+			t.Fatalf("%s has %d lines over %d times, store %d over %d", what, len(chart.Lines), len(chart.Times), len(want.Lines), len(want.Times))
+		}
+		for i, l := range want.Lines {
+			if chart.Lines[i].Name != l.Name || !cmp.Equal(chart.Lines[i].Packets, l.Packets) {
+				t.Errorf("%s line %d: %s %v, store %s %v", what, i, chart.Lines[i].Name, chart.Lines[i].Packets, l.Name, l.Packets)
+			}
+		}
+	}
+	checkChart("chart", chart, "")
 	want, err := st.Series(ctx, store.SeriesQuery{Since: ext.Oldest, Until: ext.Newest.Add(time.Minute), Buckets: 120, Top: 8})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(chart.Lines) != len(want.Lines) || len(chart.Times) != len(want.Times) {
-		t.Fatalf("chart has %d lines over %d times, store %d over %d", len(chart.Lines), len(chart.Times), len(want.Lines), len(want.Times))
-	}
-	for i, l := range want.Lines {
-		if chart.Lines[i].Name != l.Name || !cmp.Equal(chart.Lines[i].Packets, l.Packets) {
-			t.Errorf("chart line %d: %s %v, store %s %v", i, chart.Lines[i].Name, chart.Lines[i].Packets, l.Name, l.Packets)
-		}
 	}
 	legend := browse(t, bctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#chart .u-legend .u-series .u-label")).slice(1).map(e => e.textContent)`))
 	var wantLegend []string
@@ -214,6 +225,19 @@ func TestWebBrowser(t *testing.T) {
 	wait()
 	head := browse(t, bctx, chromedp.Text(`#device-name`))
 	services = column("services")
+	devChart := drawn()
+	checkChart("the device's chart", devChart, devID)
+	total := func(c chartDoc) (n uint64) {
+		for _, l := range c.Lines {
+			for _, p := range l.Packets {
+				n += p
+			}
+		}
+		return n
+	}
+	if total(devChart) >= total(chart) {
+		t.Errorf("the device's chart holds %d packets, every device's %d: it does not show one device", total(devChart), total(chart))
+	}
 	shot("device.png")
 	q = all
 	q.By, q.Device = store.ByService, devID
