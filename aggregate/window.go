@@ -33,6 +33,13 @@ type Window struct {
 	// Devices are what changed about local devices since the previous
 	// window, for the devices table.
 	Devices []devices.Device
+	// Input counts the inputs ended before this window's packets were read
+	// (Dependencies.Cut): the replay file they came from. Windows never
+	// span two inputs.
+	Input int
+	// InputEnd marks the empty window that follows the last window of
+	// input Input; it is never written.
+	InputEnd bool
 }
 
 // Row is one tcpdump_records row.

@@ -94,7 +94,14 @@ type Dependencies struct {
 	Named func(domain string, remote netip.Addr) (string, resolver.NickSource)
 	// Devices, when set, is drained at every close into Window.Devices.
 	Devices DeviceSource
-	Now     func() time.Time // wall clock, for live mode only
+	// Cut, when set, says which batches mark the end of an input (a
+	// replayed file) rather than carry packets: at one, every open window
+	// closes, what was learned is written, an InputEnd window is sent, and
+	// the windows after it belong to the next input. So each window holds
+	// the packets of one file, and a file's windows are the same whatever
+	// was read before it.
+	Cut func(*capture.Batch) bool
+	Now func() time.Time // wall clock, for live mode only
 }
 
 // DeviceSource is what the windows need from the device tracker: what
@@ -216,6 +223,12 @@ type Windows struct {
 	// clock, live only).
 	lastPacket  int64
 	lastDevices int64
+	// lastNames is the packet time names were last written at (by a
+	// close or flushIdle), so that a stretch with names but no counted
+	// traffic (a DNS-only capture) still writes them every window width.
+	lastNames int64
+	// input is the number of inputs ended so far (Dependencies.Cut).
+	input int
 }
 
 // New returns an inert Windows; Run starts it.
@@ -289,12 +302,25 @@ func (w *Windows) Run(ctx context.Context, in <-chan *capture.Batch, out chan<- 
 				if err := w.closeUntil(ctx, out, closeAll); err != nil {
 					return err
 				}
-				return w.flushDevices(ctx, out, w.lastPacket)
+				return w.flushIdle(ctx, out, w.lastPacket)
+			}
+			if w.deps.Cut != nil && w.deps.Cut(b) {
+				if err := w.endInput(ctx, out); err != nil {
+					return err
+				}
+				continue
 			}
 			w.Add(b)
 			b.Release()
 			if err := w.closeUntil(ctx, out, w.watermark); err != nil {
 				return err
+			}
+			if len(w.open) == 0 && w.lastPacket-w.lastNames >= int64(w.cfg.Width) {
+				// Packets but no window: DNS alone, or traffic that is not
+				// counted. What they taught is written all the same.
+				if err := w.flushIdle(ctx, out, w.lastPacket); err != nil {
+					return err
+				}
 			}
 		case <-tick:
 			now := w.deps.Now().UnixNano()
@@ -302,7 +328,7 @@ func (w *Windows) Run(ctx context.Context, in <-chan *capture.Batch, out chan<- 
 				return err
 			}
 			if now-w.lastDevices >= int64(w.cfg.Width) {
-				if err := w.flushDevices(ctx, out, now); err != nil {
+				if err := w.flushIdle(ctx, out, now); err != nil {
 					return err
 				}
 			}
@@ -458,22 +484,45 @@ func (w *Windows) window(start int64) *window {
 	return win
 }
 
-// flushDevices sends what changed about devices since the last window
-// closed as a window of its own, with no rows, starting where t falls: for
-// announcements (DHCP, mDNS) heard while no window closes, at the end of
-// input and, live, once a window's width has passed without a close.
-func (w *Windows) flushDevices(ctx context.Context, out chan<- *Window, t int64) error {
+// flushIdle sends what changed about devices and the names learned since
+// the last window closed as a window of its own, with no rows, starting
+// where t falls: for announcements (DHCP, mDNS) and DNS answers heard while
+// no window closes, at the end of input and, live, once a window's width
+// has passed without a close.
+func (w *Windows) flushIdle(ctx context.Context, out chan<- *Window, t int64) error {
 	w.lastDevices = w.deps.Now().UnixNano()
-	if w.deps.Devices == nil {
-		return nil
-	}
-	devs := w.deps.Devices.Drain(nil)
-	if len(devs) == 0 {
-		return nil
-	}
+	w.lastNames = t
 	width := int64(w.cfg.Width)
+	res := &Window{Start: time.Unix(0, t-mod(t, width)).UTC(), Input: w.input}
+	if w.deps.Devices != nil {
+		res.Devices = w.deps.Devices.Drain(nil)
+	}
+	w.drainNames(res)
+	if len(res.Devices) == 0 && len(res.Names) == 0 && len(res.Corrections) == 0 {
+		return nil
+	}
+	w.stats.Corrections.Add(uint64(len(res.Corrections)))
 	select {
-	case out <- &Window{Start: time.Unix(0, t-mod(t, width)).UTC(), Devices: devs}:
+	case out <- res:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// endInput closes every open window at the end of an input, writes what
+// it taught, and says that the input has no more windows.
+func (w *Windows) endInput(ctx context.Context, out chan<- *Window) error {
+	if err := w.closeUntil(ctx, out, closeAll); err != nil {
+		return err
+	}
+	if err := w.flushIdle(ctx, out, w.lastPacket); err != nil {
+		return err
+	}
+	end := &Window{Start: time.Unix(0, w.lastPacket-mod(w.lastPacket, int64(w.cfg.Width))).UTC(), Input: w.input, InputEnd: true}
+	w.input++
+	select {
+	case out <- end:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -524,35 +573,15 @@ func (w *Windows) closeUntil(ctx context.Context, out chan<- *Window, t int64) e
 
 // close names every key of win once and turns the window into rows.
 func (w *Windows) close(win *window) *Window {
-	res := &Window{Start: time.Unix(0, win.start).UTC()}
+	res := &Window{Start: time.Unix(0, win.start).UTC(), Input: w.input}
 	if w.deps.Devices != nil {
 		res.Devices = w.deps.Devices.Drain(nil)
 		w.lastDevices = w.deps.Now().UnixNano()
 	}
-
-	// Names learned since the last close go to dns_records, and correct
-	// rows written earlier under a guess. Draining before naming this
-	// window means this window already uses the new names.
-	w.drainBuf = w.deps.Names.Drain(w.drainBuf[:0])
-	res.Names = append([]resolver.Record(nil), w.drainBuf...)
-	for _, rec := range w.drainBuf {
-		if !rec.Source.Definite() {
-			continue
-		}
-		old, ok := w.guessed[rec.Addr]
-		if !ok {
-			continue
-		}
-		delete(w.guessed, rec.Addr)
-		if old == rec.Domain {
-			continue
-		}
-		nick, nsrc := w.deps.Named(rec.Domain, rec.Addr)
-		res.Corrections = append(res.Corrections, Correction{
-			Addr: rec.Addr, Old: old, New: rec.Domain,
-			NewNickname: nick, NewNickSource: nsrc, NewSource: rec.Source,
-		})
-	}
+	// Draining before naming this window means this window already uses
+	// the new names.
+	w.drainNames(res)
+	w.lastNames = max(w.lastNames, win.start+int64(w.cfg.Width))
 
 	type rowKey struct {
 		client netip.Addr
@@ -660,6 +689,35 @@ func (w *Windows) learnClients(win *window) {
 		for _, s := range all[:over] {
 			delete(w.known, s.addr)
 		}
+	}
+}
+
+// drainNames puts the names learned since the last drain into res, for
+// dns_records, with the corrections they make to rows written earlier
+// under a guess.
+func (w *Windows) drainNames(res *Window) {
+	w.drainBuf = w.deps.Names.Drain(w.drainBuf[:0])
+	if len(w.drainBuf) == 0 {
+		return
+	}
+	res.Names = append([]resolver.Record(nil), w.drainBuf...)
+	for _, rec := range w.drainBuf {
+		if !rec.Source.Definite() {
+			continue
+		}
+		old, ok := w.guessed[rec.Addr]
+		if !ok {
+			continue
+		}
+		delete(w.guessed, rec.Addr)
+		if old == rec.Domain {
+			continue
+		}
+		nick, nsrc := w.deps.Named(rec.Domain, rec.Addr)
+		res.Corrections = append(res.Corrections, Correction{
+			Addr: rec.Addr, Old: old, New: rec.Domain,
+			NewNickname: nick, NewNickSource: nsrc, NewSource: rec.Source,
+		})
 	}
 }
 

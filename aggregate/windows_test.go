@@ -429,3 +429,64 @@ func BenchmarkWindowsAddNamed(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*capture.BatchSize), "ns/packet")
 }
+
+// uncounted is a packet that counts in no window (DNS to a local resolver,
+// say): neither end is remote.
+func uncounted(sec float64) capture.Packet {
+	return pkt(sec, client, client2, capture.DirSkip, 80)
+}
+
+// TestWindowsNamesWithoutTraffic: names learned while no counted traffic
+// opens a window are written all the same, every window width of packet
+// time and at the end.
+func TestWindowsNamesWithoutTraffic(t *testing.T) {
+	names := newFakeNames()
+	w := New(Config{Width: 10 * time.Second}, Dependencies{Names: names})
+	names.learn("140.82.112.3", "github.com", resolver.SourceDNS)
+	b1 := batch(uncounted(100), uncounted(101))
+	got := collect(t, w, b1, batch(uncounted(125)))
+	var written []string
+	for _, win := range got {
+		if len(win.Rows) > 0 {
+			t.Errorf("window %v has rows %v; nothing was counted", win.Start, win.Rows)
+		}
+		for _, n := range win.Names {
+			written = append(written, n.Domain)
+		}
+	}
+	if len(written) != 1 || written[0] != "github.com" {
+		t.Fatalf("names written = %v, want github.com once", written)
+	}
+}
+
+// TestWindowsCut: at a cut every open window closes, an InputEnd window
+// follows, and the next input's windows are its own even in the same
+// window of time.
+func TestWindowsCut(t *testing.T) {
+	names := newFakeNames()
+	cut := &capture.Batch{}
+	w := New(Config{Width: 10 * time.Second}, Dependencies{Names: names, Cut: func(b *capture.Batch) bool { return b == cut }})
+	got := collect(t, w,
+		batch(out(client, github, 100, 10), out(client, github, 103, 10)),
+		cut,
+		batch(out(client, github, 105, 10), out(client, github, 112, 10)),
+		cut)
+	type seen struct {
+		start   int64
+		input   int
+		end     bool
+		packets uint64
+	}
+	var s []seen
+	for _, win := range got {
+		var p uint64
+		for _, r := range win.Rows {
+			p += r.Count
+		}
+		s = append(s, seen{win.Start.Unix(), win.Input, win.InputEnd, p})
+	}
+	want := []seen{{100, 0, false, 2}, {100, 0, true, 0}, {100, 1, false, 1}, {110, 1, false, 1}, {110, 1, true, 0}}
+	if !cmp.Equal(s, want, cmp.AllowUnexported(seen{})) {
+		t.Fatalf("windows = %+v, want %+v", s, want)
+	}
+}

@@ -33,6 +33,12 @@ type pipelineConfig struct {
 	// Observe, when set, is given the stages before they start, for the
 	// metrics to read their counters.
 	Observe func(*pipelineStages)
+	// Book, when set, cuts windows at the end of every input and gives a
+	// replayed file's windows IDs that make a second replay skip them.
+	Book *replayBook
+	// More, when set, is asked for the next input once the inputs given
+	// are read (replay --follow); it waits, and says false when ctx ends.
+	More func(ctx context.Context) (input, bool)
 }
 
 // input is one capture to read: a live handle, or a file opened when its
@@ -40,6 +46,9 @@ type pipelineConfig struct {
 type input struct {
 	name string
 	open func() (capture.Source, error)
+	// file is the replay bookkeeping of a replayed file; nil for live
+	// capture and standard input.
+	file *replayFile
 }
 
 // pipelineResult is what a finished pipeline reports.
@@ -98,9 +107,17 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	acfg := aggregate.DefaultConfig()
 	acfg.Width = cfg.Window
 	acfg.Live = cfg.Live
-	windows := aggregate.New(acfg, aggregate.Dependencies{
+	deps := aggregate.Dependencies{
 		Names: table, PTR: requester, Named: cfg.Named, Devices: afterRegistry{tracker, registryRead},
-	})
+	}
+	// cut is the batch sent after each input when windows are cut at file
+	// boundaries; it carries no packets through the stages.
+	var cut *capture.Batch
+	if cfg.Book != nil {
+		cut = &capture.Batch{}
+		deps.Cut = func(b *capture.Batch) bool { return b == cut }
+	}
+	windows := aggregate.New(acfg, deps)
 	decoder := capture.NewDecoder(capture.DecoderConfig{})
 
 	// The group's context ends only when a stage fails; a stop request
@@ -132,11 +149,24 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 
 	g.Go(func() error {
 		defer close(decoded)
-		for i, in := range inputs {
+		for i := 0; ; i++ {
 			if readCtx.Err() != nil {
 				if ctx.Err() != nil {
-					res.Unread = len(inputs) - i
+					res.Unread = max(len(inputs)-i, 0)
 				}
+				break
+			}
+			var in input
+			switch {
+			case i < len(inputs):
+				in = inputs[i]
+			case cfg.More != nil:
+				var ok bool
+				if in, ok = cfg.More(readCtx); !ok {
+					continue // readCtx ended: the check above stops
+				}
+			}
+			if in.open == nil {
 				break
 			}
 			src, err := in.open()
@@ -145,6 +175,9 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 				continue
 			}
 			log.Info("reading", "input", in.name)
+			if cut != nil {
+				cfg.Book.start(in.file)
+			}
 			err = decoder.Run(readCtx, src, decoded)
 			if st, serr := src.Stats(); serr == nil {
 				res.Capture = st
@@ -158,6 +191,14 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 			src.Close()
 			if err != nil {
 				res.InputErrs = append(res.InputErrs, fmt.Errorf("%s: %w", in.name, err))
+			}
+			if cut != nil {
+				cfg.Book.readDone(in.file, err == nil && res.Cut != in.name)
+				select {
+				case decoded <- cut:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
 			}
 		}
 		return nil
@@ -192,7 +233,26 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	// The store stage takes every window at once (spooled to disk) and
 	// writes to the database behind it; after a stop request (ctx) it keeps
 	// writing for its drain timeout and leaves the rest in the spool.
-	g.Go(func() error { return out.Run(ctx, closed) })
+	toStore := closed
+	if cfg.Book != nil {
+		tagged := make(chan *aggregate.Window, windowQueue)
+		g.Go(func() error {
+			defer close(tagged)
+			for w := range closed {
+				if !cfg.Book.tag(w) {
+					continue
+				}
+				select {
+				case tagged <- w:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+		toStore = tagged
+	}
+	g.Go(func() error { return out.Run(ctx, toStore) })
 	err := g.Wait()
 	logNames(log, decoder.Stats(), learner.Stats(), table.Stats(), windows.Stats())
 	logDevices(log, tracker.Stats())

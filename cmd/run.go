@@ -67,7 +67,9 @@ type prepared struct {
 	cfg    pipelineConfig
 	store  *store.Store
 	writer *store.Writer
-	log    *slog.Logger
+	// applier is the writer's database; a replay hangs its book on it.
+	applier *bookApplier
+	log     *slog.Logger
 	// dbFile is the SQLite database ("" for MariaDB): SQLite writes its
 	// journal beside it.
 	dbFile string
@@ -161,7 +163,8 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	w, err := f.durabilityFlags.openWriter(st, agent, log, onWrite)
+	applier := &bookApplier{Applier: st}
+	w, err := f.durabilityFlags.openWriter(applier, agent, log, onWrite)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -173,6 +176,7 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 		},
 		store:   st,
 		writer:  w,
+		applier: applier,
 		log:     log,
 		dbFile:  dbFile,
 		created: existing(missing),
@@ -255,10 +259,33 @@ func newRunCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Comma
 
 func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Command {
 	f := commonFlags{conf: conf}
+	var follow string
+	var settle time.Duration
+	var force, remove bool
 	c := &cobra.Command{
-		Use:   "replay FILE...",
+		Use:   "replay FILE... | replay --follow DIR",
 		Short: "Read pcap/pcapng files (\"-\" for standard input) through the pipeline, windows from packet time",
-		Args:  cobra.MinimumNArgs(1),
+		Long: "replay reads capture files through the pipeline, windows from packet time. Each window of a file counts once: " +
+			"replaying a file again (whole, after a crash part-way through, or as one of a directory) skips what is already " +
+			"in the database, and a file replayed to its end before is skipped with one line; --force counts it again.\n\n" +
+			"--follow DIR takes the capture files of a directory as they are completed, in name order (tcpdump -G names sort " +
+			"by time): a file is complete once a file after it appears, or once it has not changed for --settle. It runs until " +
+			"SIGTERM or Ctrl-C; a restart resumes where it stopped without counting anything twice.",
+		Args: func(c *cobra.Command, args []string) error {
+			if follow != "" {
+				if len(args) > 0 {
+					return fmt.Errorf("--follow reads a directory; give no files beside it (got %d)", len(args))
+				}
+				return nil
+			}
+			if len(args) == 0 {
+				return errors.New("no capture files given: want at least 1 arg (FILE...), or --follow DIR")
+			}
+			if remove {
+				return errors.New("--remove works with --follow only")
+			}
+			return nil
+		},
 		RunE: func(c *cobra.Command, files []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -267,6 +294,16 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Co
 			for _, name := range files {
 				if err := checkCaptureFile(name); err != nil {
 					return err
+				}
+			}
+			if follow != "" {
+				if st, err := os.Stat(follow); err != nil {
+					return fmt.Errorf("--follow: %w", err)
+				} else if !st.IsDir() {
+					return fmt.Errorf("--follow %s: not a directory", follow)
+				}
+				if settle <= 0 {
+					return fmt.Errorf("--settle must be positive, got %s", settle)
 				}
 			}
 			mon, err := newMonitor(f.ops, false)
@@ -290,24 +327,36 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Co
 				defer mon.serve(ln, p.log)()
 			}
 			p.cfg.Observe = mon.stages.Store
-			inputs := make([]input, len(files))
-			for i, name := range files {
-				inputs[i] = input{name: name, open: func() (capture.Source, error) {
-					return capture.OpenFile(name, f.filter)
-				}}
+			book := newReplayBook(p.store, p.log, remove)
+			p.applier.book = book
+			p.cfg.Book = book
+			inputs, skipped, err := replayInputs(ctx, book, files, f.filter, force)
+			if err != nil {
+				return err
+			}
+			if follow != "" {
+				fl := newFollower(follow, settle, force, book, f.filter, p.log)
+				p.cfg.More = fl.next
+				p.log.Info("following", "dir", follow, "settle_s", settle.Seconds(), "remove", remove)
 			}
 			res, err := runPipeline(ctx, p.cfg, inputs, p.writer, p.log)
-			p.log.Info("replayed", "files", len(files), "frames_read", res.Frames, "packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows)
+			p.log.Info("replayed", "files", len(inputs), "skipped_replayed_before", skipped, "frames_read", res.Frames,
+				"packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows,
+				"windows_already_written", p.writer.Stats().Duplicates.Load())
 			werr := writerResult(ctx, p.writer, p.log)
 			if err != nil {
 				return err
 			}
-			if res.interrupted() {
-				res.InputErrs = append(res.InputErrs, interruptedError(res, len(files)))
+			if res.interrupted() && follow == "" {
+				res.InputErrs = append(res.InputErrs, interruptedError(res, len(inputs)))
 			}
 			return errors.Join(append(res.InputErrs, werr)...)
 		},
 	}
+	c.Flags().StringVar(&follow, "follow", "", "take the capture files of this directory as they are completed, in name order, until stopped")
+	c.Flags().DurationVar(&settle, "settle", 30*time.Second, "with --follow: a file unchanged this long is complete even when no newer file appears")
+	c.Flags().BoolVar(&remove, "remove", false, "with --follow: remove each file once all its windows are in the database")
+	c.Flags().BoolVar(&force, "force", false, "count files again that were replayed to their end before")
 	f.register(c.Flags())
 	return c
 }

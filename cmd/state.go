@@ -93,7 +93,7 @@ func (f *durabilityFlags) register(fs *pflag.FlagSet) {
 // $NETMON_STATE_DIR, a user who may not write /var/lib/netmon gets a spool
 // under $XDG_STATE_HOME (~/.local/state) instead, with a warning; a
 // directory the user named must work or netmon does not start.
-func (f *durabilityFlags) openWriter(st *store.Store, agent string, log *slog.Logger, onWrite func(time.Duration, error)) (*store.Writer, error) {
+func (f *durabilityFlags) openWriter(st store.Applier, agent string, log *slog.Logger, onWrite func(time.Duration, error)) (*store.Writer, error) {
 	cfg := store.DefaultWriterConfig()
 	cfg.OnWrite = onWrite
 	maxBytes, err := parseSize(f.spoolMax)

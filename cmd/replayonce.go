@@ -1,0 +1,386 @@
+package cmd
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/netmon/netmon/aggregate"
+	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/store"
+)
+
+// Replays count each window once. A replayed file is known by its content
+// (store.FileKey); each of its windows of counted traffic gets an ID made
+// from that key, its start and its rank among the file's windows of that
+// start, and the store skips an ID it already holds, in the same
+// transaction as the window's rows. The pipeline cuts windows at file
+// boundaries (aggregate.Dependencies.Cut), so a file's windows are the same
+// whichever files were read before it. Once every window of a file is in
+// the database the file is marked finished in replay_files, and later
+// replays skip it with one line.
+
+// replayFile is one file of a replay, from BeginReplay until finished.
+type replayFile struct {
+	path string
+	key  store.FileKey
+	gen  uint32
+
+	// Filled by the pipeline, under replayBook.mu.
+	seq      map[int64]int // window start (Unix s) → windows of counted traffic seen with it
+	pending  int           // windows handed to the writer and not yet applied
+	windows  int64         // windows handed to the writer
+	ended    bool          // its InputEnd came: no more windows
+	complete bool          // it was read to its end
+	// unrecorded: BeginReplay failed, so there is no row to finish.
+	unrecorded bool
+}
+
+// replayBook follows each replayed file's windows to the database.
+type replayBook struct {
+	st     *store.Store
+	log    *slog.Logger
+	remove bool // remove a file once finished (--follow --remove)
+
+	mu sync.Mutex
+	// inputs are the files being read or written, by pipeline input
+	// index (aggregate.Window.Input); finished ones are forgotten.
+	inputs  map[int]*replayFile
+	started int // inputs started so far
+	// byID maps a handed window's ID to its file (a list: the same file
+	// given twice hands the same IDs twice).
+	byID map[[16]byte][]*replayFile
+
+	// Finished counts the files finished in this run.
+	finished int
+}
+
+func newReplayBook(st *store.Store, log *slog.Logger, remove bool) *replayBook {
+	return &replayBook{st: st, log: log, remove: remove, inputs: map[int]*replayFile{}, byID: map[[16]byte][]*replayFile{}}
+}
+
+// begin asks the database about the file at path. It returns nil, with
+// the one line said, when the file was replayed to its end before and not
+// forced.
+func (b *replayBook) begin(ctx context.Context, path string, force bool) (*replayFile, error) {
+	key, size, err := store.FileKeyOf(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := b.st.BeginReplay(ctx, key, size, path, force)
+	if err != nil {
+		// The database is away or locked: count anyway, the windows wait
+		// in the spool. IDs of the first generation still make a replay
+		// of a file counted before skip its windows; only --force cannot
+		// start a new generation now.
+		b.log.Warn("cannot read which files were replayed before; counting under the file's first generation, windows already written are still skipped",
+			"file", path, "err", err)
+		return &replayFile{path: path, key: key, seq: map[int64]int{}, unrecorded: true}, nil
+	}
+	if st.Finished {
+		b.log.Info("skipped: replayed before, its windows are in the database (--force counts it again)",
+			"file", path, "finished", st.FinishedAt.UTC().Format(time.RFC3339), "windows", st.Windows)
+		return nil, nil
+	}
+	if st.Resumed {
+		b.log.Info("an earlier replay of this file stopped part-way: the windows it wrote are skipped", "file", path)
+	}
+	return &replayFile{path: path, key: key, gen: st.Generation, seq: map[int64]int{}}, nil
+}
+
+// start notes that the pipeline begins reading f (nil: a file without
+// bookkeeping, standard input) as its next input.
+func (b *replayBook) start(f *replayFile) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if f != nil {
+		b.inputs[b.started] = f
+	}
+	b.started++
+}
+
+// readDone notes whether the input being read was read to its end; the
+// pipeline calls it before it sends the input's cut.
+func (b *replayBook) readDone(f *replayFile, complete bool) {
+	if f == nil {
+		return
+	}
+	b.mu.Lock()
+	f.complete = complete
+	b.mu.Unlock()
+}
+
+// tag gives a window its ID before the writer sees it, and reports whether
+// it goes on to the writer (an InputEnd does not).
+func (b *replayBook) tag(w *aggregate.Window) bool {
+	b.mu.Lock()
+	f := b.inputs[w.Input]
+	if w.InputEnd {
+		var done bool
+		if f != nil {
+			f.ended = true
+			done = f.pending == 0
+			if done {
+				delete(b.inputs, w.Input)
+			}
+		}
+		b.mu.Unlock()
+		if done {
+			b.finish(f)
+		}
+		return false
+	}
+	defer b.mu.Unlock()
+	if f == nil {
+		return true
+	}
+	if len(w.Rows) > 0 {
+		start := w.Start.Unix()
+		w.ID = store.ReplayWindowID(f.key, f.gen, w.Start, f.seq[start])
+		f.seq[start]++
+	} else {
+		// Names and devices alone: writing them again changes nothing,
+		// so they need no stable ID, only one to be followed by.
+		_, _ = crand.Read(w.ID[:])
+	}
+	f.pending++
+	f.windows++
+	b.byID[w.ID] = append(b.byID[w.ID], f)
+	return true
+}
+
+// applied is told of every window the writer committed or found already
+// committed.
+func (b *replayBook) applied(id [16]byte) {
+	b.mu.Lock()
+	fs := b.byID[id]
+	if len(fs) == 0 {
+		b.mu.Unlock()
+		return // from an earlier run's spool, or not a replay's
+	}
+	f := fs[0]
+	if len(fs) == 1 {
+		delete(b.byID, id)
+	} else {
+		b.byID[id] = fs[1:]
+	}
+	f.pending--
+	done := f.ended && f.pending == 0
+	if done {
+		for i, g := range b.inputs {
+			if g == f {
+				delete(b.inputs, i)
+			}
+		}
+	}
+	b.mu.Unlock()
+	if done {
+		b.finish(f)
+	}
+}
+
+// finish marks a file whose windows are all in the database, when it was
+// read to its end, and removes it if asked to.
+func (b *replayBook) finish(f *replayFile) {
+	if !f.complete || f.unrecorded {
+		return // cut short, or not known to replay_files: the next replay reads it again
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.st.FinishReplay(ctx, f.key, f.windows); err != nil {
+		b.log.Error("could not mark the file replayed; a later replay reads it again and skips its windows", "file", f.path, "err", err)
+		return
+	}
+	b.mu.Lock()
+	b.finished++
+	b.mu.Unlock()
+	b.log.Debug("file replayed, every window in the database", "file", f.path, "windows", f.windows)
+	if b.remove {
+		if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			b.log.Error("could not remove a replayed file", "file", f.path, "err", err)
+			return
+		}
+		b.log.Info("removed: its windows are in the database", "file", f.path)
+	}
+}
+
+// bookApplier is the writer's database with the replay book told of every
+// window applied. With no book it is the store.
+type bookApplier struct {
+	store.Applier
+	book *replayBook
+}
+
+func (a *bookApplier) Apply(ctx context.Context, w *aggregate.Window) (bool, error) {
+	applied, err := a.Applier.Apply(ctx, w)
+	if err == nil && a.book != nil {
+		a.book.applied(w.ID)
+	}
+	return applied, err
+}
+
+// follower hands the completed capture files of a directory to the
+// pipeline in name order (tcpdump -G names sort by time). A file is
+// complete once a file after it exists, or once it has not changed for
+// settle.
+type follower struct {
+	dir    string
+	settle time.Duration
+	force  bool
+	book   *replayBook
+	filter string
+	log    *slog.Logger
+
+	done map[string]bool // handed on or skipped; forgotten when gone from the directory
+	seen map[string]fileSeen
+	now  func() time.Time
+}
+
+type fileSeen struct {
+	size  int64
+	mtime time.Time
+	since time.Time // when size and mtime were first seen as they are
+}
+
+func newFollower(dir string, settle time.Duration, force bool, book *replayBook, filter string, log *slog.Logger) *follower {
+	return &follower{dir: dir, settle: settle, force: force, book: book, filter: filter, log: log,
+		done: map[string]bool{}, seen: map[string]fileSeen{}, now: time.Now}
+}
+
+// pollEvery is how often the directory is listed: often enough that a
+// short --settle is honoured, rarely enough to cost nothing.
+func (f *follower) pollEvery() time.Duration {
+	return min(max(f.settle/4, 100*time.Millisecond), 2*time.Second)
+}
+
+// next waits for the next complete file and returns it as an input; false
+// when ctx ends first.
+func (f *follower) next(ctx context.Context) (input, bool) {
+	for {
+		if in, ok, err := f.scan(ctx); err != nil {
+			f.log.Error("cannot read the directory; trying again", "dir", f.dir, "err", err)
+		} else if ok {
+			return in, true
+		}
+		t := time.NewTimer(f.pollEvery())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return input{}, false
+		case <-t.C:
+		}
+	}
+}
+
+// scan lists the directory once and returns the first complete file not
+// handed on yet, if any.
+func (f *follower) scan(ctx context.Context) (input, bool, error) {
+	des, err := os.ReadDir(f.dir)
+	if err != nil {
+		return input{}, false, err
+	}
+	var names []string
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), ".") || !de.Type().IsRegular() {
+			continue
+		}
+		names = append(names, de.Name())
+	}
+	slices.Sort(names)
+	present := map[string]bool{}
+	for _, n := range names {
+		present[n] = true
+	}
+	for n := range f.done {
+		if !present[n] {
+			delete(f.done, n)
+		}
+	}
+	for n := range f.seen {
+		if !present[n] {
+			delete(f.seen, n)
+		}
+	}
+	now := f.now()
+	for i, n := range names {
+		if f.done[n] {
+			continue
+		}
+		path := filepath.Join(f.dir, n)
+		st, err := os.Stat(path)
+		if err != nil {
+			continue // gone since the listing
+		}
+		prev, ok := f.seen[n]
+		if !ok || prev.size != st.Size() || !prev.mtime.Equal(st.ModTime()) {
+			prev = fileSeen{size: st.Size(), mtime: st.ModTime(), since: now}
+			f.seen[n] = prev
+		}
+		newer := i < len(names)-1
+		if !newer && now.Sub(prev.since) < f.settle {
+			return input{}, false, nil // in order: nothing after an incomplete file
+		}
+		f.done[n] = true
+		delete(f.seen, n)
+		if err := checkCaptureFile(path); err != nil {
+			f.log.Warn("not a capture file; left alone", "file", path, "err", err)
+			continue
+		}
+		rf, err := f.book.begin(ctx, path, f.force)
+		if err != nil {
+			return input{}, false, err
+		}
+		if rf == nil {
+			if f.book.remove {
+				if err := os.Remove(path); err == nil {
+					f.log.Info("removed: its windows are in the database", "file", path)
+				}
+			}
+			continue
+		}
+		return fileInput(path, f.filter, rf), true, nil
+	}
+	return input{}, false, nil
+}
+
+// fileInput is a capture file as a pipeline input.
+func fileInput(path, filter string, rf *replayFile) input {
+	return input{name: path, file: rf, open: func() (capture.Source, error) {
+		return capture.OpenFile(path, filter)
+	}}
+}
+
+// replayInputs asks the database about each file and returns the inputs
+// still to read; the files replayed to the end before are said and left
+// out.
+func replayInputs(ctx context.Context, book *replayBook, files []string, filter string, force bool) ([]input, int, error) {
+	var inputs []input
+	skipped := 0
+	for _, name := range files {
+		st, err := os.Stat(name)
+		if name == "-" || err != nil || !st.Mode().IsRegular() {
+			// Standard input and pipes can be read once: no identity.
+			inputs = append(inputs, fileInput(name, filter, nil))
+			continue
+		}
+		rf, err := book.begin(ctx, name, force)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", name, err)
+		}
+		if rf == nil {
+			skipped++
+			continue
+		}
+		inputs = append(inputs, fileInput(name, filter, rf))
+	}
+	return inputs, skipped, nil
+}

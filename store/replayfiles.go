@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// fileKeyPrefix is how much of a capture file its identity reads: enough
+// to hold its first packets, whose times make two captures differ.
+const fileKeyPrefix = 64 << 10
+
+// FileKey identifies a replayed capture file by what it holds: SHA-256 of
+// its size and its first 64 KiB. A copy or a renamed file has the same
+// key; a file still growing has another at every size.
+type FileKey [32]byte
+
+// FileKeyOf reads the identity of the regular file at path.
+func FileKeyOf(path string) (FileKey, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return FileKey{}, 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return FileKey{}, 0, err
+	}
+	h := sha256.New()
+	var size [8]byte
+	binary.BigEndian.PutUint64(size[:], uint64(st.Size()))
+	h.Write(size[:])
+	if _, err := io.Copy(h, io.LimitReader(f, fileKeyPrefix)); err != nil {
+		return FileKey{}, 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	var k FileKey
+	h.Sum(k[:0])
+	return k, st.Size(), nil
+}
+
+// ReplayWindowID is the ID of the seq-th window of counted traffic that
+// starts at start in the file key, replayed under generation gen: the same
+// file replayed again gives the same IDs, so applied_windows skips what is
+// already written.
+func ReplayWindowID(key FileKey, gen uint32, start time.Time, seq int) [16]byte {
+	h := sha256.New()
+	h.Write([]byte("netmon replay window\x00"))
+	h.Write(key[:])
+	var b [20]byte
+	binary.BigEndian.PutUint32(b[0:4], gen)
+	binary.BigEndian.PutUint64(b[4:12], uint64(start.UTC().Unix()))
+	binary.BigEndian.PutUint64(b[12:20], uint64(seq))
+	h.Write(b[:])
+	var id [16]byte
+	copy(id[:], h.Sum(nil))
+	return id
+}
+
+// ReplayState is what the database knows of a file when a replay of it
+// begins.
+type ReplayState struct {
+	// Finished is set when an earlier replay read the file to its end and
+	// wrote all its windows: BeginReplay changed nothing, and the file is
+	// to be skipped (unless forced).
+	Finished   bool
+	FinishedAt time.Time
+	Windows    int64 // windows the finished replay wrote
+	// Resumed is set when an earlier replay began the file and did not
+	// finish it: its windows are skipped as they come again.
+	Resumed bool
+	// Generation goes into every window ID of the file.
+	Generation uint32
+}
+
+// BeginReplay records that agent starts replaying the file key (of size
+// bytes, at path name) and says under which generation its windows count.
+// A file replayed to the end before is reported Finished and left alone;
+// with force it starts a new generation instead, so its windows count
+// again, as does a file begun but not finished (force or not: without
+// force it resumes under the generation it had).
+func (s *Store) BeginReplay(ctx context.Context, key FileKey, size int64, name string, force bool) (ReplayState, error) {
+	var st ReplayState
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return st, fmt.Errorf("replay bookkeeping: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var row struct {
+		Generation uint32       `db:"generation"`
+		Windows    int64        `db:"windows"`
+		FinishedAt sql.NullTime `db:"finished_at"`
+	}
+	err = tx.GetContext(ctx, &row, `SELECT generation, windows, finished_at FROM replay_files WHERE agent = ? AND file_key = ?`, s.agent, key[:])
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = tx.ExecContext(ctx, `INSERT INTO replay_files (agent, file_key, name, size, generation, windows, started_at) VALUES (?, ?, ?, ?, 0, 0, `+s.nowSQL()+`)`, s.agent, key[:], []byte(name), size)
+	case err != nil:
+	case row.FinishedAt.Valid && !force:
+		return ReplayState{Finished: true, FinishedAt: row.FinishedAt.Time, Windows: row.Windows, Generation: row.Generation}, nil
+	case force:
+		st.Generation = row.Generation + 1
+		_, err = tx.ExecContext(ctx, `UPDATE replay_files SET generation = ?, name = ?, windows = 0, finished_at = NULL, started_at = `+s.nowSQL()+` WHERE agent = ? AND file_key = ?`, st.Generation, []byte(name), s.agent, key[:])
+	default:
+		st.Generation, st.Resumed = row.Generation, true
+		_, err = tx.ExecContext(ctx, `UPDATE replay_files SET name = ? WHERE agent = ? AND file_key = ?`, []byte(name), s.agent, key[:])
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		return ReplayState{}, fmt.Errorf("replay bookkeeping: %w", err)
+	}
+	return st, nil
+}
+
+// FinishReplay records that every window of the file key is written.
+func (s *Store) FinishReplay(ctx context.Context, key FileKey, windows int64) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE replay_files SET windows = ?, finished_at = `+s.nowSQL()+` WHERE agent = ? AND file_key = ?`, windows, s.agent, key[:]); err != nil {
+		return fmt.Errorf("replay bookkeeping: %w", err)
+	}
+	return nil
+}
+
+// nowSQL is the current UTC time in the form ts columns hold.
+func (s *Store) nowSQL() string {
+	if s.sql.backend == SQLite {
+		return `datetime('now')`
+	}
+	return `UTC_TIMESTAMP()`
+}
