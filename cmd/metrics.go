@@ -402,6 +402,7 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(p.storeWindows, st.Duplicates.Load(), "duplicate")
 		counter(p.storeWindows, st.Dropped.Load(), "dropped")
 		counter(p.storeWindows, st.Rejected.Load(), "rejected")
+		counter(p.storeWindows, st.SetAside.Load(), "set_aside_blocking")
 		counter(p.writeFailures, st.Failures.Load())
 		gauge(p.spool, float64(w.Pending()))
 	}

@@ -241,7 +241,8 @@ func writerResult(ctx context.Context, w *store.Writer, log *slog.Logger) error 
 	st := w.Stats()
 	log.Info("writer done", "windows_written", st.Written.Load(), "duplicates_skipped", st.Duplicates.Load(),
 		"recovered_from_spool", st.Recovered.Load(), "write_failures", st.Failures.Load(), "conflicts", st.Conflicts.Load(),
-		"dropped", st.Dropped.Load(), "rejected", st.Rejected.Load(), "left_in_spool", st.Left.Load())
+		"dropped", st.Dropped.Load(), "rejected", st.Rejected.Load(), "set_aside_blocking", st.SetAside.Load(),
+		"left_in_spool", st.Left.Load())
 	var errs []error
 	if left := st.Left.Load(); left > 0 {
 		log.Warn("windows left in the spool; netmon writes them first at its next start with this --state-dir and --agent",

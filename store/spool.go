@@ -325,6 +325,19 @@ func (s *spool) head() *spoolEntry {
 	return e
 }
 
+// after returns the entry that follows e and marks it held, or nil.
+func (s *spool) after(e *spoolEntry) *spoolEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.entries, e)
+	if i < 0 || i+1 >= len(s.entries) {
+		return nil
+	}
+	n := s.entries[i+1]
+	n.busy = true
+	return n
+}
+
 // load reads e's window back. A file is checked before it is read whole:
 // its size against MaxSpoolFile, its magic, and its header's length
 // against its size.

@@ -71,7 +71,7 @@ func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
 	// Connections are cheap and local; the cap only bounds open files.
 	raw.SetMaxOpenConns(maxOpenConns)
 	raw.SetMaxIdleConns(maxOpenConns)
-	s := &Store{db: sqlx.NewDb(raw, "sqlite"), agent: cfg.Agent, dbName: path, sql: &sqliteDialect}
+	s := &Store{db: sqlx.NewDb(raw, "sqlite"), agent: cfg.Agent, dbName: path, sql: &sqliteDialect, partItems: partItems(cfg)}
 	if cfg.Lazy {
 		return s, nil
 	}

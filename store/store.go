@@ -51,6 +51,10 @@ type Config struct {
 	// Lazy skips the first contact: the first query connects. For a
 	// sensor that must start capturing while its database is away.
 	Lazy bool
+	// PartItems caps the rows, names, corrections and devices one
+	// transaction writes: a larger window is written in parts (see
+	// Apply). Zero means DefaultPartItems.
+	PartItems int
 }
 
 // Store is a connection pool to the database plus the agent it writes as.
@@ -60,6 +64,8 @@ type Store struct {
 	agent  string
 	dbName string // MariaDB: the database, for the migration lock and messages; SQLite: the file
 	sql    *dialect
+	// partItems is Config.PartItems.
+	partItems int
 }
 
 // Backend says which kind of database the store writes to.
@@ -105,7 +111,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxOpenConns)
 
-	s := &Store{db: db, agent: cfg.Agent, dbName: mc.DBName, sql: &mariaDBDialect}
+	s := &Store{db: db, agent: cfg.Agent, dbName: mc.DBName, sql: &mariaDBDialect, partItems: partItems(cfg)}
 	if cfg.Lazy {
 		return s, nil
 	}

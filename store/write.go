@@ -47,17 +47,61 @@ func (s *Store) WriteWindow(ctx context.Context, w *aggregate.Window) error {
 // recorded in applied_windows inside the same transaction, and a window
 // whose ID is already there is skipped with applied false and no error. A
 // zero ID is not recorded, and writing such a window twice counts it twice.
+//
+// A window holding more than PartItems rows, names, corrections and
+// devices is written in parts, each in its own transaction under an ID of
+// its own derived from the window's (PartID), in a fixed order: rows,
+// names, corrections, devices. A retry after a failure or a crash skips
+// the parts already committed, so the window still counts exactly once,
+// and each retry makes progress however large the window. When a part
+// fails after others of the same call committed, the error is a
+// *PartialError.
 func (s *Store) Apply(ctx context.Context, w *aggregate.Window) (applied bool, err error) {
 	if emptyWindow(w) {
 		return false, nil
 	}
+	parts := splitWindow(w, s.partItems)
+	if len(parts) == 1 {
+		return s.applyOne(ctx, w, "")
+	}
+	done := 0
+	for k, p := range parts {
+		ok, err := s.applyOne(ctx, p, fmt.Sprintf(" part %d of %d", k+1, len(parts)))
+		if err != nil {
+			if done > 0 {
+				return applied, &PartialError{Done: done, Parts: len(parts), Err: err}
+			}
+			return applied, err
+		}
+		if ok {
+			applied = true
+			done++
+		}
+	}
+	return applied, nil
+}
+
+// PartialError is the error of an Apply that committed some parts of a
+// large window before one failed: the next attempt resumes after them.
+type PartialError struct {
+	Done, Parts int // parts committed by this call, parts in all
+	Err         error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("%v (%d of %d parts written; a retry resumes after them)", e.Err, e.Done, e.Parts)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
+func (s *Store) applyOne(ctx context.Context, w *aggregate.Window, part string) (applied bool, err error) {
 	// DATETIME has no zone and no fraction: store the UTC wall clock, and
 	// truncate ourselves rather than let the server round or truncate.
 	start := w.Start.UTC().Truncate(time.Second)
 
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("write window %s: begin: %w", start.Format(time.RFC3339), err)
+		return false, fmt.Errorf("write window %s%s: begin: %w", start.Format(time.RFC3339), part, err)
 	}
 	applied, err = s.applyWindow(ctx, tx, start, w)
 	if err == nil && applied {
@@ -66,7 +110,7 @@ func (s *Store) Apply(ctx context.Context, w *aggregate.Window) (applied bool, e
 		_ = tx.Rollback() // the error that made us roll back is the one to report
 	}
 	if err != nil {
-		return false, fmt.Errorf("write window %s: %w", start.Format(time.RFC3339), err)
+		return false, fmt.Errorf("write window %s%s: %w", start.Format(time.RFC3339), part, err)
 	}
 	return applied, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	crand "crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -74,7 +75,11 @@ type WriterStats struct {
 	Conflicts  atomic.Uint64 // of which deadlocks, lock wait timeouts, certification failures
 	Dropped    atomic.Uint64 // windows dropped at the spool's caps: lost
 	Rejected   atomic.Uint64 // windows set aside in the rejected folder: not written
-	Left       atomic.Uint64 // windows still in the spool when Run returned
+	// SetAside counts, of those, windows set aside because they kept
+	// failing while a later window could be written: they blocked the
+	// windows after them.
+	SetAside atomic.Uint64
+	Left     atomic.Uint64 // windows still in the spool when Run returned
 }
 
 // Lost is the number of windows that will not reach the database by
@@ -120,6 +125,14 @@ func (l *limiter) allow(now time.Time) bool {
 
 // failLogPeriod spaces the "still failing" lines of a long outage.
 const failLogPeriod = time.Minute
+
+// blockingAttempts is how many attempts in a row a window may fail, none
+// of them writing a part of it, before the writer tries the window after
+// it: if that one is written, the database works and the first window is
+// what fails, so it is set aside (rejected folder, counted, logged) rather
+// than block every later window. If the later one fails too, the database
+// is away, and both wait.
+const blockingAttempts = 5
 
 // SpoolDir is where the writer of agent keeps its spool under stateDir.
 // Each agent has its own, so that two sensors on one machine do not mix.
@@ -332,6 +345,7 @@ func (w *Writer) writeLoop(stop context.Context, inDone <-chan struct{}) {
 	defer unwatch()
 
 	backoff := w.cfg.MinBackoff
+	fails := 0          // attempts in a row at the head window that wrote nothing
 	var ended time.Time // when in was closed, if it was
 	lastProgress := time.Now()
 	inEnded := inDone
@@ -375,6 +389,7 @@ func (w *Writer) writeLoop(stop context.Context, inDone <-chan struct{}) {
 				w.spool.remove(e)
 				backoff = w.cfg.MinBackoff
 				lastProgress = time.Now()
+				fails = 0
 				break
 			}
 			if ctx.Err() != nil {
@@ -383,6 +398,21 @@ func (w *Writer) writeLoop(stop context.Context, inDone <-chan struct{}) {
 			}
 			if isPermanent(err) {
 				w.rejectEntry(e, win, err)
+				fails = 0
+				break
+			}
+			var partial *PartialError
+			if errors.As(err, &partial) {
+				// Some parts were written: the next attempt resumes.
+				fails = 0
+				lastProgress = time.Now()
+			} else if !isConflict(err) {
+				fails++
+			}
+			if fails%blockingAttempts == 0 && fails > 0 && w.passBlocked(ctx, e, win, err, fails) {
+				backoff = w.cfg.MinBackoff
+				lastProgress = time.Now()
+				fails = 0
 				break
 			}
 			var wait time.Duration
@@ -421,6 +451,37 @@ func (w *Writer) writeLoop(stop context.Context, inDone <-chan struct{}) {
 			}
 		}
 	}
+}
+
+// passBlocked tries the window after e, which has failed fails times in a
+// row with err. When that one is written, e is set aside and passBlocked
+// reports true; when it fails too (the database is away), both wait.
+func (w *Writer) passBlocked(ctx context.Context, e *spoolEntry, win *aggregate.Window, err error, fails int) bool {
+	n := w.spool.after(e)
+	if n == nil {
+		return false
+	}
+	next, lerr := w.spool.load(n)
+	if lerr != nil {
+		w.rejectEntry(n, nil, lerr)
+		return false
+	}
+	actx, acancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
+	began := time.Now()
+	applied, nerr := w.db.Apply(actx, next)
+	acancel()
+	if w.cfg.OnWrite != nil {
+		w.cfg.OnWrite(time.Since(began), nerr)
+	}
+	if nerr != nil {
+		w.spool.release(n)
+		return false
+	}
+	w.succeeded(next, applied)
+	w.spool.remove(n)
+	w.stats.SetAside.Add(1)
+	w.rejectEntry(e, win, fmt.Errorf("failed %d times in a row while the window after it was written; set aside so that it blocks no later window: %w", fails, err))
+	return true
 }
 
 func (w *Writer) succeeded(win *aggregate.Window, applied bool) {
