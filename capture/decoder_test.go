@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -608,5 +609,59 @@ func TestKeepPayloadPorts(t *testing.T) {
 		if diff := cmp.Diff(tt.kept, kept); diff != "" {
 			t.Errorf("%v: kept (-want +got):\n%s", tt.cfg.KeepPayloadPorts, diff)
 		}
+	}
+}
+
+// A pooled batch reuses its payload arenas: after a first round of large
+// payloads, filling it again allocates nothing, and every payload still
+// holds its own bytes.
+func TestBatchArenaReuse(t *testing.T) {
+	b := NewBatch()
+	payload := func(i int) []byte {
+		p := make([]byte, 700)
+		for j := range p {
+			p[j] = byte(i + j)
+		}
+		return p
+	}
+	src := make([][]byte, BatchSize)
+	for i := range src {
+		src[i] = payload(i)
+	}
+	fill := func() [][]byte {
+		got := make([][]byte, 0, BatchSize)
+		for _, p := range src {
+			got = append(got, b.keep(p))
+		}
+		return got
+	}
+	fill()
+	b.Reset()
+	var got [][]byte
+	allocs := testing.AllocsPerRun(10, func() {
+		b.Reset()
+		got = got[:0]
+		for _, p := range src {
+			got = append(got, b.keep(p))
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("refilling a batch allocated %.0f times", allocs)
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], src[i]) {
+			t.Fatalf("payload %d overwritten", i)
+		}
+	}
+	// Release trims what a burst left beyond maxPooledArena.
+	big := make([]byte, maxPooledArena)
+	b.keep(big)
+	b.trim()
+	total := 0
+	for _, a := range b.arenas {
+		total += cap(a)
+	}
+	if total > maxPooledArena {
+		t.Fatalf("a released batch keeps %d arena bytes", total)
 	}
 }

@@ -97,8 +97,11 @@ const (
 // several times libpcap's own read time per packet.
 type Batch struct {
 	Packets []Packet
-	// arena backs the Payload copies of this batch's packets.
-	arena []byte
+	// arenas back the Payload copies of this batch's packets; arenas[cur]
+	// is being filled. They stay with the batch when it is released, so
+	// that a pooled batch copies payloads without allocating.
+	arenas [][]byte
+	cur    int
 }
 
 // BatchSize is the number of packets a Batch holds at most.
@@ -108,13 +111,13 @@ const BatchSize = 256
 // typical size fit, so a batch of DNS usually needs one.
 const arenaSize = 16 << 10
 
-// maxPooledArena caps the arena a pooled batch keeps: one burst of large
-// payloads must not pin that much memory in every pooled batch.
+// maxPooledArena caps the arena bytes a pooled batch keeps: one burst of
+// large payloads must not pin that much memory in every pooled batch.
 const maxPooledArena = 256 << 10
 
 // NewBatch returns an empty batch with room for BatchSize packets.
 func NewBatch() *Batch {
-	return &Batch{Packets: make([]Packet, 0, BatchSize), arena: make([]byte, 0, arenaSize)}
+	return &Batch{Packets: make([]Packet, 0, BatchSize), arenas: [][]byte{make([]byte, 0, arenaSize)}}
 }
 
 // batchPool recycles batches between the Decoder and the last stage that
@@ -133,28 +136,48 @@ func GetBatch() *Batch {
 // of any of its packets may be used afterwards: the next user of the batch
 // overwrites them.
 func (b *Batch) Release() {
-	if cap(b.arena) > maxPooledArena {
-		b.arena = nil // keep allocates a fresh, normal-sized one when needed
-	}
+	b.trim()
 	b.Reset()
 	batchPool.Put(b)
+}
+
+// trim drops the arenas beyond maxPooledArena bytes.
+func (b *Batch) trim() {
+	kept, n := 0, 0
+	for _, a := range b.arenas {
+		if kept+cap(a) > maxPooledArena {
+			break // keep allocates fresh, normal-sized ones when needed
+		}
+		kept += cap(a)
+		n++
+	}
+	clear(b.arenas[n:])
+	b.arenas = b.arenas[:n]
 }
 
 // Reset empties the batch for reuse, keeping its memory.
 func (b *Batch) Reset() {
 	clear(b.Packets)
 	b.Packets = b.Packets[:0]
-	b.arena = b.arena[:0]
+	for i := range b.arenas {
+		b.arenas[i] = b.arenas[i][:0]
+	}
+	b.cur = 0
 }
 
-// keep copies p into the batch's arena and returns the copy. When the arena
-// is full a fresh one is started, so earlier copies stay valid.
+// keep copies p into the batch's arenas and returns the copy. When an
+// arena is full the next one is used, or a fresh one started, so earlier
+// copies stay valid.
 func (b *Batch) keep(p []byte) []byte {
-	if len(b.arena)+len(p) > cap(b.arena) {
-		n := max(arenaSize, len(p))
-		b.arena = make([]byte, 0, n)
+	for b.cur < len(b.arenas) && len(b.arenas[b.cur])+len(p) > cap(b.arenas[b.cur]) {
+		b.cur++
 	}
-	start := len(b.arena)
-	b.arena = append(b.arena, p...)
-	return b.arena[start:len(b.arena):len(b.arena)]
+	if b.cur == len(b.arenas) {
+		b.arenas = append(b.arenas, make([]byte, 0, max(arenaSize, len(p))))
+	}
+	a := b.arenas[b.cur]
+	start := len(a)
+	a = append(a, p...)
+	b.arenas[b.cur] = a
+	return a[start:len(a):len(a)]
 }
