@@ -3,6 +3,7 @@ package capture
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -30,7 +31,7 @@ func TestDefaultFilterDevicePorts(t *testing.T) {
 			// Raw IP stands for the link types that get PlainFilter.
 			continue
 		}
-		inPPPoE := lc.name == "pppoe" || lc.name == "vlan-pppoe"
+		inPPPoE := strings.HasSuffix(lc.name, "pppoe")
 		for _, port := range append(DefaultDevicePorts(), 138, 5355) {
 			for _, proto := range []uint8{ProtoUDP, ProtoTCP} {
 				for _, v6 := range []bool{false, true} {

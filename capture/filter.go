@@ -20,7 +20,7 @@ import (
 // slot it never wrote (as in libpcap issue #834), the kernel refuses it
 // ("Kernel filter failed: Invalid argument") and libpcap silently filters
 // in user space, copying every frame of the link. PPPoE inside two tags is
-// therefore not matched, unless the NIC strips the outer tag.
+// matched by the same absolute offsets after two tags (filterQinQPPPoE).
 //
 // On a live Linux handle libpcap compiles the first `vlan` so that it also
 // matches a tag the NIC stripped into packet metadata, and the kernel runs
@@ -67,12 +67,27 @@ const (
 		"(ether[24:2] = 0x57 and (ether[32] = 44 or ((ether[32] = 6 or ether[32] = 17) and (" +
 		"ether[66:2] = 53 or ether[66:2] = 80 or ether[66:2] = 443 or ether[66:2] = 853 or " +
 		"ether[68:2] = 53 or ether[68:2] = 80 or ether[68:2] = 443 or ether[68:2] = 853))))))"
+
+
+	// filterQinQPPPoE is the same after two tags (an outer S-tag, 0x88a8
+	// or 0x9100 or 0x8100, then a C-tag 0x8100), as some ISPs deliver
+	// PPPoE: PPPoE header at 22, PPP protocol at 28, IP at 30.
+	filterQinQPPPoE = "((ether[12:2] = 0x8100 or ether[12:2] = 0x88a8 or ether[12:2] = 0x9100) and ether[16:2] = 0x8100 and " +
+		"ether[20:2] = 0x8864 and (" +
+		"(ether[28:2] = 0x21 and (ether[36:2] & 0x1fff != 0 or ((ether[39] = 6 or ether[39] = 17) and (" +
+		"ether[30 + (ether[30] & 0xf) * 4:2] = 53 or ether[30 + (ether[30] & 0xf) * 4:2] = 80 or " +
+		"ether[30 + (ether[30] & 0xf) * 4:2] = 443 or ether[30 + (ether[30] & 0xf) * 4:2] = 853 or " +
+		"ether[32 + (ether[30] & 0xf) * 4:2] = 53 or ether[32 + (ether[30] & 0xf) * 4:2] = 80 or " +
+		"ether[32 + (ether[30] & 0xf) * 4:2] = 443 or ether[32 + (ether[30] & 0xf) * 4:2] = 853)))) or " +
+		"(ether[28:2] = 0x57 and (ether[36] = 44 or ((ether[36] = 6 or ether[36] = 17) and (" +
+		"ether[70:2] = 53 or ether[70:2] = 80 or ether[70:2] = 443 or ether[70:2] = 853 or " +
+		"ether[72:2] = 53 or ether[72:2] = 80 or ether[72:2] = 443 or ether[72:2] = 853))))))"
 )
 
 // DefaultFilter is the BPF expression netmon captures with on Ethernet:
 // TCP and UDP ports 53, 80, 443 and 853 and IPv4/IPv6 fragments, untagged,
 // behind one or two VLAN tags (0x8100, 0x88a8, 0x9100), and inside PPPoE
-// sessions, untagged or behind one tag; and UDP ports 67, 68, 137, 546,
+// sessions, untagged or behind one or two tags; and UDP ports 67, 68, 137, 546,
 // 547 and 5353 (the device tracker's DHCP, NetBIOS and mDNS), untagged and
 // behind VLAN tags. OpenLive, OpenFile and
 // ValidateFilter replace it with PlainFilter on other link types, where
@@ -80,15 +95,33 @@ const (
 const DefaultFilter = filterWanted +
 	" or " + filterPPPoE +
 	" or " + filterVLANPPPoE +
+	" or " + filterQinQPPPoE +
 	" or (vlan and (" + filterWanted + " or (vlan and (" + filterWanted + "))))"
 
 // PlainFilter is DefaultFilter for link types without VLAN tags or PPPoE
-// (Linux cooked, raw IP, loopback, PPP).
+// (Linux cooked, raw IP, loopback).
 const PlainFilter = filterWanted
+
+// PPPFilter is DefaultFilter for DLT_PPP. libpcap compiles filterWanted for
+// a PPP header with the HDLC address and control bytes (0xff 0x03, then
+// the protocol at 2 and IP at 4); many PPP captures leave those two bytes
+// out, so the same test is written again for the protocol at 0 and IP at 2.
+const PPPFilter = filterWanted + " or (link[0:2] != 0xff03 and (" +
+	"(link[0:2] = 0x21 and (link[8:2] & 0x1fff != 0 or ((link[11] = 6 or link[11] = 17) and (" +
+	"link[2 + (link[2] & 0xf) * 4:2] = 53 or link[2 + (link[2] & 0xf) * 4:2] = 80 or " +
+	"link[2 + (link[2] & 0xf) * 4:2] = 443 or link[2 + (link[2] & 0xf) * 4:2] = 853 or " +
+	"link[4 + (link[2] & 0xf) * 4:2] = 53 or link[4 + (link[2] & 0xf) * 4:2] = 80 or " +
+	"link[4 + (link[2] & 0xf) * 4:2] = 443 or link[4 + (link[2] & 0xf) * 4:2] = 853)))) or " +
+	"(link[0:2] = 0x57 and (link[8] = 44 or ((link[8] = 6 or link[8] = 17) and (" +
+	"link[42:2] = 53 or link[42:2] = 80 or link[42:2] = 443 or link[42:2] = 853 or " +
+	"link[44:2] = 53 or link[44:2] = 80 or link[44:2] = 443 or link[44:2] = 853))))))"
 
 // filterFor adapts DefaultFilter to the link type; any other expression is
 // the user's and is used as written.
 func filterFor(expr string, lt layers.LinkType) string {
+	if expr == DefaultFilter && lt == layers.LinkTypePPP {
+		return PPPFilter
+	}
 	if expr == DefaultFilter && lt != layers.LinkTypeEthernet {
 		return PlainFilter
 	}

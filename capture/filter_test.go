@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -82,6 +83,57 @@ func TestDefaultFilterMatches(t *testing.T) {
 		"arp":       ether(0x0806, make([]byte, 28)),
 		"vlan-arp":  ether(0x8100, cat(tag(1, 0x0806), make([]byte, 28))),
 		"pppoe-lcp": ether(0x8864, cat([]byte{0x11, 0}, be16(1), be16(6), be16(0xc021), []byte{1, 1, 0, 4})),
+	} {
+		if bpf.Matches(gopacket.CaptureInfo{CaptureLength: len(frame), Length: len(frame)}, frame) {
+			t.Errorf("%s matches", name)
+		}
+	}
+}
+
+// TestPPPFilterMatches compiles DefaultFilter for DLT_PPP (PPPFilter) and
+// runs it on frames with and without the HDLC address and control bytes:
+// the wanted ports and fragments match, other ports and PPP control
+// frames do not.
+func TestPPPFilterMatches(t *testing.T) {
+	bpf, err := pcap.NewBPF(layers.LinkTypePPP, 65535, filterFor(DefaultFilter, layers.LinkTypePPP))
+	if err != nil {
+		t.Fatalf("PPPFilter does not compile: %v", err)
+	}
+	var cases []linkCase
+	for _, lc := range linkCases() {
+		if lc.lt == layers.LinkTypePPP {
+			cases = append(cases, lc)
+		}
+	}
+	if len(cases) < 2 {
+		t.Fatalf("%d PPP link cases, want with and without address and control", len(cases))
+	}
+	for _, lc := range cases {
+		for _, v6 := range []bool{false, true} {
+			for _, proto := range []uint8{ProtoTCP, ProtoUDP} {
+				for _, port := range []uint16{53, 80, 443, 853, 22, 8080} {
+					for _, up := range []bool{false, true} {
+						f := flow{v6: v6, proto: proto, sport: 40000, dport: port, ipv4Option: up}
+						if up {
+							f.sport, f.dport = port, 40000
+						}
+						frame := lc.wrap(ipPacket(t, f))
+						want := wantedPort(port)
+						if got := bpf.Matches(gopacket.CaptureInfo{CaptureLength: len(frame), Length: len(frame)}, frame); got != want {
+							t.Errorf("%s v6=%v proto %d port %d (source %v): Matches = %v, want %v", lc.name, v6, proto, port, up, got, want)
+						}
+					}
+				}
+			}
+		}
+		frag := fragments4(t, ipPacket(t, flow{proto: ProtoUDP, sport: 22, dport: 22, payload: bigDNS()}), 1480)[1]
+		if frame := lc.wrap(frag); !bpf.Matches(gopacket.CaptureInfo{CaptureLength: len(frame), Length: len(frame)}, frame) {
+			t.Errorf("%s: a non-first IPv4 fragment does not match", lc.name)
+		}
+	}
+	for name, frame := range map[string][]byte{
+		"lcp":         cat([]byte{0xff, 0x03}, be16(0xc021), []byte{1, 1, 0, 4}),
+		"lcp-no-addr": cat(be16(0xc021), []byte{1, 1, 0, 4}),
 	} {
 		if bpf.Matches(gopacket.CaptureInfo{CaptureLength: len(frame), Length: len(frame)}, frame) {
 			t.Errorf("%s matches", name)
@@ -180,4 +232,44 @@ func TestValidateFilter(t *testing.T) {
 		t.Errorf("ValidateFilter(bad) = %q, want one line starting with invalid filter \"tcp prt 80\": ", err)
 	}
 	t.Log(err)
+}
+
+// TestQinQPPPoEAndPPPThroughFilterAndDecoder writes capture files of
+// PPPoE inside QinQ and of DLT_PPP with and without the address and
+// control bytes, and reads them as a replay does, with DefaultFilter: the
+// HTTPS and DNS packets come out decoded with their addresses and ports,
+// the SSH one is filtered out.
+func TestQinQPPPoEAndPPPThroughFilterAndDecoder(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"qinq-pppoe", "qinq-9100-pppoe", "ppp", "ppp-no-address"} {
+		var lc linkCase
+		for _, c := range linkCases() {
+			if c.name == name {
+				lc = c
+			}
+		}
+		for _, v6 := range []bool{false, true} {
+			var recs []record
+			ts := time.Unix(1700000000, 0)
+			for i, port := range []uint16{443, 22, 53} {
+				proto := uint8(ProtoTCP)
+				if port == 53 {
+					proto = ProtoUDP
+				}
+				recs = append(recs, rec(ts.Add(time.Duration(i)*time.Second), lc.wrap(ipPacket(t, flow{v6: v6, proto: proto, sport: 40000, dport: port}))))
+			}
+			path := writePcap(t, dir, fmt.Sprintf("%s-%v.pcap", name, v6), lc.lt, recs)
+			pkts, st := decodeFileStats(t, path, DefaultFilter)
+			var ports []uint16
+			for _, p := range pkts {
+				if p.Src.Is6() != v6 {
+					t.Errorf("%s v6=%v: packet of the other IP version: %v", name, v6, p.Src)
+				}
+				ports = append(ports, p.DstPort)
+			}
+			if fmt.Sprint(ports) != "[443 53]" {
+				t.Errorf("%s v6=%v: decoded destination ports %v (stats %+v), want [443 53]", name, v6, ports, st)
+			}
+		}
+	}
 }

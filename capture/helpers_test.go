@@ -160,6 +160,13 @@ func linkCases() []linkCase {
 		{"vlan-pppoe", layers.LinkTypeEthernet, 0, func(ip []byte) []byte {
 			return ether(0x8100, cat(tag(7, 0x8864), pppoeSession(ip)))
 		}},
+		// PPPoE inside QinQ: an S-tag, a C-tag, then the session.
+		{"qinq-pppoe", layers.LinkTypeEthernet, 0, func(ip []byte) []byte {
+			return ether(0x88a8, cat(tag(10, 0x8100), tag(7, 0x8864), pppoeSession(ip)))
+		}},
+		{"qinq-9100-pppoe", layers.LinkTypeEthernet, 0, func(ip []byte) []byte {
+			return ether(0x9100, cat(tag(10, 0x8100), tag(7, 0x8864), pppoeSession(ip)))
+		}},
 		{"sll", layers.LinkTypeLinuxSLL, 0, func(ip []byte) []byte {
 			// packet type 0 (to us), ARPHRD_ETHER, 6-byte address in an 8-byte field
 			return cat(be16(0), be16(1), be16(6), macSrc, []byte{0, 0}, be16(ethertypeOf(ip)), ip)
@@ -182,6 +189,15 @@ func linkCases() []linkCase {
 				proto = 0x0057
 			}
 			return cat([]byte{0xff, 0x03}, be16(proto), ip)
+		}},
+		// DLT_PPP without the HDLC address and control bytes, as many
+		// PPP captures are written.
+		{"ppp-no-address", layers.LinkTypePPP, 0, func(ip []byte) []byte {
+			proto := uint16(0x0021)
+			if ip[0]>>4 == 6 {
+				proto = 0x0057
+			}
+			return cat(be16(proto), ip)
 		}},
 	}
 }
