@@ -68,7 +68,6 @@ const (
 		"ether[66:2] = 53 or ether[66:2] = 80 or ether[66:2] = 443 or ether[66:2] = 853 or " +
 		"ether[68:2] = 53 or ether[68:2] = 80 or ether[68:2] = 443 or ether[68:2] = 853))))))"
 
-
 	// filterQinQPPPoE is the same after two tags (an outer S-tag, 0x88a8
 	// or 0x9100 or 0x8100, then a C-tag 0x8100), as some ISPs deliver
 	// PPPoE: PPPoE header at 22, PPP protocol at 28, IP at 30.
