@@ -3,7 +3,10 @@ package cmd
 import (
 	"bytes"
 	encbin "encoding/binary"
+	"encoding/json"
 	"fmt"
+	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -14,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/dns/dnsmessage"
 
@@ -391,5 +395,116 @@ func TestFileCaps(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With --log-format json every line of standard error is JSON, also the
+// MySQL driver's: its connections are killed under a running replay, and
+// the driver's "closing bad idle connection" comes through slog, tagged
+// component=mysql, before the window is written on a new connection.
+func TestLogFormatJSONDriverLines(t *testing.T) {
+	dsn, db := migratedDB(t)
+	p := startReplay(t, "--dsn", dsn, "--agent", "jsonlog", "--log-format", "json", "--window", "1s")
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	frame := oneTCP(t)
+	send := func(sec int) {
+		t.Helper()
+		ci := gopacket.CaptureInfo{Timestamp: base.Add(time.Duration(sec) * time.Second), CaptureLength: len(frame), Length: len(frame)}
+		if err := p.pw.WritePacket(ci, frame); err != nil {
+			t.Fatalf("feed: %v\n%s", err, p.log.String())
+		}
+	}
+	rows := func() int {
+		var n int
+		if err := db.Get(&n, "SELECT COUNT(*) FROM tcpdump_records WHERE agent = 'jsonlog'"); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitRows := func(want int) {
+		t.Helper()
+		// Windows close on packet time; the writer takes a moment.
+		for deadline := time.Now().Add(time.Minute); rows() < want; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d rows, want %d:\n%s", rows(), want, p.log.String())
+			}
+		}
+	}
+	// Windows close once packet time is 2 s (the lateness) past their end.
+	for sec := range 5 {
+		send(sec)
+	}
+	waitRows(1)
+	// Kill every connection to the test's database but this one: netmon's
+	// idle connection dies under it.
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	rs, err := conn.QueryContext(t.Context(), "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		var id int64
+		if err := rs.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rs.Close()
+	for _, id := range ids {
+		_, _ = conn.ExecContext(t.Context(), fmt.Sprintf("KILL %d", id))
+	}
+	conn.Close()
+	if len(ids) == 0 {
+		t.Fatal("no connection of netmon's to kill")
+	}
+	send(5) // closes another window, written on a new connection
+	waitRows(2)
+	if code := p.wait(time.Minute); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.log.String())
+	}
+	driver := 0
+	for line := range strings.Lines(p.log.String()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("not JSON: %q", line)
+			continue
+		}
+		if rec["component"] == "mysql" {
+			driver++
+		}
+	}
+	if driver == 0 {
+		t.Errorf("no line of the MySQL driver's (component=mysql) after its connections were killed:\n%s", p.log.String())
+	}
+}
+
+// What the log package's default logger prints goes through the command's
+// logger too, and execute puts the defaults back when the command ends.
+func TestRouteLogsStdLog(t *testing.T) {
+	var buf syncBuffer
+	prevOut := log.Writer()
+	r := netmon(t, "migrate", "--log-format", "json", "--db", filepath.Join(t.TempDir(), "x.db"))
+	r.mustSucceed(t)
+	if log.Writer() != prevOut {
+		t.Error("the log package still writes where the finished command put it")
+	}
+	l := slog.New(slog.NewJSONHandler(&buf, nil))
+	prev := slog.Default()
+	defer slog.SetDefault(prev)
+	defer log.SetOutput(prevOut)
+	routeLogs(l)
+	log.Printf("from a library: %d", 42)
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &rec); err != nil || rec["msg"] != "from a library: 42" {
+		t.Errorf("log.Printf gave %q (%v), want one JSON line", buf.String(), err)
+	}
+	for line := range strings.Lines(r.stderr) {
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("migrate --log-format json: not JSON: %q", line)
+		}
 	}
 }

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
 )
 
@@ -30,6 +33,17 @@ func Execute() int {
 }
 
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// A command routes the log package and the MySQL driver through its
+	// own logger (see routeLogs); they get their defaults back when it
+	// ends, so that a later command in the same process (a test) does not
+	// write to this one's output.
+	prevSlog, prevOut, prevFlags, prevDriver := slog.Default(), log.Writer(), log.Flags(), driverLog.Load()
+	defer func() {
+		slog.SetDefault(prevSlog)
+		log.SetOutput(prevOut)
+		log.SetFlags(prevFlags)
+		driverLog.Store(prevDriver)
+	}()
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
@@ -93,18 +107,55 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 			return nil, errors.New("--log-level must be debug, info, warn or error")
 		}
 		opts := &slog.HandlerOptions{Level: lvl}
+		var l *slog.Logger
 		switch g.logFormat {
 		case "text":
-			return slog.New(slog.NewTextHandler(stderr, opts)), nil
+			l = slog.New(slog.NewTextHandler(stderr, opts))
 		case "json":
-			return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+			l = slog.New(slog.NewJSONHandler(stderr, opts))
+		default:
+			return nil, fmt.Errorf("--log-format must be text or json, got %q", g.logFormat)
 		}
-		return nil, fmt.Errorf("--log-format must be text or json, got %q", g.logFormat)
+		routeLogs(l)
+		return l, nil
 	}
 	root.AddCommand(newRunCmd(logger, conf), newServeCmd(logger), newReplayCmd(logger, conf), newMigrateCmd(logger), newPruneCmd(logger), newTopCmd(), newDevicesCmd(),
 		newConfigCmd(), newVersionCmd())
 	registerCompletions(root)
 	return root
+}
+
+// routeLogs sends what libraries print through l, so that every line of
+// standard error has the chosen format: the log package's default logger
+// (at info), and the MySQL driver's own logger, which prints lines such as
+// "[mysql] ... closing bad idle connection" (at warn, with
+// component=mysql). Called before any DSN is parsed: the driver copies its
+// logger into each parsed config.
+func routeLogs(l *slog.Logger) {
+	slog.SetDefault(l)
+	driverLog.Store(l.With("component", "mysql"))
+}
+
+// driverLog is the logger the MySQL driver's lines go to; nil: standard
+// error, as the driver prints them. The driver's own logger is set once,
+// here, and reads this pointer: the driver keeps its logger in a plain
+// variable, which commands run side by side in one process (tests) must
+// not write.
+var driverLog atomic.Pointer[slog.Logger]
+
+func init() { _ = mysql.SetLogger(mysqlLogger{}) }
+
+// mysqlLogger is the MySQL driver's Logger on slog.
+type mysqlLogger struct{}
+
+var plainDriverLog = log.New(os.Stderr, "[mysql] ", log.Ldate|log.Ltime)
+
+func (mysqlLogger) Print(v ...any) {
+	if l := driverLog.Load(); l != nil {
+		l.Warn(strings.TrimSpace(fmt.Sprint(v...)))
+		return
+	}
+	plainDriverLog.Print(v...)
 }
 
 func newVersionCmd() *cobra.Command {
