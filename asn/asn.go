@@ -55,7 +55,10 @@ type DB struct {
 	v4     []range4
 	v6     []range6
 	owners []Owner
-	mmdb   []*maxminddb.Reader
+	// services is Service of each owner, worked out at load: per row it
+	// cost more than the lookup.
+	services []string
+	mmdb     []*maxminddb.Reader
 }
 
 // MaxFile caps each ASN file: @ip-location-db's CSVs are about 20 MB each,
@@ -104,6 +107,10 @@ func Load(paths ...string) (*DB, error) {
 	})
 	db.v4 = slices.Clip(flatten4(db.v4))
 	db.v6 = slices.Clip(flatten6(db.v6))
+	db.services = make([]string, len(db.owners))
+	for i, o := range db.owners {
+		db.services[i] = Service(o)
+	}
 	return db, nil
 }
 
@@ -381,8 +388,30 @@ type mmdbASN struct {
 // Lookup returns the owner of a, the CSV ranges first, then the MMDB files
 // in the order given.
 func (db *DB) Lookup(a netip.Addr) (Owner, bool) {
+	if i, ok := db.find(a); ok {
+		return db.owners[i], true
+	}
+	return db.lookupMMDB(a)
+}
+
+// Service is Service(Lookup(a)) without the work per call for the CSV
+// ranges, whose owners' services are worked out at load: what a row that
+// has only its address is named. "" and false when no one owns a.
+func (db *DB) Service(a netip.Addr) (string, bool) {
+	if i, ok := db.find(a); ok {
+		return db.services[i], db.services[i] != ""
+	}
+	if o, ok := db.lookupMMDB(a); ok {
+		s := Service(o)
+		return s, s != ""
+	}
+	return "", false
+}
+
+// find returns the index of a's owner in the CSV ranges.
+func (db *DB) find(a netip.Addr) (uint32, bool) {
 	if db == nil || !a.IsValid() {
-		return Owner{}, false
+		return 0, false
 	}
 	a = a.Unmap()
 	if a.Is4() {
@@ -394,20 +423,28 @@ func (db *DB) Lookup(a netip.Addr) (Owner, bool) {
 			return 1
 		})
 		if i > 0 && db.v4[i-1].end >= v {
-			return db.owners[db.v4[i-1].owner], true
+			return db.v4[i-1].owner, true
 		}
-	} else {
-		v := u128Of(a)
-		i, _ := slices.BinarySearchFunc(db.v6, v, func(r range6, v u128) int {
-			if !v.less(r.start) {
-				return -1
-			}
-			return 1
-		})
-		if i > 0 && !db.v6[i-1].end.less(v) {
-			return db.owners[db.v6[i-1].owner], true
-		}
+		return 0, false
 	}
+	v := u128Of(a)
+	i, _ := slices.BinarySearchFunc(db.v6, v, func(r range6, v u128) int {
+		if !v.less(r.start) {
+			return -1
+		}
+		return 1
+	})
+	if i > 0 && !db.v6[i-1].end.less(v) {
+		return db.v6[i-1].owner, true
+	}
+	return 0, false
+}
+
+func (db *DB) lookupMMDB(a netip.Addr) (Owner, bool) {
+	if db == nil || !a.IsValid() {
+		return Owner{}, false
+	}
+	a = a.Unmap()
 	for _, r := range db.mmdb {
 		var rec mmdbASN
 		res := r.Lookup(a)

@@ -55,6 +55,9 @@ func TestLoadAndLookupBuiltRanges(t *testing.T) {
 		if ok != tt.found || ok && Service(o) != tt.service {
 			t.Errorf("Lookup(%s) = %+v %v → %q, want %q %v", tt.addr, o, ok, Service(o), tt.service, tt.found)
 		}
+		if s, ok := db.Service(netip.MustParseAddr(tt.addr)); ok != tt.found || s != tt.service {
+			t.Errorf("Service(%s) = %q %v, want %q %v", tt.addr, s, ok, tt.service, tt.found)
+		}
 	}
 	if _, ok := db.Lookup(netip.Addr{}); ok {
 		t.Error("the zero address has an owner")
@@ -253,6 +256,12 @@ func TestNPMPackage(t *testing.T) {
 	if db.Ranges() < 100000 {
 		t.Errorf("only %d ranges in @ip-location-db/asn", db.Ranges())
 	}
+	// The services worked out at load are Service of the owner.
+	for i, o := range db.owners {
+		if db.services[i] != Service(o) {
+			t.Fatalf("owner %+v: service %q at load, Service says %q", o, db.services[i], Service(o))
+		}
+	}
 	for _, tt := range []struct{ addr, want string }{
 		{"23.246.11.141", "Netflix"}, // the address-only Netflix server of netflix.pcap
 		{"8.8.8.8", "Google"},
@@ -300,6 +309,43 @@ func BenchmarkLookupNPM(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		db.Lookup(addrs[i%len(addrs)])
+		i++
+	}
+}
+
+// BenchmarkLookupNPMSpread looks up addresses spread over the whole IPv4
+// space, as the rows of a window are: each search reads cold memory,
+// unlike BenchmarkLookupNPM's three addresses.
+func BenchmarkLookupNPMSpread(b *testing.B) {
+	db, err := Load(npmASN(b)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(18, 18))
+	addrs := make([]netip.Addr, 1<<16)
+	for i := range addrs {
+		n := uint32(1<<24) + rng.Uint32N(200<<24)
+		addrs[i] = netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		db.Lookup(addrs[i%len(addrs)])
+		i++
+	}
+}
+
+// BenchmarkServiceNPM is Service over the package's owners: the name a
+// row gets from its owner.
+func BenchmarkServiceNPM(b *testing.B) {
+	db, err := Load(npmASN(b)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		Service(db.owners[i%len(db.owners)])
 		i++
 	}
 }

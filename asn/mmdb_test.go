@@ -105,6 +105,9 @@ func TestMMDB(t *testing.T) {
 		if o != tt.owner || ok != tt.found {
 			t.Errorf("Lookup(%s) = %+v %v, want %+v %v", tt.addr, o, ok, tt.owner, tt.found)
 		}
+		if s, ok := db.Service(netip.MustParseAddr(tt.addr)); s != Service(tt.owner) || ok != tt.found {
+			t.Errorf("Service(%s) = %q %v, want %q %v", tt.addr, s, ok, Service(tt.owner), tt.found)
+		}
 	}
 	if o, _ := db.Lookup(netip.MustParseAddr("23.246.11.141")); Service(o) != "Netflix" {
 		t.Errorf("Service = %q, want Netflix", Service(o))

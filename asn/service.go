@@ -122,5 +122,11 @@ func Readable(org string) string {
 			words[i] = string(r) + strings.ToLower(w[n:])
 		}
 	}
-	return strings.Join(words, " ")
+	r := strings.Join(words, " ")
+	if strings.HasPrefix(org, r) {
+		// Most often only a legal form went: keep the name's own bytes,
+		// so that the names worked out at load cost no memory.
+		return org[:len(r)]
+	}
+	return r
 }

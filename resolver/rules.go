@@ -249,10 +249,8 @@ func (n *Nicknamer) Named(domain string, remote netip.Addr) (string, NickSource)
 		if l, err := netip.ParseAddr(nick); err == nil {
 			a = l
 		}
-		if o, ok := n.owners.Lookup(a); ok {
-			if s := asn.Service(o); s != "" {
-				return s, NickFromASN
-			}
+		if s, ok := n.owners.Service(a); ok {
+			return s, NickFromASN
 		}
 	}
 	return nick, src
