@@ -135,3 +135,31 @@ func TestWindowsKeyReserve(t *testing.T) {
 		t.Errorf("WindowKeysCapped %d, want 1200", s.WindowKeysCapped.Load())
 	}
 }
+
+// One client's flood of flows that name themselves cannot take the room of
+// another client's flow names: the names remembered for packets that came
+// before them are capped per client too.
+func TestWindowsFlowNamesPerClient(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxClientKeys, cfg.MaxFlowNames = 50, 100
+	w := New(cfg, Dependencies{Names: newFakeNames()})
+	named := func(p capture.Packet, flow uint32, name *capture.FlowName) capture.Packet {
+		p.Flow, p.Name = flow, name
+		return p
+	}
+	b := capture.NewBatch()
+	for i := range 200 {
+		n := &capture.FlowName{Domain: "flood.example", Source: 3}
+		b.Packets = append(b.Packets, named(out(client, remote(i), 1, 10), uint32(i+1), nil), named(out(client, remote(i), 1, 10), uint32(i+1), n))
+	}
+	real := &capture.FlowName{Domain: "real.example", Source: 3}
+	b.Packets = append(b.Packets, named(out(client2, github, 2, 10), 1000, nil), named(out(client2, github, 2, 10), 1000, real))
+	got := collect(t, w, b)
+	m := rowsBy(got[0])
+	if n := m[[2]string{client2.String(), "real.example"}]; n != 2 {
+		t.Errorf("the other client's flow: %d packets under its name, want both (%v)", n, m)
+	}
+	if d := w.Stats().FlowNamesDropped.Load(); d != 150 {
+		t.Errorf("FlowNamesDropped %d, want 150", d)
+	}
+}

@@ -50,8 +50,9 @@ type Config struct {
 	// (PTR or the bare address) are remembered for later correction.
 	MaxGuesses int
 	// MaxFlowNames caps the flows whose name is remembered for the packets
-	// that came before it (a TCP handshake before its ClientHello). Beyond
-	// it such packets count under the address's name.
+	// that came before it (a TCP handshake before its ClientHello), and
+	// MaxClientKeys those of one client. Beyond them such packets count
+	// under the address's name.
 	MaxFlowNames int
 }
 
@@ -171,8 +172,9 @@ type Key struct {
 
 // flowName is a flow's name, noted when the packet that brought it passed.
 type flowName struct {
-	name *capture.FlowName
-	at   int64 // packet time, Unix nanoseconds
+	name   *capture.FlowName
+	at     int64 // packet time, Unix nanoseconds
+	client netip.Addr
 }
 
 type counter struct {
@@ -212,6 +214,10 @@ type Windows struct {
 	closing   []*window // scratch of closeUntil
 
 	flowNames map[uint32]flowName // flow id → the name it gave, for its earlier packets
+	// flowNamesBy counts flowNames per client: at most MaxClientKeys each,
+	// so that one client's flood of new flows cannot take the room of
+	// another's.
+	flowNamesBy map[netip.Addr]int
 
 	// known holds the busiest clients of the windows closed so far, with
 	// the start of the last window they were among the busiest of; at most
@@ -277,7 +283,8 @@ func New(cfg Config, deps Dependencies) *Windows {
 		deps.Now = time.Now
 	}
 	return &Windows{cfg: cfg, deps: deps, guessed: make(map[netip.Addr]string), flowNames: make(map[uint32]flowName),
-		known: make(map[netip.Addr]int64)}
+		flowNamesBy: make(map[netip.Addr]int),
+		known:       make(map[netip.Addr]int64)}
 }
 
 // Stats returns the live counters.
@@ -434,11 +441,19 @@ func (w *Windows) noteFlow(p *capture.Packet) {
 	if _, ok := w.flowNames[p.Flow]; ok {
 		return
 	}
-	if len(w.flowNames) >= w.cfg.MaxFlowNames {
+	var client netip.Addr
+	switch p.Dir {
+	case capture.DirRemoteDst:
+		client = p.Src
+	case capture.DirRemoteSrc:
+		client = p.Dst
+	}
+	if len(w.flowNames) >= w.cfg.MaxFlowNames || w.flowNamesBy[client] >= w.cfg.MaxClientKeys {
 		w.stats.FlowNamesDropped.Add(1)
 		return
 	}
-	w.flowNames[p.Flow] = flowName{name: p.Name, at: p.TS.UnixNano()}
+	w.flowNames[p.Flow] = flowName{name: p.Name, at: p.TS.UnixNano(), client: client}
+	w.flowNamesBy[client]++
 }
 
 // requestPTR asks for a reverse name once per key and window, and only for
@@ -758,6 +773,11 @@ func (w *Windows) forgetFlows() {
 	for id, f := range w.flowNames {
 		if f.at < oldest {
 			delete(w.flowNames, id)
+			if n := w.flowNamesBy[f.client] - 1; n > 0 {
+				w.flowNamesBy[f.client] = n
+			} else {
+				delete(w.flowNamesBy, f.client)
+			}
 		}
 	}
 }
