@@ -62,7 +62,7 @@ func newPruneCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 				}
 			})
 			log.Info("pruned", "older_than", cutoff, "tcpdump_records", res.Records, "dns_records", res.Names, "applied_windows", res.Applied,
-				"device_addresses", res.Addresses, "devices", res.Devices)
+				"device_addresses", res.Addresses, "devices", res.Devices, "replay_files", res.ReplayFiles)
 			return err
 		},
 	}

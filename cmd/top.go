@@ -298,7 +298,7 @@ func writeTopTable(w io.Writer, q store.TopQuery, res store.TopResult, loc *time
 			groupCount(more), counted, packetCount(p), percent(share(p, res.Total.Packets)), byteCount(by)), termWidth))
 	}
 	if u := res.Total.UnknownBytes; u > 0 {
-		lines = append(lines, fit(fmt.Sprintf("— bytes not known: %s packets from before netmon (rows adopted from the seed); ≥ bytes known of part only",
+		lines = append(lines, fit(fmt.Sprintf("— bytes not known: %s packets from before netmon (seed rows); ≥ partly known",
 			packetCount(u)), termWidth))
 	}
 	_, err := io.WriteString(w, strings.Join(lines, "\n")+"\n")

@@ -25,23 +25,27 @@ type topDoc struct {
 	Agent string     `json:"agent"`
 	Since *time.Time `json:"since"`
 	Total struct {
-		Groups    int       `json:"groups"`
-		Packets   uint64    `json:"packets"`
-		Bytes     uint64    `json:"bytes"`
-		FirstSeen time.Time `json:"first_seen"`
-		LastSeen  time.Time `json:"last_seen"`
+		Groups  int    `json:"groups"`
+		Packets uint64 `json:"packets"`
+		Bytes   uint64 `json:"bytes"`
+		// Packets of rows from before netmon (an adopted seed), bytes unknown.
+		UnknownBytes uint64    `json:"unknown_bytes_packets"`
+		FirstSeen    time.Time `json:"first_seen"`
+		LastSeen     time.Time `json:"last_seen"`
 	} `json:"total"`
 	Rows []topDocRow `json:"rows"`
 }
 
 type topDocRow struct {
-	Name      string        `json:"name"`
-	Packets   uint64        `json:"packets"`
-	Bytes     uint64        `json:"bytes"`
-	Share     float64       `json:"share"`
-	FirstSeen time.Time     `json:"first_seen"`
-	LastSeen  time.Time     `json:"last_seen"`
-	Device    *topDocDevice `json:"device"`
+	Name    string `json:"name"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+	// UnknownBytes: packets whose bytes are not known.
+	UnknownBytes uint64        `json:"unknown_bytes_packets"`
+	Share        float64       `json:"share"`
+	FirstSeen    time.Time     `json:"first_seen"`
+	LastSeen     time.Time     `json:"last_seen"`
+	Device       *topDocDevice `json:"device"`
 }
 
 type topDocDevice struct {

@@ -18,6 +18,10 @@ type PruneResult struct {
 	Applied   int64 // applied_windows
 	Addresses int64 // device_addresses
 	Devices   int64 // devices
+	// ReplayFiles are replay_files rows of files finished before the
+	// cutoff: a replay of such a file counts it again (its windows were
+	// pruned too).
+	ReplayFiles int64
 }
 
 // pruneConflictTries is how many times a batch that lost to a concurrent
@@ -33,6 +37,9 @@ var pruneTables = [...]struct{ name, column string }{
 	{"applied_windows", "ts"},
 	{"device_addresses", "last_seen"},
 	{"devices", "last_seen"},
+	// Not indexed by its time: read in id order, which is the order the
+	// files were first replayed in, so a batch stops at the first rows.
+	{"replay_files", "finished_at"},
 }
 
 // Prune deletes the rows of every agent older than before: counts by
@@ -54,7 +61,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time, batch int, progress
 	}
 	cutoff := before.UTC().Truncate(time.Second)
 	var res PruneResult
-	counts := [...]*int64{&res.Records, &res.Names, &res.Applied, &res.Addresses, &res.Devices}
+	counts := [...]*int64{&res.Records, &res.Names, &res.Applied, &res.Addresses, &res.Devices, &res.ReplayFiles}
 	for i, tc := range pruneTables {
 		table := tc.name
 		for {
@@ -98,7 +105,11 @@ func (s *Store) pruneBatch(ctx context.Context, table, column string, cutoff tim
 	if table == "device_addresses" {
 		cols = `id, agent, device_id`
 	}
-	err = s.db.SelectContext(ctx, &rows, `SELECT `+cols+` FROM `+table+` WHERE `+column+` < ? ORDER BY `+column+` LIMIT ?`, cutoff, batch)
+	order := column
+	if table == "replay_files" {
+		order = "id"
+	}
+	err = s.db.SelectContext(ctx, &rows, `SELECT `+cols+` FROM `+table+` WHERE `+column+` < ? ORDER BY `+order+` LIMIT ?`, cutoff, batch)
 	if err != nil || len(rows) == 0 {
 		return 0, false, err
 	}
