@@ -242,7 +242,8 @@ func writerResult(ctx context.Context, w *store.Writer, log *slog.Logger) error 
 	log.Info("writer done", "windows_written", st.Written.Load(), "duplicates_skipped", st.Duplicates.Load(),
 		"recovered_from_spool", st.Recovered.Load(), "write_failures", st.Failures.Load(), "conflicts", st.Conflicts.Load(),
 		"dropped", st.Dropped.Load(), "rejected", st.Rejected.Load(), "set_aside_blocking", st.SetAside.Load(),
-		"left_in_spool", st.Left.Load())
+		"left_in_spool", st.Left.Load(), "dropped_at_cap", st.DroppedCap.Load(), "dropped_from_memory", st.DroppedMemory.Load(),
+		"lost_at_exit", st.LostAtExit.Load())
 	var errs []error
 	if left := st.Left.Load(); left > 0 {
 		log.Warn("windows left in the spool; netmon writes them first at its next start with this --state-dir and --agent",
@@ -252,8 +253,36 @@ func writerResult(ctx context.Context, w *store.Writer, log *slog.Logger) error 
 		}
 	}
 	if lost := st.Lost(); lost > 0 {
-		errs = append(errs, fmt.Errorf("%d windows could not be written to the database: %d dropped at the spool's cap, %d set aside in %s (see the log above)",
-			lost, st.Dropped.Load(), st.Rejected.Load(), filepath.Join(w.Dir(), "rejected")))
+		errs = append(errs, fmt.Errorf("%d windows could not be written to the database: %s (see the log above)", lost, lossCauses(w)))
 	}
 	return errors.Join(errs...)
+}
+
+// lossCauses names what lost each window: the spool's cap, a disk that
+// refused the spool (full: ENOSPC, or read-only), or the database's refusal.
+func lossCauses(w *store.Writer) string {
+	st := w.Stats()
+	var parts []string
+	if n := st.DroppedCap.Load(); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d dropped at the spool's cap (--spool-max)", n))
+	}
+	disk := "the disk refused the spool"
+	if err := w.DiskError(); errors.Is(err, syscall.ENOSPC) {
+		disk = "the disk is full (no space left on device)"
+	} else if err != nil {
+		disk += " (" + oneLine(err) + ")"
+	}
+	if n := st.DroppedMemory.Load(); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d dropped from memory because %s and the memory kept for windows filled", n, disk))
+	}
+	if n := st.LostAtExit.Load(); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d held in memory because %s, lost at exit", n, disk))
+	}
+	if n := st.Dropped.Load() - st.DroppedCap.Load() - st.DroppedMemory.Load() - st.LostAtExit.Load(); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d could not be encoded", n))
+	}
+	if n := st.Rejected.Load(); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d set aside in %s", n, filepath.Join(w.Dir(), "rejected")))
+	}
+	return strings.Join(parts, ", ")
 }

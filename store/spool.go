@@ -61,6 +61,7 @@ type spool struct {
 	dir      string
 	maxBytes int64
 	maxFile  int64 // MaxSpoolFile; tests lower it
+	maxMem   int64 // cap of the windows in memory only
 	lock     *os.File
 	// oversize are the files set aside at open without being read.
 	oversize []oversizeFile
@@ -88,6 +89,7 @@ type spoolEntry struct {
 type appendReport struct {
 	diskErr     error // the window is in memory only
 	dropped     int   // windows dropped to keep within the caps, lost
+	droppedMem  int   // of those, windows in memory only, at the memory cap
 	droppedFrom time.Time
 	droppedTo   time.Time
 }
@@ -116,7 +118,7 @@ func openSpool(dir string, maxBytes int64) (*spool, error) {
 	_ = lock.Truncate(0)
 	_, _ = lock.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 
-	s := &spool{dir: dir, maxBytes: maxBytes, lock: lock, wake: make(chan struct{}, 1), nextSeq: 1, maxFile: MaxSpoolFile}
+	s := &spool{dir: dir, maxBytes: maxBytes, lock: lock, wake: make(chan struct{}, 1), nextSeq: 1, maxFile: MaxSpoolFile, maxMem: memoryCap}
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		s.close()
@@ -261,13 +263,16 @@ func (s *spool) enforceCaps(rep *appendReport) {
 				rep.droppedTo = e.start
 			}
 			rep.dropped++
+			if !onDisk {
+				rep.droppedMem++
+			}
 			return true
 		}
 		return false
 	}
 	for s.diskBytes > s.maxBytes && drop(true) {
 	}
-	for s.memBytes > memoryCap && drop(false) {
+	for s.memBytes > s.maxMem && drop(false) {
 	}
 }
 

@@ -38,6 +38,9 @@ type WriterConfig struct {
 	// how the metrics see write latency and failures without the writer
 	// knowing about them; it must return quickly.
 	OnWrite func(took time.Duration, err error)
+	// MaxMemoryBytes caps the windows kept in memory only while the spool
+	// cannot be written (disk full, read-only). Zero means 64 MiB.
+	MaxMemoryBytes int64
 }
 
 // DefaultWriterConfig returns the settings netmon runs with. 512 MiB of
@@ -74,7 +77,11 @@ type WriterStats struct {
 	Failures   atomic.Uint64 // failed attempts, each retried
 	Conflicts  atomic.Uint64 // of which deadlocks, lock wait timeouts, certification failures
 	Dropped    atomic.Uint64 // windows dropped at the spool's caps: lost
-	Rejected   atomic.Uint64 // windows set aside in the rejected folder: not written
+	// Dropped by cause, so that the exit line names the real one.
+	DroppedCap    atomic.Uint64 // at the spool's cap on disk (MaxSpoolBytes)
+	DroppedMemory atomic.Uint64 // held in memory because the disk refused them, dropped at MaxMemoryBytes
+	LostAtExit    atomic.Uint64 // held in memory because the disk refused them, lost when Run returned
+	Rejected      atomic.Uint64 // windows set aside in the rejected folder: not written
 	// SetAside counts, of those, windows set aside because they kept
 	// failing while a later window could be written: they blocked the
 	// windows after them.
@@ -98,7 +105,10 @@ type Writer struct {
 	stats WriterStats
 
 	// Rate limits for the loud but repetitive log lines.
-	dropLog, diskLog       limiter
+	dropLog, diskLog limiter
+	memLog           limiter
+	// diskErr is the last error of a spool write, for the exit summary.
+	diskErr                atomic.Pointer[error]
 	droppedSinceLog        int
 	memOnlySinceLog        int
 	droppedFrom, droppedTo time.Time
@@ -187,9 +197,12 @@ func NewWriter(cfg WriterConfig, db Applier, agent string, log *slog.Logger) (*W
 	if err != nil {
 		return nil, err
 	}
+	if cfg.MaxMemoryBytes > 0 {
+		sp.maxMem = cfg.MaxMemoryBytes
+	}
 	w := &Writer{
 		cfg: cfg, db: db, log: log.With("component", "writer"), spool: sp,
-		dropLog: limiter{period: 10 * time.Second}, diskLog: limiter{period: 10 * time.Second},
+		dropLog: limiter{period: 10 * time.Second}, diskLog: limiter{period: 10 * time.Second}, memLog: limiter{period: 10 * time.Second},
 	}
 	for _, o := range sp.oversize {
 		w.stats.Rejected.Add(1)
@@ -228,6 +241,15 @@ func (w *Writer) warnOtherSpools(agent string) {
 				"spool", filepath.Join(root, de.Name()), "windows", len(files))
 		}
 	}
+}
+
+// DiskError is the last error writing the spool (ENOSPC when the disk is
+// full), or nil when none failed.
+func (w *Writer) DiskError() error {
+	if e := w.diskErr.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // Dir is the spool directory.
@@ -278,8 +300,9 @@ func (w *Writer) Run(stop context.Context, in <-chan *aggregate.Window) error {
 	w.stats.Left.Store(uint64(n - m))
 	if m > 0 {
 		w.stats.Dropped.Add(uint64(m))
+		w.stats.LostAtExit.Add(uint64(m))
 		w.log.Error("windows held in memory only (the spool could not be written) are lost at exit",
-			"windows", m, "spool", w.spool.dir)
+			"windows", m, "spool", w.spool.dir, "err", oneLineErr(w.DiskError()))
 	}
 	return nil
 }
@@ -302,6 +325,7 @@ func (w *Writer) put(win *aggregate.Window) {
 		return
 	}
 	if rep.diskErr != nil {
+		w.diskErr.Store(&rep.diskErr)
 		w.stats.MemoryOnly.Add(1)
 		w.memOnlySinceLog++
 		if w.diskLog.allow(now) {
@@ -312,8 +336,19 @@ func (w *Writer) put(win *aggregate.Window) {
 	} else {
 		w.stats.Spooled.Add(1)
 	}
+	if rep.droppedMem > 0 {
+		w.stats.Dropped.Add(uint64(rep.droppedMem))
+		w.stats.DroppedMemory.Add(uint64(rep.droppedMem))
+		if w.memLog.allow(now) {
+			w.log.Error("the disk refuses the spool and the memory kept for windows is full: dropped the oldest windows, their counts are lost",
+				"dropped_total", w.stats.DroppedMemory.Load(), "max_memory_bytes", w.spool.maxMem, "spool", w.spool.dir,
+				"err", oneLineErr(w.DiskError()))
+		}
+		rep.dropped -= rep.droppedMem
+	}
 	if rep.dropped > 0 {
 		w.stats.Dropped.Add(uint64(rep.dropped))
+		w.stats.DroppedCap.Add(uint64(rep.dropped))
 		if w.droppedSinceLog == 0 || rep.droppedFrom.Before(w.droppedFrom) {
 			w.droppedFrom = rep.droppedFrom
 		}
