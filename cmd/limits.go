@@ -70,6 +70,9 @@ var limits = map[string]limit{
 	// How long a stop waits for the database: systemd gives 90 s.
 	"drain-timeout":   durationLimit(0, time.Hour),
 	"unhealthy-after": durationLimit(time.Second, 7*day),
+	// replay --follow: below a tenth of a second a file being copied is
+	// taken half-written; a day unchanged is more than any rotation.
+	"settle": durationLimit(100*time.Millisecond, day),
 	// Below 4 KiB not one window fits; above 1 TiB is no Pi's disk.
 	"spool-max": {4 << 10, 1 << 40, func(s string) (int64, error) { return parseSize(s) }, showSize},
 	"older-than": {int64(time.Minute), int64(36600 * day), func(s string) (int64, error) {

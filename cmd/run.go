@@ -302,9 +302,6 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Co
 				} else if !st.IsDir() {
 					return fmt.Errorf("--follow %s: not a directory", follow)
 				}
-				if settle <= 0 {
-					return fmt.Errorf("--settle must be positive, got %s", settle)
-				}
 			}
 			mon, err := newMonitor(f.ops, false)
 			if err != nil {
