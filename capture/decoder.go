@@ -254,6 +254,7 @@ type Decoder struct {
 	decoded []gopacket.LayerType
 	reasm   *reassembler
 	grace   time.Duration // stopGrace; tests shorten it
+	noFast  bool          // tests: every frame through gopacket's layers
 }
 
 // NewDecoder returns a Decoder. It starts nothing.
@@ -462,6 +463,9 @@ func (d *Decoder) decode(lk link, data []byte, ci gopacket.CaptureInfo, b *Batch
 	if len(data) < minLinkLen(lk) {
 		d.stats.truncated.Add(1)
 		return false
+	}
+	if lk == linkEthernet && !d.noFast && d.fast(data, ci, b) {
+		return true
 	}
 	d.mac = [6]byte{}
 	var ok bool
@@ -724,6 +728,12 @@ func (d *Decoder) transport(p *Packet, t gopacket.LayerType, snapped bool, b *Ba
 		p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
 		payload = d.udp.Payload
 	}
+	return d.finishTransport(p, payload, snapped, b)
+}
+
+// finishTransport copies the payload of p, whose transport fields are set,
+// when a rule keeps it, and emits p.
+func (d *Decoder) finishTransport(p *Packet, payload []byte, snapped bool, b *Batch) bool {
 	switch {
 	case len(payload) > 0 && (d.keeps(p.SrcPort) || d.keeps(p.DstPort)):
 		p.Payload = b.keep(payload)
