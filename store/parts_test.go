@@ -137,3 +137,28 @@ func TestWriterSetsAsideBlockingWindow(t *testing.T) {
 		t.Errorf("log does not say why the window was set aside:\n%s", log.String())
 	}
 }
+
+// The row of the clients past a window's cap on new clients (the zero
+// client address) is stored under the client "(overflow)", which top --by
+// device lists as such, never as a device or as "invalid IP".
+func TestOverflowClient(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		d := newDB(t, b)
+		s := d.store("a")
+		w := withID(aggregate.Window{Start: t0, Rows: []aggregate.Row{
+			row(c1, "a.example", "A", resolver.SourceDNS, 3, 300),
+			{Domain: aggregate.OverflowDomain, Nickname: aggregate.OverflowDomain, Source: resolver.SourceIP, Count: 7, Bytes: 700},
+		}}, 1)
+		if _, err := s.Apply(t.Context(), &w); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Top(t.Context(), store.TopQuery{By: store.ByDevice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Rows) != 2 || res.Rows[0].Name != aggregate.OverflowClient || res.Rows[0].Packets != 7 || res.Rows[0].Device.MAC != "" {
+			t.Errorf("top by device: %+v", res.Rows)
+		}
+	})
+}
