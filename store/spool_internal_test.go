@@ -160,7 +160,14 @@ func TestSpoolCoversWindow(t *testing.T) {
 	for typ, want := range known {
 		var got []string
 		for i := range typ.NumField() {
-			got = append(got, typ.Field(i).Name)
+			name := typ.Field(i).Name
+			if typ == reflect.TypeFor[aggregate.Window]() && (name == "Input" || name == "InputEnd") {
+				// The pipeline's own: which replayed file a window came
+				// from, used before the window reaches the writer (its
+				// ID carries the file's identity into the spool).
+				continue
+			}
+			got = append(got, name)
 		}
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("%s has fields the spool does not carry, or lost some; update spoolcodec.go (-spooled +now):\n%s", typ, d)
