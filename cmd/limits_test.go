@@ -508,3 +508,22 @@ func TestRouteLogsStdLog(t *testing.T) {
 		}
 	}
 }
+
+// In JSON mode the error a command ends with is a JSON record too.
+func TestLogFormatJSONError(t *testing.T) {
+	r := netmon(t, "replay", "--log-format", "json", "--db", filepath.Join(t.TempDir(), "x.db"), "/nonexistent/x.pcap")
+	if r.code != 1 {
+		t.Fatalf("exit %d", r.code)
+	}
+	for line := range strings.Lines(r.stderr) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("not JSON: %q", line)
+		}
+	}
+	var last map[string]any
+	if err := json.Unmarshal([]byte(r.lastLine()), &last); err != nil || last["level"] != "ERROR" ||
+		!strings.HasPrefix(fmt.Sprint(last["msg"]), "netmon: ") || !strings.Contains(fmt.Sprint(last["msg"]), "/nonexistent/x.pcap") {
+		t.Errorf("last line %q: want an ERROR record naming the file", r.lastLine())
+	}
+}

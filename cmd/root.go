@@ -47,6 +47,12 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		if fl := root.PersistentFlags().Lookup("log-format"); fl != nil && fl.Value.String() == "json" {
+			// A log shipper reading JSON gets the reason of the exit as
+			// one more record.
+			slog.New(slog.NewJSONHandler(stderr, nil)).Error("netmon: " + oneLine(err))
+			return 1
+		}
 		fmt.Fprintf(stderr, "netmon: %s\n", oneLine(err))
 		return 1
 	}
