@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/netmon/netmon/store/storetest"
 )
 
 // appliedOf is how many windows agent has in applied_windows.
@@ -305,5 +307,60 @@ func TestReplayDNSOnly(t *testing.T) {
 	}
 	if n := len(rowsOf(t, db, "dns")); n != 0 {
 		t.Errorf("%d tcpdump_records rows from DNS alone", n)
+	}
+}
+
+// TestReplayOnceSQLite: on an SQLite file too, a file replayed twice counts
+// once (the second replay skips it in one line), a DNS-only capture writes
+// its names, and the seed's panel, in SQLite's words (docs/storage.md),
+// answers every window.
+func TestReplayOnceSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "netmon.db")
+	wins := makeStream(t, 40, 20)
+	file := writeStream(t, wins)
+	for i := range 2 {
+		r := netmon(t, "replay", "--no-ptr", "--db", path, "--agent", "pi", "--state-dir", t.TempDir(), file)
+		r.mustSucceed(t)
+		if skipped := strings.Count(r.stderr, "skipped: replayed before"); skipped != i {
+			t.Errorf("replay %d says %d skip lines, want %d:\n%s", i+1, skipped, i, r.stderr)
+		}
+	}
+	var dns [][]pkt
+	for i := range 3 {
+		dns = append(dns, []pkt{{streamBase.Add(time.Hour + time.Duration(i)*10*time.Second),
+			dnsAnswer(t, netip.MustParseAddr("192.168.1.20"), fmt.Sprintf("night%d.example.net", i), netip.AddrFrom4([4]byte{203, 0, 113, byte(50 + i)}))}})
+	}
+	netmon(t, "replay", "--no-ptr", "--db", path, "--agent", "pi", "--state-dir", t.TempDir(), writeStream(t, dns)).mustSucceed(t)
+
+	db := storetest.Open(t, "sqlite:"+path)
+	var counted uint64
+	for _, w := range wins {
+		for _, p := range w {
+			if isCounted(p) {
+				counted++
+			}
+		}
+	}
+	var panel []struct {
+		Time  int64  `db:"time"`
+		Value uint64 `db:"value"`
+	}
+	if err := db.Select(&panel, `SELECT CAST(strftime('%s', ts) AS INTEGER) AS time, SUM(count) AS value FROM tcpdump_records`+
+		` WHERE ts BETWEEN datetime(?, 'unixepoch') AND datetime(?, 'unixepoch') GROUP BY nickname, ts ORDER BY ts`,
+		streamBase.Unix(), streamBase.Add(time.Hour).Unix()); err != nil {
+		t.Fatal(err)
+	}
+	var sumP uint64
+	for _, p := range panel {
+		sumP += p.Value
+	}
+	if sumP != counted || panel[0].Time != streamBase.Unix() {
+		t.Errorf("seed's panel on SQLite after two replays: %d packets from %d, want %d from %d", sumP, panel[0].Time, counted, streamBase.Unix())
+	}
+	var names int
+	if err := db.Get(&names, `SELECT COUNT(*) FROM dns_records WHERE CAST(domain AS TEXT) LIKE 'night%'`); err != nil || names != 3 {
+		var all []string
+		_ = db.Select(&all, `SELECT CAST(domain AS TEXT) FROM dns_records`)
+		t.Errorf("names of the DNS-only capture in dns_records: %d, %v; want 3 (all: %q)", names, err, all)
 	}
 }
