@@ -278,6 +278,8 @@ func TestLimits(t *testing.T) {
 		{"top", "since", "900000h", "must be at most 36600d, got 37500d"},
 		{"top", "limit", "2000000", "must be at most 1000000, got 2000000"},
 		{"top", "limit", "-1", "must be at least 0, got -1"},
+		{"replay", "settle", "50ms", "must be at least 100ms, got 50ms"},
+		{"replay", "settle", "48h", "must be at most 24h, got 48h"},
 	}
 	run := func(t *testing.T, env []string, args ...string) (string, int, string) {
 		t.Helper()
