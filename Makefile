@@ -28,6 +28,13 @@ PKGS       ?= $(DEB_PKGS)
 CROSS_PKGS_arm64 := gcc-aarch64-linux-gnu libpcap-dev:arm64 qemu-user-static file
 CROSS_PKGS_armhf := gcc-arm-linux-gnueabihf libpcap-dev:armhf file
 DIST             ?= dist
+# The release builds are hardened as Debian builds its own packages (and
+# lintian checks the packages for): position-independent, full RELRO with
+# immediate binding, and the C parts (libpcap's cgo glue) with fortified
+# string functions and stack protection.
+RELEASE_BUILD  := -trimpath -buildmode=pie
+HARDEN_CFLAGS  := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+HARDEN_LDFLAGS := -Wl,-z,relro,-z,now
 RELEASES         := $(DIST)/netmon-linux-arm64 $(DIST)/netmon-linux-armv7
 
 .PHONY: web-assets
@@ -41,7 +48,7 @@ web-assets:
 	cd web/static/vendor && sha256sum uPlot.iife.min.js uPlot.min.css LICENSE > SHA256SUMS
 	rm -rf web/npm/node_modules
 
-.PHONY: all build run deps mariadb test test-arm64 lint unit bench fuzz fuzz-short clean install release armhf-sysroot $(RELEASES)
+.PHONY: all build run deps mariadb test test-arm64 test-deb lint unit bench fuzz fuzz-short clean install release armhf-sysroot deb $(RELEASES) $(DIST)/netmon-linux-amd64
 
 all: build
 
@@ -174,7 +181,8 @@ release: $(RELEASES)
 $(DIST)/netmon-linux-arm64: cross-deps-arm64
 	@mkdir -p $(DIST)
 	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc \
-		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/netmon
+	CGO_CFLAGS='$(HARDEN_CFLAGS)' CGO_LDFLAGS='$(HARDEN_LDFLAGS)' \
+		$(GO) build $(RELEASE_BUILD) -ldflags '$(LDFLAGS)' -o $@ ./cmd/netmon
 	@$(call check-elf,$@,ELF 64-bit LSB .*ARM aarch64.*dynamically linked.*/lib/ld-linux-aarch64\.so\.1)
 # armhf's libpcap comes through multiarch like arm64's. Multiarch needs the
 # armhf libraries at exactly the host's versions, which a mirror in mid-sync
@@ -193,10 +201,17 @@ $(DIST)/netmon-linux-armv7:
 		cflags="-I$(abspath $(ARMHF_SYSROOT))/usr/include"; \
 		ldflags="-L$(abspath $(ARMHF_SYSROOT))/usr/lib/arm-linux-gnueabihf -Wl,--allow-shlib-undefined"; \
 	fi; \
-	echo "go build GOARCH=arm GOARM=7 -o $@"; \
-	CGO_ENABLED=1 GOOS=linux GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-gcc CGO_CFLAGS="$$cflags" CGO_LDFLAGS="$$ldflags" \
-		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/netmon
+	echo "go build GOARCH=arm GOARM=7 $(RELEASE_BUILD) -o $@"; \
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-gcc \
+	CGO_CFLAGS="$(HARDEN_CFLAGS) $$cflags" CGO_LDFLAGS="$(HARDEN_LDFLAGS) $$ldflags" \
+		$(GO) build $(RELEASE_BUILD) -ldflags '$(LDFLAGS)' -o $@ ./cmd/netmon
 	@$(call check-elf,$@,ELF 32-bit LSB .*ARM.*EABI5.*dynamically linked.*/lib/ld-linux-armhf\.so\.3)
+# This machine's own binary, built the same way, for the amd64 package.
+$(DIST)/netmon-linux-amd64:
+	@mkdir -p $(DIST)
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 CGO_CFLAGS='$(HARDEN_CFLAGS)' CGO_LDFLAGS='$(HARDEN_LDFLAGS)' \
+		$(GO) build $(RELEASE_BUILD) -ldflags '$(LDFLAGS)' -o $@ ./cmd/netmon
+	@$(call check-elf,$@,ELF 64-bit LSB .*x86-64.*dynamically linked.*/lib64/ld-linux-x86-64\.so\.2)
 # Downloads (not installs) the armhf libpcap packages and unpacks them into
 # ARMHF_SYSROOT; armhf is added to dpkg only for the download.
 armhf-sysroot:
@@ -208,6 +223,38 @@ armhf-sysroot:
 	[ -z "$$added" ] || dpkg --remove-architecture armhf; \
 	[ $$rc = 0 ] || { echo "could not download libpcap0.8:armhf and libpcap0.8-dev:armhf"; exit 1; }; \
 	for d in $(ARMHF_SYSROOT)/debs/*.deb; do dpkg-deb -x $$d $(ARMHF_SYSROOT); done
+
+# Debian packages (docs/install.md): $(DIST)/netmon_VERSION_ARCH.deb for
+# amd64, arm64 and armhf (the Raspberry Pi's 64- and 32-bit Raspberry Pi OS),
+# from the binaries above. deploy/deb/ is the packager, a Go program of its
+# own module that uses nfpm as a library (the files, the maintainer scripts
+# and the conffile are there too); VERSION, git describe's, becomes a Debian
+# version (v1.2.0-3-gabc1234 -> 1.2.0+3.gabc1234; before any tag,
+# 0.0.0+COMMITS.gHASH).
+DEBTOOL     := bin/netmon-deb
+DEB_ARCHES  := amd64 arm64 armhf
+DEB_VERSION  = $(shell $(DEBTOOL) -print-version -version '$(VERSION)')
+.PHONY: $(DEBTOOL)
+$(DEBTOOL):
+	$(GO) -C deploy/deb build -o $(abspath $(DEBTOOL)) .
+deb: $(DIST)/netmon-linux-amd64 $(RELEASES) $(DEBTOOL)
+	@set -e; for a in $(DEB_ARCHES); do $(DEBTOOL) -arch $$a -version '$(VERSION)' -out $(DIST); done
+	@cd $(DIST) && ls -l $(foreach a,$(DEB_ARCHES),netmon_$(DEB_VERSION)_$(a).deb)
+
+# The packages' tests: the packager's own, lintian on all three, and an
+# install test of the amd64 package with dpkg in a Debian chroot (made with
+# debootstrap once, then kept as a tarball in DEB_CACHE): the user, the
+# unit (systemd-analyze verify), netmon version, a replay as netmon, an
+# upgrade, remove and purge, and what is left; the arm64 package's binary
+# runs under qemu. Nothing is installed on this machine itself.
+DEB_TEST_PKGS := lintian debootstrap dpkg-dev qemu-user-static file
+DEB_CACHE     ?= /var/cache/netmon/deb-test
+test-deb: deb
+	@$(MAKE) --no-print-directory deps PKGS='$(DEB_TEST_PKGS)'
+	$(GO) -C deploy/deb vet ./...
+	NETMON_DEB_DIR=$(abspath $(DIST)) NETMON_DEB_VERSION=$(DEB_VERSION) NETMON_VERSION='$(VERSION)' \
+	NETMON_DEB_TOOL=$(abspath $(DEBTOOL)) NETMON_DEB_CACHE=$(DEB_CACHE) \
+		$(GO) -C deploy/deb test -count=1 -v -timeout 20m ./...
 
 # $(call check-elf,FILE,PATTERN): file's description of FILE matches the
 # grep PATTERN, and FILE loads libpcap.so.0.8.
