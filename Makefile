@@ -115,11 +115,13 @@ mariadb:
 
 # Every test: formatting, vet, and the race-enabled suite (unit, real
 # captures, real MariaDB, live capture on a veth pair, short fuzz runs),
-# then the unit tests again as arm64 code under qemu.
+# then the unit tests again as arm64 code under qemu, then the Debian
+# packages (test-deb).
 test: deps mariadb lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz-short
 	$(MAKE) test-arm64
+	$(MAKE) test-deb
 
 # The unit tests of every package but cmd, built for arm64 and run under
 # qemu-user: qemu-aarch64-static is go test's -exec, so binfmt_misc is not
