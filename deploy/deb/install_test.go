@@ -128,6 +128,9 @@ func TestContents(t *testing.T) {
 			t.Errorf("%s: Recommends %q", p, got)
 		}
 		list := exe(t, "dpkg-deb", "--contents", p)
+		if strings.Contains(list, ".go\n") {
+			t.Errorf("%s holds Go source:\n%s", filepath.Base(p), list)
+		}
 		for path, mode := range map[string]string{
 			"./usr/bin/netmon":                                                "-rwxr-xr-x",
 			"./lib/systemd/system/netmon.service":                             "-rw-r--r--",

@@ -315,6 +315,11 @@ func stage(root, scratch, binary, version, describe, maintainer string, mtime ti
 		if err != nil {
 			return err
 		}
+		// Only the files Grafana reads: deploy/grafana is also a Go
+		// package, whose tests run the dashboards' SQL.
+		if ext := filepath.Ext(p); ext != ".json" && ext != ".yaml" && ext != ".yml" {
+			return nil
+		}
 		add(files.TypeFile, p, "/usr/share/netmon/grafana/"+filepath.ToSlash(rel), 0o644)
 		return nil
 	})
