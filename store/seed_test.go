@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
@@ -180,8 +181,14 @@ func TestAdoptSeed(t *testing.T) {
 			t.Errorf("Top Netflix = %+v, want 7 packets, all of unknown bytes", r)
 		}
 	}
-	if _, err := st.Series(t.Context(), store.SeriesQuery{Since: seedT.Add(-time.Minute), Until: seedT.Add(time.Minute), Buckets: 6, Top: 4}); err != nil {
-		t.Errorf("Series over old rows: %v", err)
+	ser, err := st.Series(t.Context(), store.SeriesQuery{Since: seedT, Until: seedT.Add(30 * time.Second), Buckets: 3, Top: 4})
+	if err != nil {
+		t.Fatalf("Series over old rows: %v", err)
+	}
+	for _, l := range ser.Lines {
+		if l.Name == "YouTube" && (fmt.Sprint(l.Packets) != "[150 44 11]" || fmt.Sprint(l.UnknownBytes) != "[150 44 0]" || fmt.Sprint(l.Bytes) != "[0 0 11000]") {
+			t.Errorf("Series YouTube = %+v, want packets [150 44 11] of which [150 44 0] of unknown bytes, bytes [0 0 11000]", l)
+		}
 	}
 	// The dashboards' view reads the old rows too.
 	var viewRows int

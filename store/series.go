@@ -43,6 +43,10 @@ type SeriesLine struct {
 	Name    string
 	Packets []uint64
 	Bytes   []uint64
+	// UnknownBytes counts, per bucket, the packets whose bytes are not
+	// known (rows from before netmon, adopted from the seed's database);
+	// nil when there are none in the whole series.
+	UnknownBytes []uint64
 }
 
 // Series sums packets and bytes per service and window start in one
@@ -58,7 +62,7 @@ func (s *Store) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 		return Series{}, fmt.Errorf("series: top %d: want 1 to %d", q.Top, MaxSeries)
 	}
 	where, args := rowFilter{Agent: q.Agent, Since: q.Since, Until: q.Until, Device: q.Device}.sql()
-	rows, err := s.db.QueryContext(ctx, `SELECT r.ts, r.nickname, SUM(r.count), COALESCE(SUM(r.bytes), 0) FROM tcpdump_records AS r`+
+	rows, err := s.db.QueryContext(ctx, `SELECT r.ts, r.nickname, SUM(r.count), COALESCE(SUM(r.bytes), 0), SUM(CASE WHEN r.bytes IS NULL THEN r.count ELSE 0 END) FROM tcpdump_records AS r`+
 		where+` GROUP BY r.ts, r.nickname`, args...)
 	if err != nil {
 		return Series{}, readErr(err)
@@ -68,6 +72,7 @@ func (s *Store) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 		bucket         int
 		name           string
 		packets, bytes uint64
+		unknown        uint64
 	}
 	step := q.Until.Sub(q.Since) / time.Duration(q.Buckets)
 	if step <= 0 {
@@ -78,7 +83,7 @@ func (s *Store) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 	for rows.Next() {
 		var p point
 		var ts time.Time
-		if err := rows.Scan(&ts, &p.name, &p.packets, &p.bytes); err != nil {
+		if err := rows.Scan(&ts, &p.name, &p.packets, &p.bytes, &p.unknown); err != nil {
 			return Series{}, fmt.Errorf("read series: %w", err)
 		}
 		p.bucket = min(int(ts.Sub(q.Since)/step), q.Buckets-1)
@@ -127,6 +132,12 @@ func (s *Store) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 		}
 		res.Lines[i].Packets[p.bucket] += p.packets
 		res.Lines[i].Bytes[p.bucket] += p.bytes
+		if p.unknown > 0 {
+			if res.Lines[i].UnknownBytes == nil {
+				res.Lines[i].UnknownBytes = make([]uint64, q.Buckets)
+			}
+			res.Lines[i].UnknownBytes[p.bucket] += p.unknown
+		}
 	}
 	return res, nil
 }

@@ -363,7 +363,12 @@ type SeriesDoc struct {
 type SeriesDocLine struct {
 	Name    string   `json:"name"`
 	Packets []uint64 `json:"packets"`
-	Bytes   []uint64 `json:"bytes"`
+	// Bytes is null for a step whose packets' bytes are all unknown (rows
+	// from before netmon, adopted from the seed's database).
+	Bytes []*uint64 `json:"bytes"`
+	// UnknownBytes counts per step the packets whose bytes are unknown;
+	// absent when there are none.
+	UnknownBytes []uint64 `json:"unknown_bytes_packets,omitempty"`
 }
 
 func (a *api) series(w http.ResponseWriter, r *http.Request) {
@@ -403,7 +408,14 @@ func (a *api) series(w http.ResponseWriter, r *http.Request) {
 		d.Times = append(d.Times, t.Unix())
 	}
 	for _, l := range s.Lines {
-		d.Lines = append(d.Lines, SeriesDocLine(l))
+		dl := SeriesDocLine{Name: l.Name, Packets: l.Packets, Bytes: make([]*uint64, len(l.Bytes)), UnknownBytes: l.UnknownBytes}
+		for i := range l.Bytes {
+			if l.UnknownBytes != nil && l.UnknownBytes[i] > 0 && l.UnknownBytes[i] >= l.Packets[i] {
+				continue // unknown, not zero
+			}
+			dl.Bytes[i] = &l.Bytes[i]
+		}
+		d.Lines = append(d.Lines, dl)
 	}
 	writeJSON(w, d)
 }

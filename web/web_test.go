@@ -141,9 +141,9 @@ func TestAPI(t *testing.T) {
 			var s web.SeriesDoc
 			get(t, srv, "/api/series?agent=home&since=2024-05-01T10:00:00Z&until=2024-05-01T10:00:30Z&buckets=3&top=2", &s)
 			want := web.SeriesDoc{Step: 10, Times: []int64{1714557600, 1714557610, 1714557620}, Lines: []web.SeriesDocLine{
-				{Name: "Netflix", Packets: []uint64{0, 120, 0}, Bytes: []uint64{0, 1000, 0}},
-				{Name: "YouTube", Packets: []uint64{100, 0, 0}, Bytes: []uint64{90000, 0, 0}},
-				{Name: store.Other, Packets: []uint64{0, 0, 14}, Bytes: []uint64{0, 0, 1400}},
+				{Name: "Netflix", Packets: []uint64{0, 120, 0}, Bytes: u64s(0, 1000, 0)},
+				{Name: "YouTube", Packets: []uint64{100, 0, 0}, Bytes: u64s(90000, 0, 0)},
+				{Name: store.Other, Packets: []uint64{0, 0, 14}, Bytes: u64s(0, 0, 1400)},
 			}}
 			if diff := cmp.Diff(want, s); diff != "" {
 				t.Errorf("series (-want +got):\n%s", diff)
@@ -340,4 +340,13 @@ func TestVendoredAssets(t *testing.T) {
 	if !strings.Contains(string(lock), `"version": "1.6.32"`) {
 		t.Error("package-lock.json does not pin uplot 1.6.32")
 	}
+}
+
+// u64s is a series' bytes as the API gives them, every one known.
+func u64s(v ...uint64) []*uint64 {
+	out := make([]*uint64, len(v))
+	for i := range v {
+		out[i] = &v[i]
+	}
+	return out
 }
