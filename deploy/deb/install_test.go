@@ -386,6 +386,10 @@ func newChroot(t *testing.T) chroot {
 			t.Fatal(err)
 		}
 		defer os.RemoveAll(root)
+		// The chroot's /, which MkdirTemp made 0700: every user walks it.
+		if err := os.Chmod(root, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		start := time.Now()
 		if out, err := exec.Command("debootstrap", "--variant=minbase", "--include="+strings.Join(chrootPackages, ","),
 			suite, root, mirror).CombinedOutput(); err != nil {
@@ -400,6 +404,9 @@ func newChroot(t *testing.T) chroot {
 	}
 	dir := t.TempDir()
 	exe(t, "tar", "-C", dir, "-xf", tarball)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	return chroot{t: t, dir: dir}
 }
 

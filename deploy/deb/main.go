@@ -117,7 +117,7 @@ func run(args []string) error {
 		*binary = filepath.Join(*root, "dist", name)
 	}
 	if _, err := os.Stat(*binary); err != nil {
-		return fmt.Errorf("no binary to pack: %v (make release builds it)", err)
+		return fmt.Errorf("no binary to pack: %v (make deb builds it)", err)
 	}
 
 	depends, err := Depends(*binary, *symbols)
