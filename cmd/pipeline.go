@@ -12,6 +12,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/cmd/internal/telemetry"
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 )
@@ -32,7 +33,7 @@ type pipelineConfig struct {
 	Devices devices.Config
 	// Observe, when set, is given the stages before they start, for the
 	// metrics to read their counters.
-	Observe func(*pipelineStages)
+	Observe func(*telemetry.Stages)
 	// Book, when set, cuts windows at the end of every input and gives a
 	// replayed file's windows IDs that make a second replay skip them.
 	Book *replayBook
@@ -135,14 +136,14 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	resolved := make(chan *capture.Batch, batchQueue)
 	closed := make(chan *aggregate.Window, windowQueue)
 	if cfg.Observe != nil {
-		cfg.Observe(&pipelineStages{
+		cfg.Observe(&telemetry.Stages{
 			Decoder: decoder, Learner: learner, Table: table, Classifier: classifier, PTR: ptr, Windows: windows,
 			Devices: tracker,
-			Queues: []queueGauge{
-				{"decoded", func() int { return len(decoded) }, cap(decoded)},
-				{"learned", func() int { return len(learned) }, cap(learned)},
-				{"resolved", func() int { return len(resolved) }, cap(resolved)},
-				{"windows", func() int { return len(closed) }, cap(closed)},
+			Queues: []telemetry.Queue{
+				{Name: "decoded", Len: func() int { return len(decoded) }, Cap: cap(decoded)},
+				{Name: "learned", Len: func() int { return len(learned) }, Cap: cap(learned)},
+				{Name: "resolved", Len: func() int { return len(resolved) }, Cap: cap(resolved)},
+				{Name: "windows", Len: func() int { return len(closed) }, Cap: cap(closed)},
 			},
 		})
 	}

@@ -200,7 +200,7 @@ func newRunCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Comma
 			if err != nil {
 				return err
 			}
-			p, err := f.prepare(ctx, logger, true, mon.observeWrite)
+			p, err := f.prepare(ctx, logger, true, mon.ObserveWrite)
 			if err != nil {
 				return err
 			}
@@ -224,23 +224,23 @@ func newRunCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Comma
 				src.Close()
 				return err
 			}
-			mon.writer.Store(p.writer)
+			mon.SetWriter(p.writer)
 			if ln != nil && p.store != nil {
-				mon.web = p.store
+				mon.ServeWeb(p.store)
 			}
 			if ln != nil {
-				defer mon.serve(ln, p.log)()
+				defer mon.Serve(ln, p.log)()
 			}
 			watchCtx, stopWatch := context.WithCancel(ctx)
 			watchDone := make(chan struct{})
 			go func() {
 				defer close(watchDone)
-				mon.capture.run(watchCtx)
+				mon.Capture().Run(watchCtx)
 			}()
 			defer func() { stopWatch(); <-watchDone }()
-			p.cfg.Observe = mon.stages.Store
+			p.cfg.Observe = mon.Observe
 			p.log.Info("capturing", "interface", iface, "filter", f.filter, "window_s", f.window.Seconds())
-			in := input{name: iface, open: func() (capture.Source, error) { return mon.capture.wrap(src), nil }}
+			in := input{name: iface, open: func() (capture.Source, error) { return mon.Capture().Wrap(src), nil }}
 			res, err := runPipeline(ctx, p.cfg, []input{in}, p.writer, p.log)
 			p.log.Info("stopped", "packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows,
 				"pcap_received", res.Capture.Received, "pcap_dropped", res.Capture.Dropped, "if_dropped", res.Capture.IfDropped)
@@ -307,7 +307,7 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Co
 			if err != nil {
 				return err
 			}
-			p, err := f.prepare(ctx, logger, false, mon.observeWrite)
+			p, err := f.prepare(ctx, logger, false, mon.ObserveWrite)
 			if err != nil {
 				return err
 			}
@@ -316,14 +316,14 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Co
 			if err != nil {
 				return err
 			}
-			mon.writer.Store(p.writer)
+			mon.SetWriter(p.writer)
 			if ln != nil && p.store != nil {
-				mon.web = p.store
+				mon.ServeWeb(p.store)
 			}
 			if ln != nil {
-				defer mon.serve(ln, p.log)()
+				defer mon.Serve(ln, p.log)()
 			}
-			p.cfg.Observe = mon.stages.Store
+			p.cfg.Observe = mon.Observe
 			book := newReplayBook(p.store, p.log, remove)
 			p.applier.book = book
 			p.cfg.Book = book

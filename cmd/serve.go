@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/netmon/netmon/cmd/internal/telemetry"
 	"github.com/netmon/netmon/web"
 )
 
@@ -59,7 +60,7 @@ func newServeCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 				ReadHeaderTimeout: 5 * time.Second,
 				ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 			}
-			warnExposed(log, ln, auth)
+			telemetry.WarnExposed(log, ln, auth)
 			log.Info("serving the dashboard", "url", "http://"+ln.Addr().String()+"/", "auth", auth != nil)
 			fmt.Fprintf(c.OutOrStdout(), "netmon dashboard on http://%s/\n", ln.Addr())
 			errc := make(chan error, 1)

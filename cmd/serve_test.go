@@ -54,8 +54,8 @@ func TestMonitorServesDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.web = st
-	srv := httptest.NewServer(m.handler())
+	m.ServeWeb(st)
+	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	for path, want := range map[string]string{"/": "<title>netmon</title>", "/api/range": `"agents":[]`, "/metrics": "netmon_", "/healthz": "ok"} {
 		resp, err := http.Get(srv.URL + path)
