@@ -322,6 +322,11 @@ func (w *Windows) Run(ctx context.Context, in <-chan *capture.Batch, out chan<- 
 			if err := w.closeUntil(ctx, out, w.watermark); err != nil {
 				return err
 			}
+			if w.lastNames == 0 {
+				// Names start waiting at the first packet: those of the
+				// first batch go with the first window, as ever.
+				w.lastNames = w.lastPacket
+			}
 			if len(w.open) == 0 && w.lastPacket-w.lastNames >= int64(w.cfg.Width) {
 				// Packets but no window: DNS alone, or traffic that is not
 				// counted. What they taught is written all the same.
