@@ -4,7 +4,6 @@
 package aggregate
 
 import (
-	"context"
 	"net/netip"
 	"time"
 
@@ -65,9 +64,4 @@ type Correction struct {
 	// NewNickSource says where NewNickname came from.
 	NewNickSource resolver.NickSource
 	NewSource     resolver.Source
-}
-
-// Sink receives each closed window. The store implements it.
-type Sink interface {
-	WriteWindow(ctx context.Context, w *Window) error
 }

@@ -750,7 +750,7 @@ func (w *Windows) name(k Key, fn *capture.FlowName) (string, resolver.Source) {
 		return OverflowDomain, resolver.SourceIP
 	}
 	if fn != nil && fn.Domain != "" {
-		return fn.Domain, resolver.Source(fn.Source)
+		return fn.Domain, fn.Source
 	}
 	rec, ok := w.deps.Names.Lookup(k.Client, k.Remote)
 	if ok && rec.Source.Definite() {

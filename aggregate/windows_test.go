@@ -335,7 +335,7 @@ func TestWindowsFlowNames(t *testing.T) {
 	names.Drain(nil)
 	ptr := &fakePTR{}
 	w := New(DefaultConfig(), Dependencies{Names: names, PTR: ptr})
-	sni := &capture.FlowName{Domain: "api.github.com", Source: uint8(resolver.SourceSNI)}
+	sni := &capture.FlowName{Domain: "api.github.com", Source: resolver.SourceSNI}
 	dot := &capture.FlowName{Nickname: "DNS-over-TLS"}
 	r3 := netip.MustParseAddr("203.0.113.3")
 	got := collect(t, w,
@@ -380,7 +380,7 @@ func TestWindowsFlowNames(t *testing.T) {
 func TestWindowsFlowNamesInLateWindows(t *testing.T) {
 	names := newFakeNames()
 	w := New(DefaultConfig(), Dependencies{Names: names})
-	sni := &capture.FlowName{Domain: "late.example", Source: uint8(resolver.SourceSNI)}
+	sni := &capture.FlowName{Domain: "late.example", Source: resolver.SourceSNI}
 	got := collect(t, w,
 		batch(out(client, dropbox, 5000, 1)), // a later file first
 		batch(flowPkt(out(client, dropbox, 100, 10), 3, nil)),
@@ -403,7 +403,7 @@ func TestWindowsFlowNamesBounded(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxFlowNames = 2
 	w := New(cfg, Dependencies{Names: newFakeNames()})
-	sni := &capture.FlowName{Domain: "a.example", Source: uint8(resolver.SourceSNI)}
+	sni := &capture.FlowName{Domain: "a.example", Source: resolver.SourceSNI}
 	w.Add(batch(flowPkt(out(client, github, 100, 1), 1, sni), flowPkt(out(client, github, 100, 1), 2, sni),
 		flowPkt(out(client, github, 100, 1), 3, sni), flowPkt(out(client, github, 100, 1), 3, sni)))
 	if n, d := len(w.flowNames), w.Stats().FlowNamesDropped.Load(); n != 2 || d != 2 {
@@ -417,7 +417,7 @@ func BenchmarkWindowsAddNamed(b *testing.B) {
 	names := newFakeNames()
 	w := New(DefaultConfig(), Dependencies{Names: names})
 	bt := capture.NewBatch()
-	fn := []*capture.FlowName{{Domain: "a.example", Source: uint8(resolver.SourceSNI)}, {Domain: "b.example", Source: uint8(resolver.SourceSNI)}}
+	fn := []*capture.FlowName{{Domain: "a.example", Source: resolver.SourceSNI}, {Domain: "b.example", Source: resolver.SourceSNI}}
 	for i := range capture.BatchSize {
 		r := netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 16)})
 		bt.Packets = append(bt.Packets, flowPkt(out(client, r, 100+float64(i)/1000, 100), 0, fn[i%2]))

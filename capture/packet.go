@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // Packet is the part of one frame that later stages need. It holds no
@@ -64,8 +66,8 @@ type FlowName struct {
 	// It is empty for a flow that named no server but whose protocol says
 	// what it is (DNS-over-TLS without SNI): the address's name is used.
 	Domain string
-	// Source is the resolver.Source the name came from (sni, http, quic).
-	Source uint8
+	// Source is where the name came from (sni, http, quic).
+	Source source.Source
 	// Nickname, when set, is the service label for the flow whatever its
 	// domain: DNS-over-TLS for port 853, for example.
 	Nickname string

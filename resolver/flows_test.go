@@ -77,7 +77,7 @@ func TestFlowNamedByClientHello(t *testing.T) {
 		t.Errorf("flow ids %d and %d, want the same nonzero id", id, bt.Packets[5].Flow)
 	}
 	n := bt.Packets[5].Name
-	if Source(n.Source) != SourceSNI || n.Outer || n.Nickname != "" {
+	if n.Source != SourceSNI || n.Outer || n.Nickname != "" {
 		t.Errorf("name %+v, want plain SNI", *n)
 	}
 	if d := cmp.Diff([]Record{{TS: t0.Add(23 * time.Millisecond), Addr: web, Domain: "split.example.com", Source: SourceSNI}},
@@ -189,8 +189,8 @@ func TestFlowNamedByQUIC(t *testing.T) {
 	if d := cmp.Diff(want, marksOf(bt)); d != "" {
 		t.Errorf("marks (-want +got):\n%s", d)
 	}
-	if n := bt.Packets[2].Name; Source(n.Source) != SourceQUIC {
-		t.Errorf("source %v, want quic", Source(n.Source))
+	if n := bt.Packets[2].Name; n.Source != SourceQUIC {
+		t.Errorf("source %v, want quic", n.Source)
 	}
 
 	// A connection seen from its short headers only gets no name, and
@@ -221,7 +221,7 @@ func TestFlowDNSOverTLS(t *testing.T) {
 	l.Learn(bt)
 	got := []capture.FlowName{*bt.Packets[1].Name, *bt.Packets[2].Name, *bt.Packets[3].Name}
 	want := []capture.FlowName{
-		{Domain: "dns.google", Source: uint8(SourceSNI), Nickname: NickDoT},
+		{Domain: "dns.google", Source: SourceSNI, Nickname: NickDoT},
 		{Nickname: NickDoT},
 		{Nickname: NickDoQ},
 	}

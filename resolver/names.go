@@ -78,7 +78,7 @@ type interner struct {
 // does not allocate; only a name seen for the first time does.
 func (in *interner) get(domain []byte, v nameVariant) *capture.FlowName {
 	for _, n := range in.m[string(domain)] {
-		if Source(n.Source) == v.src && n.Nickname == v.nick && n.Outer == v.outer {
+		if n.Source == v.src && n.Nickname == v.nick && n.Outer == v.outer {
 			return n
 		}
 	}
@@ -92,7 +92,7 @@ func (in *interner) get(domain []byte, v nameVariant) *capture.FlowName {
 	if vs := in.m[d]; len(vs) > 0 {
 		d = vs[0].Domain // share the string
 	}
-	n := &capture.FlowName{Domain: d, Source: uint8(v.src), Nickname: v.nick, Outer: v.outer}
+	n := &capture.FlowName{Domain: d, Source: v.src, Nickname: v.nick, Outer: v.outer}
 	in.m[d] = append(in.m[d], n)
 	return n
 }

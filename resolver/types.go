@@ -10,37 +10,26 @@ package resolver
 import (
 	"net/netip"
 	"time"
+
+	"github.com/netmon/netmon/resolver/source"
 )
 
-// Source says how a name was found. Its String form is what the database
-// stores in the source columns.
-type Source uint8
+// Source says how a name was found; it lives in the leaf package
+// resolver/source so capture.FlowName can carry it typed. The names below
+// are the same values.
+type Source = source.Source
 
 // Name sources, from most to least trusted where it matters.
 const (
-	SourceNone Source = iota
-	SourceDNS         // A/AAAA answer on port 53
-	SourceSVCB        // ipv4hint/ipv6hint of an HTTPS/SVCB answer
-	SourceSNI         // TLS ClientHello server_name
-	SourceHTTP        // HTTP/1.x Host header
-	SourceQUIC        // SNI of a QUIC Initial
-	SourcePTR         // reverse lookup; never definite
-	SourceIP          // no name: the address literal
+	SourceNone = source.None
+	SourceDNS  = source.DNS  // A/AAAA answer on port 53
+	SourceSVCB = source.SVCB // ipv4hint/ipv6hint of an HTTPS/SVCB answer
+	SourceSNI  = source.SNI  // TLS ClientHello server_name
+	SourceHTTP = source.HTTP // HTTP/1.x Host header
+	SourceQUIC = source.QUIC // SNI of a QUIC Initial
+	SourcePTR  = source.PTR  // reverse lookup; never definite
+	SourceIP   = source.IP   // no name: the address literal
 )
-
-var sourceNames = [...]string{"", "dns", "svcb", "sni", "http", "quic", "ptr", "ip"}
-
-func (s Source) String() string {
-	if int(s) < len(sourceNames) {
-		return sourceNames[s]
-	}
-	return "unknown"
-}
-
-// Definite reports whether names from s are definite: all but PTR and IP.
-func (s Source) Definite() bool {
-	return s != SourceNone && s != SourcePTR && s != SourceIP
-}
 
 // Record is one address → name mapping, as written to dns_records.
 type Record struct {

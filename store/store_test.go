@@ -13,14 +13,10 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/pressly/goose/v3"
 
-	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/migrations"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
 )
-
-// The store is the sink the aggregator writes to.
-var _ aggregate.Sink = (*store.Store)(nil)
 
 // open opens a store on dsn as agent and closes it when the test ends.
 func open(t *testing.T, dsn, agent string) *store.Store {

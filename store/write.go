@@ -29,8 +29,7 @@ const (
 // names, into dns_records; its corrections, which move this agent's rows
 // from a guessed name to a definite one; then its devices, merged into
 // devices and device_addresses (see writeDevices). A window with nothing
-// in it costs no round trip. It implements aggregate.Sink; see Apply for
-// the idempotence that a window's ID gives.
+// in it costs no round trip. See Apply for the idempotence that a window's ID gives.
 //
 // Values wider than their column are cut to fit rather than failing the
 // whole window: domains to 255 bytes, host names to 1,024, nicknames and
