@@ -3,7 +3,11 @@
 
 GO       ?= go
 BIN      ?= bin/netmon
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Worked out once (:=), so that the binaries and the Debian packages built
+# in one run carry the same version even if a commit lands meanwhile.
+ifeq ($(origin VERSION),undefined)
+VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
 LDFLAGS  := -s -w -X github.com/netmon/netmon/cmd.version=$(VERSION)
 IFACE    ?= eth0
 # The database netmon writes to. Empty (and no NETMON_DSN): netmon's own
