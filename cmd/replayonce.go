@@ -77,6 +77,12 @@ func (b *replayBook) begin(ctx context.Context, path string, force bool) (*repla
 		return nil, err
 	}
 	st, err := b.st.BeginReplay(ctx, key, size, path, force)
+	return b.begun(path, key, st, err), nil
+}
+
+// begun turns what the database said of the file at path into its
+// replayFile (nil: skipped, with the one line said).
+func (b *replayBook) begun(path string, key store.FileKey, st store.ReplayState, err error) *replayFile {
 	if err != nil {
 		// The database is away or locked: count anyway, the windows wait
 		// in the spool. IDs of the first generation still make a replay
@@ -84,17 +90,45 @@ func (b *replayBook) begin(ctx context.Context, path string, force bool) (*repla
 		// start a new generation now.
 		b.log.Warn("cannot read which files were replayed before; counting under the file's first generation, windows already written are still skipped",
 			"file", path, "err", err)
-		return &replayFile{path: path, key: key, seq: map[int64]int{}, unrecorded: true}, nil
+		return &replayFile{path: path, key: key, seq: map[int64]int{}, unrecorded: true}
 	}
 	if st.Finished {
 		b.log.Info("skipped: replayed before, its windows are in the database (--force counts it again)",
 			"file", path, "finished", st.FinishedAt.UTC().Format(time.RFC3339), "windows", st.Windows)
-		return nil, nil
+		return nil
 	}
 	if st.Resumed {
 		b.log.Info("an earlier replay of this file stopped part-way: the windows it wrote are skipped", "file", path)
 	}
-	return &replayFile{path: path, key: key, gen: st.Generation, seq: map[int64]int{}}, nil
+	return &replayFile{path: path, key: key, gen: st.Generation, seq: map[int64]int{}}
+}
+
+// beginAll is begin for each of paths, asking the database in one
+// transaction per thousand files rather than one per file (the answers are
+// those of begin called file after file). When the batch fails, each file
+// is begun alone, as begin would.
+func (b *replayBook) beginAll(ctx context.Context, paths []string, force bool) ([]*replayFile, error) {
+	files := make([]store.ReplayBegin, len(paths))
+	for i, path := range paths {
+		key, size, err := store.FileKeyOf(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		files[i] = store.ReplayBegin{Key: key, Size: size, Name: path}
+	}
+	sts, err := b.st.BeginReplays(ctx, files, force)
+	rfs := make([]*replayFile, len(paths))
+	for i, path := range paths {
+		if err != nil {
+			// As begin: each file asked alone, and counted unrecorded
+			// when the database cannot answer.
+			st, err := b.st.BeginReplay(ctx, files[i].Key, files[i].Size, path, force)
+			rfs[i] = b.begun(path, files[i].Key, st, err)
+			continue
+		}
+		rfs[i] = b.begun(path, files[i].Key, sts[i], nil)
+	}
+	return rfs, nil
 }
 
 // start notes that the pipeline begins reading f (nil: a file without
@@ -363,19 +397,27 @@ func fileInput(path, filter string, rf *replayFile) input {
 // still to read; the files replayed to the end before are said and left
 // out.
 func replayInputs(ctx context.Context, book *replayBook, files []string, filter string, force bool) ([]input, int, error) {
+	// Regular files have an identity, asked of the database all at once;
+	// standard input and pipes can be read once: no identity.
+	var regular []string
+	for _, name := range files {
+		if st, err := os.Stat(name); name != "-" && err == nil && st.Mode().IsRegular() {
+			regular = append(regular, name)
+		}
+	}
+	rfs, err := book.beginAll(ctx, regular, force)
+	if err != nil {
+		return nil, 0, err
+	}
 	var inputs []input
 	skipped := 0
 	for _, name := range files {
-		st, err := os.Stat(name)
-		if name == "-" || err != nil || !st.Mode().IsRegular() {
-			// Standard input and pipes can be read once: no identity.
+		if len(regular) == 0 || regular[0] != name {
 			inputs = append(inputs, fileInput(name, filter, nil))
 			continue
 		}
-		rf, err := book.begin(ctx, name, force)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", name, err)
-		}
+		rf := rfs[0]
+		regular, rfs = regular[1:], rfs[1:]
 		if rf == nil {
 			skipped++
 			continue

@@ -85,38 +85,77 @@ type ReplayState struct {
 // again, as does a file begun but not finished (force or not: without
 // force it resumes under the generation it had).
 func (s *Store) BeginReplay(ctx context.Context, key FileKey, size int64, name string, force bool) (ReplayState, error) {
-	var st ReplayState
+	sts, err := s.BeginReplays(ctx, []ReplayBegin{{Key: key, Size: size, Name: name}}, force)
+	if err != nil {
+		return ReplayState{}, err
+	}
+	return sts[0], nil
+}
+
+// ReplayBegin is one file of BeginReplays.
+type ReplayBegin struct {
+	Key  FileKey
+	Size int64
+	Name string
+}
+
+// replayBeginChunk is how many files one transaction of BeginReplays
+// begins: one commit for many small files, and no lock held for long.
+const replayBeginChunk = 1000
+
+// BeginReplays is BeginReplay for each of files in turn, in one
+// transaction per replayBeginChunk files instead of one per file: the
+// states are those BeginReplay would give called file after file (the
+// same file twice is begun, then resumed). On an error no state is
+// returned; the chunks committed before it stay begun, which a later
+// BeginReplay of their files finds as begun and resumes.
+func (s *Store) BeginReplays(ctx context.Context, files []ReplayBegin, force bool) ([]ReplayState, error) {
+	sts := make([]ReplayState, 0, len(files))
+	for len(files) > 0 {
+		n := min(len(files), replayBeginChunk)
+		var err error
+		if sts, err = s.beginReplays(ctx, files[:n], force, sts); err != nil {
+			return nil, fmt.Errorf("replay bookkeeping: %w", err)
+		}
+		files = files[n:]
+	}
+	return sts, nil
+}
+
+func (s *Store) beginReplays(ctx context.Context, files []ReplayBegin, force bool, sts []ReplayState) ([]ReplayState, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return st, fmt.Errorf("replay bookkeeping: %w", err)
+		return sts, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	var row struct {
-		Generation uint32       `db:"generation"`
-		Windows    int64        `db:"windows"`
-		FinishedAt sql.NullTime `db:"finished_at"`
+	for _, f := range files {
+		var st ReplayState
+		var row struct {
+			Generation uint32       `db:"generation"`
+			Windows    int64        `db:"windows"`
+			FinishedAt sql.NullTime `db:"finished_at"`
+		}
+		key := f.Key
+		err = tx.GetContext(ctx, &row, `SELECT generation, windows, finished_at FROM replay_files WHERE agent = ? AND file_key = ?`, s.agent, key[:])
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = tx.ExecContext(ctx, `INSERT INTO replay_files (agent, file_key, name, size, generation, windows, started_at) VALUES (?, ?, ?, ?, 0, 0, `+s.nowSQL()+`)`, s.agent, key[:], []byte(f.Name), f.Size)
+		case err != nil:
+		case row.FinishedAt.Valid && !force:
+			st = ReplayState{Finished: true, FinishedAt: row.FinishedAt.Time, Windows: row.Windows, Generation: row.Generation}
+		case force:
+			st.Generation = row.Generation + 1
+			_, err = tx.ExecContext(ctx, `UPDATE replay_files SET generation = ?, name = ?, windows = 0, finished_at = NULL, started_at = `+s.nowSQL()+` WHERE agent = ? AND file_key = ?`, st.Generation, []byte(f.Name), s.agent, key[:])
+		default:
+			st.Generation, st.Resumed = row.Generation, true
+			_, err = tx.ExecContext(ctx, `UPDATE replay_files SET name = ? WHERE agent = ? AND file_key = ?`, []byte(f.Name), s.agent, key[:])
+		}
+		if err != nil {
+			return sts, err
+		}
+		sts = append(sts, st)
 	}
-	err = tx.GetContext(ctx, &row, `SELECT generation, windows, finished_at FROM replay_files WHERE agent = ? AND file_key = ?`, s.agent, key[:])
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		_, err = tx.ExecContext(ctx, `INSERT INTO replay_files (agent, file_key, name, size, generation, windows, started_at) VALUES (?, ?, ?, ?, 0, 0, `+s.nowSQL()+`)`, s.agent, key[:], []byte(name), size)
-	case err != nil:
-	case row.FinishedAt.Valid && !force:
-		return ReplayState{Finished: true, FinishedAt: row.FinishedAt.Time, Windows: row.Windows, Generation: row.Generation}, nil
-	case force:
-		st.Generation = row.Generation + 1
-		_, err = tx.ExecContext(ctx, `UPDATE replay_files SET generation = ?, name = ?, windows = 0, finished_at = NULL, started_at = `+s.nowSQL()+` WHERE agent = ? AND file_key = ?`, st.Generation, []byte(name), s.agent, key[:])
-	default:
-		st.Generation, st.Resumed = row.Generation, true
-		_, err = tx.ExecContext(ctx, `UPDATE replay_files SET name = ? WHERE agent = ? AND file_key = ?`, []byte(name), s.agent, key[:])
-	}
-	if err == nil {
-		err = tx.Commit()
-	}
-	if err != nil {
-		return ReplayState{}, fmt.Errorf("replay bookkeeping: %w", err)
-	}
-	return st, nil
+	return sts, tx.Commit()
 }
 
 // FinishReplay records that every window of the file key is written.
