@@ -84,3 +84,52 @@ func TestReplayFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestBeginReplays: beginning many files in one call gives the states
+// BeginReplay gives file after file — a new file, the same file again
+// (resumed), a finished one (skipped, or with force a new generation, and
+// again a newer one when it comes twice) — across more files than one
+// transaction takes.
+func TestBeginReplays(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(string(b), func(t *testing.T) {
+			st := open(t, storetest.NewDSN(t, b), "pi")
+			if _, _, err := st.Migrate(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			key := func(i int) store.FileKey { return store.FileKey{byte(i), byte(i >> 8), 1} }
+			// 1,001 new files, one given twice, over two transactions.
+			var files []store.ReplayBegin
+			for i := range 1001 {
+				files = append(files, store.ReplayBegin{Key: key(i), Size: int64(i), Name: "f.pcap"})
+			}
+			files = append(files, files[3])
+			sts, err := st.BeginReplays(t.Context(), files, false)
+			if err != nil || len(sts) != len(files) {
+				t.Fatal(len(sts), err)
+			}
+			for i, s := range sts[:1001] {
+				if s != (store.ReplayState{}) {
+					t.Fatalf("new file %d: %+v", i, s)
+				}
+			}
+			if s := sts[1001]; !s.Resumed || s.Generation != 0 {
+				t.Errorf("the same file twice: %+v, want resumed", s)
+			}
+			if err := st.FinishReplay(t.Context(), key(5), 2); err != nil {
+				t.Fatal(err)
+			}
+			sts, err = st.BeginReplays(t.Context(), []store.ReplayBegin{files[5], files[6]}, false)
+			if err != nil || !sts[0].Finished || sts[0].Windows != 2 || !sts[1].Resumed {
+				t.Errorf("finished and unfinished: %+v %v", sts, err)
+			}
+			sts, err = st.BeginReplays(t.Context(), []store.ReplayBegin{files[5], files[5]}, true)
+			if err != nil || sts[0].Finished || sts[0].Generation != 1 || sts[1].Generation != 2 {
+				t.Errorf("forced twice: %+v %v", sts, err)
+			}
+			if s, err := st.BeginReplay(t.Context(), files[5].Key, 5, "f.pcap", false); err != nil || !s.Resumed || s.Generation != 2 {
+				t.Errorf("after the forced batch: %+v %v", s, err)
+			}
+		})
+	}
+}
