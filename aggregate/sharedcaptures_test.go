@@ -9,6 +9,7 @@ import (
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/capture/capturetest"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/localnet"
 )
 
 // replayRows runs a shared capture through the stages as netmon wires
@@ -23,7 +24,7 @@ func replayRows(t *testing.T, file string) []Row {
 	defer src.Close()
 	tab := resolver.NewTable(resolver.TableConfig{Now: func() time.Time { return time.Unix(0, 0) }})
 	learner := resolver.NewLearner(resolver.LearnerConfig{}, tab)
-	classifier := resolver.NewClassifier(resolver.NewLocalNets(nil))
+	classifier := resolver.NewClassifier(localnet.New(nil))
 	w := New(DefaultConfig(), Dependencies{Names: tab})
 
 	decoded := make(chan *capture.Batch, 4)

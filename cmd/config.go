@@ -23,6 +23,7 @@ import (
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/localnet"
 )
 
 // The config file holds every flag of every command under the flag's own
@@ -534,7 +535,7 @@ func checkSetting(name, v string) error {
 	case "filter":
 		return capture.ValidateFilter(v, layers.LinkTypeEthernet)
 	case "local-net":
-		_, err := resolver.ParsePrefixes(v)
+		_, err := localnet.ParsePrefixes(v)
 		return err
 	case "log-level":
 		var lvl slog.Level

@@ -15,6 +15,7 @@ import (
 	"github.com/netmon/netmon/cmd/internal/telemetry"
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/localnet"
 )
 
 // pipelineConfig is what run and replay share.
@@ -89,7 +90,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 
 	table := resolver.NewTable(resolver.TableConfig{})
 	learner := resolver.NewLearner(resolver.LearnerConfig{DNSMatch: cfg.DNSMatch}, table)
-	local := resolver.NewLocalNets(cfg.Local)
+	local := localnet.New(cfg.Local)
 	classifier := resolver.NewClassifier(local)
 	var ptr *resolver.PTR
 	var requester aggregate.PTRRequester

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"github.com/netmon/netmon/asn"
+	"github.com/netmon/netmon/resolver/localnet"
 
 	"context"
 	"errors"
@@ -119,7 +120,7 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 			return nil, err
 		}
 	}
-	local, err := resolver.ParsePrefixes(f.localNet)
+	local, err := localnet.ParsePrefixes(f.localNet)
 	if err != nil {
 		return nil, fmt.Errorf("--local-net: %w", err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/netmon/netmon/capture"
-	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/localnet"
 )
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -150,7 +150,7 @@ func newTracker(t testing.TB, cfg Config, opts Options) *Tracker {
 	if opts.Vendors == nil {
 		opts.Vendors = testVendors(t)
 	}
-	return New(cfg, resolver.NewLocalNets(nil), opts)
+	return New(cfg, localnet.New(nil), opts)
 }
 
 // observe runs frames through the decoder and the tracker, and returns

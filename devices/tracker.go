@@ -14,7 +14,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
-	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/localnet"
 )
 
 // Limits bound the tracker's state.
@@ -120,7 +120,7 @@ type Stats struct {
 // is safe for concurrent use: Observe runs in the learn stage, Drain in
 // the aggregate stage, PTRName in PTR workers.
 type Tracker struct {
-	local   *resolver.LocalNets
+	local   *localnet.Nets
 	names   map[[6]byte]string // Config.Names by MAC
 	ptr     PTRRequester
 	lim     Limits
@@ -185,7 +185,7 @@ type addrSeen struct {
 
 // New returns a tracker of the devices in the local networks local. It
 // reads nothing: ReadRegistry reads the vendor registry.
-func New(cfg Config, local *resolver.LocalNets, opts Options) *Tracker {
+func New(cfg Config, local *localnet.Nets, opts Options) *Tracker {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/localnet"
 )
 
 var (
@@ -281,7 +282,7 @@ func TestTrackerConsumesPayloads(t *testing.T) {
 // multicast ones, so none reaches tcpdump_records.
 func TestDeviceTrafficNotCounted(t *testing.T) {
 	a, a6 := addr("192.168.1.23"), addr("fe80::1")
-	c := resolver.NewClassifier(resolver.NewLocalNets(nil))
+	c := resolver.NewClassifier(localnet.New(nil))
 	for _, b := range decodeFrames(t, [][]byte{
 		udpFrame(t, macPhone, addr("0.0.0.0"), bcast4, 68, 67, dhcpMsg(t, layers.DHCPOpRequest, layers.DHCPMsgTypeDiscover, macPhone,
 			netip.Addr{}, netip.Addr{}, hostOpt("x"))),
@@ -343,7 +344,7 @@ func TestReadRegistryLate(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "oui.csv"), []byte(csv), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tr := New(Config{OUIFile: filepath.Join(dir, "oui.csv")}, resolver.NewLocalNets(nil), Options{})
+	tr := New(Config{OUIFile: filepath.Join(dir, "oui.csv")}, localnet.New(nil), Options{})
 	if d := observe(t, tr, tcpFrame(t, macPhone, addr("192.168.1.2"), server4, 1, 443)); len(d) != 1 || d[0].Vendor != "" {
 		t.Fatalf("before the registry: %+v", d)
 	}
@@ -354,7 +355,7 @@ func TestReadRegistryLate(t *testing.T) {
 	if st := tr.Stats(); st.Vendors != 1 {
 		t.Errorf("%d vendors loaded", st.Vendors)
 	}
-	missing := New(Config{OUIFile: filepath.Join(dir, "none.csv")}, resolver.NewLocalNets(nil), Options{})
+	missing := New(Config{OUIFile: filepath.Join(dir, "none.csv")}, localnet.New(nil), Options{})
 	missing.ReadRegistry()
 	if st := missing.Stats(); st.Vendors != 0 {
 		t.Errorf("missing registry: %d vendors", st.Vendors)

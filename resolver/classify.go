@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/localnet"
 )
 
 // ClassifyStats counts the resolve stage's verdicts.
@@ -18,12 +19,12 @@ type ClassifyStats struct {
 // Classifier decides, for each packet, which end is the remote service and
 // which the local client. It is the resolve stage of the pipeline.
 type Classifier struct {
-	local *LocalNets
+	local *localnet.Nets
 	stats ClassifyStats
 }
 
 // NewClassifier returns a classifier that treats local as the home network.
-func NewClassifier(local *LocalNets) *Classifier {
+func NewClassifier(local *localnet.Nets) *Classifier {
 	return &Classifier{local: local}
 }
 

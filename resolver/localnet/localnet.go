@@ -1,4 +1,6 @@
-package resolver
+// Package localnet decides which addresses are local: the built-in private
+// and special ranges plus the ones the user adds (--local-net).
+package localnet
 
 import (
 	"fmt"
@@ -6,10 +8,10 @@ import (
 	"strings"
 )
 
-// LocalNets decides which end of a packet is local: traffic is counted for
-// its other, remote end. It is read-only after NewLocalNets and safe for
+// Nets decides which end of a packet is local: traffic is counted for
+// its other, remote end. It is read-only after New and safe for
 // concurrent use.
-type LocalNets struct {
+type Nets struct {
 	v4    []v4net // built-in IPv4 ranges as masks, checked first
 	v6    []netip.Prefix
 	extra []netip.Prefix
@@ -17,9 +19,9 @@ type LocalNets struct {
 
 type v4net struct{ base, mask uint32 }
 
-// NewLocalNets returns the built-in private and special ranges plus extra.
-func NewLocalNets(extra []netip.Prefix) *LocalNets {
-	n := &LocalNets{}
+// New returns the built-in private and special ranges plus extra.
+func New(extra []netip.Prefix) *Nets {
+	n := &Nets{}
 	// In order of how often a home network meets them.
 	for _, s := range []string{
 		"192.168.0.0/16", "10.0.0.0/8", "172.16.0.0/12", // RFC 1918
@@ -48,7 +50,7 @@ func NewLocalNets(extra []netip.Prefix) *LocalNets {
 
 // Contains reports whether a is local. IPv4-mapped IPv6 addresses are
 // judged as the IPv4 address they carry, and zones are ignored.
-func (n *LocalNets) Contains(a netip.Addr) bool {
+func (n *Nets) Contains(a netip.Addr) bool {
 	a = a.Unmap().WithZone("")
 	switch {
 	case a.Is4():
