@@ -137,11 +137,12 @@ func TestWindowsKeyReserve(t *testing.T) {
 }
 
 // One client's flood of flows that name themselves cannot take the room of
-// another client's flow names: the names remembered for packets that came
-// before them are capped per client too.
+// another client's flows: a flow's key counts as one of its client's keys
+// (MaxClientKeys), and when the flow names itself the key becomes the named
+// one, so the window holds no key per flow once the flows are named.
 func TestWindowsFlowNamesPerClient(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.MaxClientKeys, cfg.MaxFlowNames = 50, 100
+	cfg.MaxClientKeys = 50
 	w := New(cfg, Dependencies{Names: newFakeNames()})
 	named := func(p capture.Packet, flow uint32, name *capture.FlowName) capture.Packet {
 		p.Flow, p.Name = flow, name
@@ -154,12 +155,19 @@ func TestWindowsFlowNamesPerClient(t *testing.T) {
 	}
 	real := &capture.FlowName{Domain: "real.example", Source: 3}
 	b.Packets = append(b.Packets, named(out(client2, github, 2, 10), 1000, nil), named(out(client2, github, 2, 10), 1000, real))
-	got := collect(t, w, b)
+	w.Add(b)
+	if n := len(w.open[0].keys); n != 52 {
+		t.Errorf("%d keys in the window, want 52 (50 named flows of the flooding client, its overflow row, 1 of the other client)", n)
+	}
+	got := collect(t, w)
 	m := rowsBy(got[0])
 	if n := m[[2]string{client2.String(), "real.example"}]; n != 2 {
 		t.Errorf("the other client's flow: %d packets under its name, want both (%v)", n, m)
 	}
-	if d := w.Stats().FlowNamesDropped.Load(); d != 150 {
-		t.Errorf("FlowNamesDropped %d, want 150", d)
+	if n, o := m[[2]string{client.String(), "flood.example"}], m[[2]string{client.String(), OverflowDomain}]; n != 100 || o != 300 {
+		t.Errorf("flooding client: %d packets under the name, %d in its overflow row; want 100 and 300 (%v)", n, o, m)
+	}
+	if c := w.Stats().ClientKeysCapped.Load(); c != 300 {
+		t.Errorf("ClientKeysCapped %d, want 300", c)
 	}
 }

@@ -49,11 +49,6 @@ type Config struct {
 	// MaxGuesses caps how many addresses written under a guessed name
 	// (PTR or the bare address) are remembered for later correction.
 	MaxGuesses int
-	// MaxFlowNames caps the flows whose name is remembered for the packets
-	// that came before it (a TCP handshake before its ClientHello), and
-	// MaxClientKeys those of one client. Beyond them such packets count
-	// under the address's name.
-	MaxFlowNames int
 }
 
 // DefaultConfig returns the settings netmon runs with.
@@ -67,7 +62,6 @@ func DefaultConfig() Config {
 		MaxNewClients:   4_096,
 		MaxKnownClients: 4_096,
 		MaxGuesses:      16_384,
-		MaxFlowNames:    65_536,
 	}
 }
 
@@ -147,10 +141,6 @@ type Stats struct {
 	RowsByNickSource [resolver.NickFromCatalogue + 1]atomic.Uint64
 	Corrections      atomic.Uint64 // corrections produced
 	GuessEvict       atomic.Uint64 // guessed addresses forgotten at MaxGuesses (their rows stay uncorrected)
-	// FlowNamesDropped counts flows whose name could not be remembered at
-	// MaxFlowNames: their packets from before the name count under the
-	// address's name.
-	FlowNamesDropped atomic.Uint64
 	// FlowsUnnamedAtClose counts keys of flows still awaiting their name
 	// when their window closed: counted under the address's name.
 	FlowsUnnamedAtClose atomic.Uint64
@@ -165,16 +155,9 @@ type Key struct {
 	// share it.
 	Name *capture.FlowName
 	// Flow is the learn stage's id of a flow whose name was still awaited
-	// when these packets came; at close they take the name the flow gave,
-	// if it gave one.
+	// when these packets came; when the packet that brings the name passes,
+	// the key becomes (or is added to) the named one (Windows.nameFlow).
 	Flow uint32
-}
-
-// flowName is a flow's name, noted when the packet that brought it passed.
-type flowName struct {
-	name   *capture.FlowName
-	at     int64 // packet time, Unix nanoseconds
-	client netip.Addr
 }
 
 type counter struct {
@@ -186,6 +169,18 @@ type window struct {
 	keys  map[Key]int
 	cnts  []counter
 	order []Key // insertion order, so rows come out deterministically
+	// flows finds the key of a flow awaiting its name by the flow's id;
+	// moreFlows holds the slots of a flow's further keys, when its packets
+	// came under more than one (client, remote) (rare: a direction that
+	// changed as devices were learned).
+	flows     map[uint32]int
+	moreFlows []int
+	// dead counts the slots of cnts and order whose flow key was added to
+	// its named key (count 0, zero Key); compact drops them.
+	dead int
+	// opened counts the keys opened in this window, those since added to
+	// their named key included: the caps count openings.
+	opened int
 	// clients holds, per client, the keys it opened in this window.
 	clients    map[netip.Addr]int
 	newClients int // clients not known when they came
@@ -212,12 +207,6 @@ type Windows struct {
 	guessFIFO []netip.Addr          // eviction order of guessed
 	drainBuf  []resolver.Record
 	closing   []*window // scratch of closeUntil
-
-	flowNames map[uint32]flowName // flow id → the name it gave, for its earlier packets
-	// flowNamesBy counts flowNames per client: at most MaxClientKeys each,
-	// so that one client's flood of new flows cannot take the room of
-	// another's.
-	flowNamesBy map[netip.Addr]int
 
 	// known holds the busiest clients of the windows closed so far, with
 	// the start of the last window they were among the busiest of; at most
@@ -264,9 +253,6 @@ func New(cfg Config, deps Dependencies) *Windows {
 	if cfg.MaxGuesses <= 0 {
 		cfg.MaxGuesses = def.MaxGuesses
 	}
-	if cfg.MaxFlowNames <= 0 {
-		cfg.MaxFlowNames = def.MaxFlowNames
-	}
 	if deps.Named == nil {
 		nickname := deps.Nickname
 		deps.Named = func(domain string, remote netip.Addr) (string, resolver.NickSource) {
@@ -282,9 +268,7 @@ func New(cfg Config, deps Dependencies) *Windows {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Windows{cfg: cfg, deps: deps, guessed: make(map[netip.Addr]string), flowNames: make(map[uint32]flowName),
-		flowNamesBy: make(map[netip.Addr]int),
-		known:       make(map[netip.Addr]int64)}
+	return &Windows{cfg: cfg, deps: deps, guessed: make(map[netip.Addr]string), known: make(map[netip.Addr]int64)}
 }
 
 // Stats returns the live counters.
@@ -355,9 +339,9 @@ func (w *Windows) Add(b *capture.Batch) {
 	for i := range b.Packets {
 		p := &b.Packets[i]
 		if p.Flow != 0 && p.Name != nil {
-			// This packet brought its flow's name: remember it for the
-			// flow's earlier packets, whatever this packet's direction.
-			w.noteFlow(p)
+			// This packet brought its flow's name: the flow's earlier
+			// packets take it, whatever this packet's direction.
+			w.nameFlow(p)
 		}
 		var k Key
 		switch p.Dir {
@@ -394,7 +378,11 @@ func (w *Windows) Add(b *capture.Batch) {
 			}
 			if !ok {
 				idx = len(cur.cnts)
+				cur.opened++
 				cur.keys[k] = idx
+				if k.Flow != 0 {
+					cur.noteFlowKey(k.Flow, idx)
+				}
 				cur.cnts = append(cur.cnts, counter{})
 				cur.order = append(cur.order, k)
 				w.requestPTR(k)
@@ -428,7 +416,7 @@ func (w *Windows) admit(win *window, k Key) (Key, bool) {
 		}
 		win.clients[k.Client] = 0
 	}
-	switch n := len(win.keys); {
+	switch n := win.opened; {
 	case held >= w.cfg.MaxClientKeys:
 		w.stats.ClientKeysCapped.Add(1)
 	case n >= w.cfg.MaxKeys, n >= w.cfg.MaxKeys-w.cfg.KeyReserve && held >= smallClientKeys:
@@ -441,24 +429,92 @@ func (w *Windows) admit(win *window, k Key) (Key, bool) {
 	return Key{Client: k.Client}, true
 }
 
-// noteFlow remembers the name p's flow gave.
-func (w *Windows) noteFlow(p *capture.Packet) {
-	if _, ok := w.flowNames[p.Flow]; ok {
+// nameFlow gives the name p brought to its flow's earlier packets: in
+// every open window, the flow's key (client, remote, flow id) becomes the
+// named key (client, remote, name) in its place, or is added to the named
+// key when the window has it already. So a window holds a key per flow
+// only while the flow's name is awaited, not one per flow it ever saw.
+func (w *Windows) nameFlow(p *capture.Packet) {
+	for _, win := range w.open {
+		i, ok := win.flows[p.Flow]
+		if !ok {
+			continue
+		}
+		delete(win.flows, p.Flow)
+		w.fold(win, i, p.Name)
+		if len(win.moreFlows) == 0 {
+			continue
+		}
+		more := win.moreFlows[:0]
+		for _, j := range win.moreFlows {
+			if win.order[j].Flow == p.Flow {
+				w.fold(win, j, p.Name)
+			} else {
+				more = append(more, j)
+			}
+		}
+		win.moreFlows = more
+	}
+}
+
+// noteFlowKey indexes slot i, the key of flow id.
+func (win *window) noteFlowKey(id uint32, i int) {
+	if win.flows == nil {
+		win.flows = make(map[uint32]int)
+	}
+	if _, ok := win.flows[id]; ok {
+		win.moreFlows = append(win.moreFlows, i)
 		return
 	}
-	var client netip.Addr
-	switch p.Dir {
-	case capture.DirRemoteDst:
-		client = p.Src
-	case capture.DirRemoteSrc:
-		client = p.Dst
-	}
-	if len(w.flowNames) >= w.cfg.MaxFlowNames || w.flowNamesBy[client] >= w.cfg.MaxClientKeys {
-		w.stats.FlowNamesDropped.Add(1)
+	win.flows[id] = i
+}
+
+// fold makes the flow key in slot i of win the key named fn, or adds its
+// counts to that key when win has it already.
+func (w *Windows) fold(win *window, i int, fn *capture.FlowName) {
+	fk := win.order[i]
+	delete(win.keys, fk)
+	nk := Key{Client: fk.Client, Remote: fk.Remote, Name: fn}
+	j, ok := win.keys[nk]
+	if !ok {
+		win.keys[nk] = i
+		win.order[i] = nk
+		w.requestPTR(nk)
 		return
 	}
-	w.flowNames[p.Flow] = flowName{name: p.Name, at: p.TS.UnixNano(), client: client}
-	w.flowNamesBy[client]++
+	win.cnts[j].count += win.cnts[i].count
+	win.cnts[j].bytes += win.cnts[i].bytes
+	win.cnts[i], win.order[i] = counter{}, Key{}
+	win.dead++
+	if win.dead >= 1024 && win.dead*2 >= len(win.cnts) {
+		win.compact()
+	}
+}
+
+// compact drops the dead slots of win, keeping the order of the others.
+func (win *window) compact() {
+	at := make([]int, len(win.cnts))
+	n := 0
+	for i, c := range win.cnts {
+		if c.count == 0 {
+			continue
+		}
+		at[i] = n
+		win.cnts[n], win.order[n] = c, win.order[i]
+		n++
+	}
+	clear(win.order[n:])
+	win.cnts, win.order = win.cnts[:n], win.order[:n]
+	for k, i := range win.keys {
+		win.keys[k] = at[i]
+	}
+	for id, i := range win.flows {
+		win.flows[id] = at[i]
+	}
+	for x, i := range win.moreFlows {
+		win.moreFlows[x] = at[i]
+	}
+	win.dead = 0
 }
 
 // requestPTR asks for a reverse name once per key and window, and only for
@@ -587,7 +643,6 @@ func (w *Windows) closeUntil(ctx context.Context, out chan<- *Window, t int64) e
 			return ctx.Err()
 		}
 	}
-	w.forgetFlows()
 	return nil
 }
 
@@ -607,7 +662,7 @@ func (w *Windows) close(win *window) *Window {
 		client netip.Addr
 		domain string
 	}
-	rows := make(map[rowKey]int, len(win.order))
+	rows := make(map[rowKey]int) // far fewer than keys: most keys are flows of a few names
 	type named struct {
 		nick string
 		src  resolver.NickSource
@@ -615,13 +670,12 @@ func (w *Windows) close(win *window) *Window {
 	nick := make(map[string]named)
 	for i, k := range win.order {
 		c := win.cnts[i]
+		if c.count == 0 {
+			continue // added to its named key
+		}
 		fn := k.Name
 		if fn == nil && k.Flow != 0 {
-			if f, ok := w.flowNames[k.Flow]; ok {
-				fn = f.name
-			} else {
-				w.stats.FlowsUnnamedAtClose.Add(1)
-			}
+			w.stats.FlowsUnnamedAtClose.Add(1)
 		}
 		domain, src := w.name(k, fn)
 		rk := rowKey{k.Client, domain}
@@ -765,26 +819,6 @@ func (w *Windows) name(k Key, fn *capture.FlowName) (string, resolver.Source) {
 	}
 	w.guess(k.Remote, domain)
 	return domain, src
-}
-
-// forgetFlows drops the names of flows that no open window can need: a
-// flow's waiting packets came before the packet that named it, so only a
-// window starting at or before that packet can hold them.
-func (w *Windows) forgetFlows() {
-	oldest := int64(closeAll)
-	if len(w.open) > 0 {
-		oldest = w.open[0].start
-	}
-	for id, f := range w.flowNames {
-		if f.at < oldest {
-			delete(w.flowNames, id)
-			if n := w.flowNamesBy[f.client] - 1; n > 0 {
-				w.flowNamesBy[f.client] = n
-			} else {
-				delete(w.flowNamesBy, f.client)
-			}
-		}
-	}
 }
 
 func (w *Windows) guess(addr netip.Addr, domain string) {

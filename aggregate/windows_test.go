@@ -370,9 +370,6 @@ func TestWindowsFlowNames(t *testing.T) {
 	if d := cmp.Diff([]netip.Addr{r3}, ptr.asked, addrCmp); d != "" {
 		t.Errorf("PTR requests (-want +got):\n%s", d)
 	}
-	if len(w.flowNames) != 0 {
-		t.Errorf("%d flow names kept after every window closed", len(w.flowNames))
-	}
 }
 
 // When a replay goes back in time every window is late; a flow whose name
@@ -399,15 +396,39 @@ func TestWindowsFlowNamesInLateWindows(t *testing.T) {
 	}
 }
 
-func TestWindowsFlowNamesBounded(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.MaxFlowNames = 2
-	w := New(cfg, Dependencies{Names: newFakeNames()})
+// A window holds a key per flow only until the flow names itself: the
+// flow's key becomes the named key, or is added to it, and the slots of
+// the keys added are reclaimed, their order kept.
+func TestWindowsFlowKeysFolded(t *testing.T) {
+	w := New(DefaultConfig(), Dependencies{Names: newFakeNames()})
 	sni := &capture.FlowName{Domain: "a.example", Source: resolver.SourceSNI}
-	w.Add(batch(flowPkt(out(client, github, 100, 1), 1, sni), flowPkt(out(client, github, 100, 1), 2, sni),
-		flowPkt(out(client, github, 100, 1), 3, sni), flowPkt(out(client, github, 100, 1), 3, sni)))
-	if n, d := len(w.flowNames), w.Stats().FlowNamesDropped.Load(); n != 2 || d != 2 {
-		t.Errorf("%d flow names kept, %d dropped; want 2 and 2", n, d)
+	b := capture.NewBatch()
+	const flows = 3000
+	for i := range flows {
+		f := uint32(i + 1)
+		b.Packets = append(b.Packets, flowPkt(out(client, github, 100, 60), f, nil), flowPkt(in(client, github, 100, 60), f, nil))
+		if i%1000 == 999 {
+			b.Packets = append(b.Packets, flowPkt(out(client2, github, 100, 7), 0, nil)) // an unnamed key among them
+		}
+		b.Packets = append(b.Packets, flowPkt(out(client, github, 100, 500), f, sni))
+	}
+	b.Packets = append(b.Packets, flowPkt(out(client, github, 100, 60), flows+1, nil)) // still awaiting its name
+	w.Add(b)
+	win := w.open[0]
+	if len(win.keys) != 3 || len(win.cnts) > 1100 || win.opened != 3002 {
+		t.Errorf("%d keys, %d slots, %d opened; want 3 keys (named, other client, awaited flow), slots reclaimed, 3002 opened", len(win.keys), len(win.cnts), win.opened)
+	}
+	got := collect(t, w)
+	want := []Row{
+		{Client: client, Domain: "a.example", Nickname: "A", NickSource: resolver.NickFromLabel, Source: resolver.SourceSNI, Count: 3 * flows, Bytes: 620 * flows},
+		{Client: client2, Domain: "140.82.112.3", Nickname: "140.82.112.3", NickSource: resolver.NickFromAddress, Source: resolver.SourceIP, Count: 3, Bytes: 21},
+		{Client: client, Domain: "140.82.112.3", Nickname: "140.82.112.3", NickSource: resolver.NickFromAddress, Source: resolver.SourceIP, Count: 1, Bytes: 60},
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d windows, want 1", len(got))
+	}
+	if d := cmp.Diff(want, got[0].Rows, addrCmp); d != "" {
+		t.Errorf("rows (-want +got):\n%s", d)
 	}
 }
 

@@ -41,12 +41,11 @@ func logNames(log *slog.Logger, d capture.DecoderStats, l resolver.LearnerStats,
 		log.Warn("packets with times netmon cannot represent were counted as damaged and skipped",
 			"bad_timestamp", d.BadTimestamp, "from", capture.MinTime.UTC().Format(time.DateOnly), "until", capture.MaxTime.UTC().Format(time.DateOnly))
 	}
-	drops := d.NameFlowsEvicted + l.FlowsEvicted + l.FlowBuffersFull + t.ViewsEvicted + w.FlowNamesDropped.Load()
+	drops := d.NameFlowsEvicted + l.FlowsEvicted + l.FlowBuffersFull + t.ViewsEvicted
 	if drops > 0 {
 		log.Warn("name state dropped at its caps",
 			"decoder_name_flows_evicted", d.NameFlowsEvicted, "learner_flows_evicted", l.FlowsEvicted,
-			"learner_flow_buffers_full", l.FlowBuffersFull, "table_views_evicted", t.ViewsEvicted,
-			"windows_flow_names_dropped", w.FlowNamesDropped.Load())
+			"learner_flow_buffers_full", l.FlowBuffersFull, "table_views_evicted", t.ViewsEvicted)
 	}
 }
 

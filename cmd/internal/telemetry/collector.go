@@ -146,7 +146,6 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		{"learner_flows", l.FlowsEvicted}, {"learner_flows_protected", l.FlowsProtectedEvicted},
 		{"learner_flow_buffers", l.FlowBuffersFull}, {"dns_tcp_streams", l.TCPEvicted},
 		{"dns_queries", l.QueriesEvicted}, {"window_guesses", w.GuessEvict.Load()},
-		{"window_flow_names", w.FlowNamesDropped.Load()},
 	} {
 		counter(p.evictions, e.v, e.name)
 	}
