@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+
+	"github.com/netmon/netmon/resolver/lru"
 )
 
 // A flow that named itself and lives on keeps its name through a flood of
@@ -51,8 +53,8 @@ func TestFlowNamedSurvivesFlood(t *testing.T) {
 		t.Errorf("%d flows held, %d protected; caps %d and %d", n, p, flows, flows*protectedShare/4)
 	}
 	var counted int
-	for _, list := range []lruList{l.ft.lru, l.ft.prot} {
-		for i := list.head; i >= 0; i = l.ft.entries[i].next {
+	for _, list := range []lru.List{l.ft.lru, l.ft.prot} {
+		for i := list.Head; i >= 0; i = l.ft.entries[i].Next {
 			counted++
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/lru"
 )
 
 // A flow names its server in its first bytes: the SNI of a TLS ClientHello
@@ -84,7 +85,7 @@ type nameFlow struct {
 	first   *firstBytes // buffers while the name is awaited, when needed
 	// prot: the flow is in the protected segment (see flowTable).
 	prot bool
-	lruLinks
+	lru.Links
 }
 
 // fromClient reports whether p goes from the flow's client to its server.
@@ -124,8 +125,8 @@ type flowTable struct {
 	index     map[nameFlowKey]int32
 	entries   []nameFlow
 	free      []int32
-	lru       lruList // probation
-	prot      lruList // protected
+	lru       lru.List // probation
+	prot      lru.List // protected
 	nProt     int
 	buffering int // flows holding a firstBytes
 	nextID    uint32
@@ -141,7 +142,7 @@ type flowTable struct {
 const protectedShare = 3
 
 func newFlowTable() flowTable {
-	return flowTable{index: make(map[nameFlowKey]int32), lru: newLRUList(), prot: newLRUList()}
+	return flowTable{index: make(map[nameFlowKey]int32), lru: lru.NewList(), prot: lru.NewList()}
 }
 
 // flowPacket follows one TCP or UDP packet that is not DNS.
@@ -218,9 +219,9 @@ func (l *Learner) openFlow(k nameFlowKey, p *capture.Packet, ts int64) (int32, b
 	}
 	ft := &l.ft
 	if len(ft.index) >= l.cfg.Flows {
-		victim := ft.lru.tail
+		victim := ft.lru.Tail
 		if victim < 0 {
-			victim = ft.prot.tail
+			victim = ft.prot.Tail
 		}
 		if victim >= 0 {
 			switch v := &ft.entries[victim]; {
@@ -236,7 +237,7 @@ func (l *Learner) openFlow(k nameFlowKey, p *capture.Packet, ts int64) (int32, b
 	if ft.nextID == 0 {
 		ft.nextID = 1
 	}
-	f := nameFlow{key: k, id: ft.nextID, started: ts, last: ts, moved: ts, lruLinks: lruLinks{-1, -1}}
+	f := nameFlow{key: k, id: ft.nextID, started: ts, last: ts, moved: ts, Links: lru.Unlinked}
 	fromSrc := syn || !(p.SrcPort < 1024 && p.SrcPort < p.DstPort)
 	// Without a SYN, a packet from the well-known port is a server's, of a
 	// connection that began before netmon.
@@ -432,11 +433,11 @@ func (l *Learner) sweepFlows(now int64) {
 	// Walk from the least recently used end: entries are in order of
 	// their last packet (give or take lruStep), so the walk stops at the
 	// first recent one.
-	for _, list := range []*lruList{&ft.lru, &ft.prot} {
+	for _, list := range []*lru.List{&ft.lru, &ft.prot} {
 	walk:
-		for i := list.tail; i >= 0; {
+		for i := list.Tail; i >= 0; {
 			f := &ft.entries[i]
-			prev := f.prev
+			prev := f.Prev
 			quiet := now - f.last
 			switch {
 			case quiet > idle || (f.closing && quiet > closedLinger):
@@ -457,13 +458,13 @@ func (l *Learner) protect(i int32) {
 	ft := &l.ft
 	ft.unlink(i)
 	ft.entries[i].prot = true
-	lruPushFront(&ft.prot, ft.entries, i)
+	lru.PushFront(&ft.prot, ft.entries, i)
 	ft.nProt++
 	l.c.flowsProtected.Add(1)
-	if limit := l.cfg.Flows * protectedShare / 4; ft.nProt > limit && ft.prot.tail >= 0 {
-		j := ft.prot.tail
+	if limit := l.cfg.Flows * protectedShare / 4; ft.nProt > limit && ft.prot.Tail >= 0 {
+		j := ft.prot.Tail
 		ft.unlink(j)
-		lruPushFront(&ft.lru, ft.entries, j)
+		lru.PushFront(&ft.lru, ft.entries, j)
 	}
 }
 
@@ -481,7 +482,7 @@ func (l *Learner) removeFlow(i int32) {
 }
 
 // list is the list flow i is in.
-func (ft *flowTable) list(i int32) *lruList {
+func (ft *flowTable) list(i int32) *lru.List {
 	if ft.entries[i].prot {
 		return &ft.prot
 	}
@@ -490,7 +491,7 @@ func (ft *flowTable) list(i int32) *lruList {
 
 // unlink takes flow i out of its list; it is on probation afterwards.
 func (ft *flowTable) unlink(i int32) {
-	lruUnlink(ft.list(i), ft.entries, i)
+	lru.Unlink(ft.list(i), ft.entries, i)
 	if ft.entries[i].prot {
 		ft.entries[i].prot = false
 		ft.nProt--
@@ -498,5 +499,5 @@ func (ft *flowTable) unlink(i int32) {
 }
 
 // pushFront puts a new flow at the front of probation.
-func (ft *flowTable) pushFront(i int32) { lruPushFront(&ft.lru, ft.entries, i) }
-func (ft *flowTable) toFront(i int32)   { lruToFront(ft.list(i), ft.entries, i) }
+func (ft *flowTable) pushFront(i int32) { lru.PushFront(&ft.lru, ft.entries, i) }
+func (ft *flowTable) toFront(i int32)   { lru.ToFront(ft.list(i), ft.entries, i) }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/netmon/netmon/resolver/lru"
 )
 
 // TableConfig sizes the address → name table.
@@ -82,7 +84,7 @@ type Table struct {
 	index   map[netip.Addr]int32
 	entries []entry
 	free    []int32 // slots of removed entries, reused before growing
-	lru     lruList
+	lru     lru.List
 	pending []Record
 
 	learned, changed, refreshed, ptrIgnored  atomic.Uint64
@@ -95,7 +97,7 @@ type entry struct {
 	name    string
 	ts      int64 // Record.TS in Unix nanoseconds
 	expires int64 // Now-based deadline in Unix nanoseconds
-	lruLinks
+	lru.Links
 	src   Source
 	views []view // per-client DNS names, oldest first
 }
@@ -122,7 +124,7 @@ func fromFlow(s Source) bool { return s == SourceSNI || s == SourceHTTP || s == 
 // NewTable returns an empty table.
 func NewTable(cfg TableConfig) *Table {
 	cfg.fill()
-	return &Table{cfg: cfg, index: make(map[netip.Addr]int32), lru: newLRUList()}
+	return &Table{cfg: cfg, index: make(map[netip.Addr]int32), lru: lru.NewList()}
 }
 
 // Learn records that rec.Addr is called rec.Domain. The entry lives for
@@ -336,13 +338,13 @@ func (t *Table) queue(rec Record, addr netip.Addr) {
 }
 
 func (t *Table) insert(e entry) int32 {
-	if len(t.index) >= t.cfg.Cap && t.lru.tail >= 0 {
-		if t.entries[t.lru.tail].expires <= t.cfg.Now().UnixNano() {
+	if len(t.index) >= t.cfg.Cap && t.lru.Tail >= 0 {
+		if t.entries[t.lru.Tail].expires <= t.cfg.Now().UnixNano() {
 			t.expired.Add(1)
 		} else {
 			t.evicted.Add(1)
 		}
-		t.remove(t.lru.tail)
+		t.remove(t.lru.Tail)
 	}
 	var i int32
 	if n := len(t.free); n > 0 {
@@ -353,7 +355,7 @@ func (t *Table) insert(e entry) int32 {
 		i = int32(len(t.entries))
 		t.entries = append(t.entries, e)
 	}
-	t.entries[i].prev, t.entries[i].next = -1, -1
+	t.entries[i].Links = lru.Unlinked
 	t.index[e.addr] = i
 	t.pushFront(i)
 	return i
@@ -366,6 +368,6 @@ func (t *Table) remove(i int32) {
 	t.free = append(t.free, i)
 }
 
-func (t *Table) unlink(i int32)    { lruUnlink(&t.lru, t.entries, i) }
-func (t *Table) pushFront(i int32) { lruPushFront(&t.lru, t.entries, i) }
-func (t *Table) toFront(i int32)   { lruToFront(&t.lru, t.entries, i) }
+func (t *Table) unlink(i int32)    { lru.Unlink(&t.lru, t.entries, i) }
+func (t *Table) pushFront(i int32) { lru.PushFront(&t.lru, t.entries, i) }
+func (t *Table) toFront(i int32)   { lru.ToFront(&t.lru, t.entries, i) }
