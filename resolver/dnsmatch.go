@@ -75,7 +75,7 @@ type pendingQuery struct {
 // sending queries, for DNSMatchAuto.
 type queries struct {
 	pending map[queryKey]int64
-	ring    []pendingQuery // FIFO of pending keys; an entry whose ts no longer matches the map is stale
+	ring    []pendingQuery // FIFO of pending keys; an entry whose ts no longer matches the map is stale. It grows up to Queries as the traffic needs it.
 	head, n int
 	clients map[netip.Addr]struct{}
 	allOn   bool // QueryClients was reached: every client is matched
@@ -93,7 +93,6 @@ func (l *Learner) query(p *capture.Packet) {
 	q := &l.q
 	if q.pending == nil {
 		q.pending = make(map[queryKey]int64)
-		q.ring = make([]pendingQuery, l.cfg.Queries)
 		q.clients = make(map[netip.Addr]struct{})
 	}
 	l.c.queries.Add(1)
@@ -112,11 +111,24 @@ func (l *Learner) query(p *capture.Packet) {
 	k := queryKey{client: p.Src, server: p.Dst, cport: p.SrcPort, sport: p.DstPort,
 		id: uint16(p.Payload[0])<<8 | uint16(p.Payload[1])}
 	if q.n == len(q.ring) {
-		l.popQuery(true)
+		if len(q.ring) < l.cfg.Queries {
+			q.grow(min(max(2*len(q.ring), 256), l.cfg.Queries))
+		} else {
+			l.popQuery(true)
+		}
 	}
 	q.pending[k] = now
 	q.ring[(q.head+q.n)%len(q.ring)] = pendingQuery{k, now}
 	q.n++
+}
+
+// grow moves the ring, oldest first, into one of size n.
+func (q *queries) grow(n int) {
+	ring := make([]pendingQuery, n)
+	for i := range q.n {
+		ring[i] = q.ring[(q.head+i)%len(q.ring)]
+	}
+	q.ring, q.head = ring, 0
 }
 
 // popQuery forgets the oldest pending query; evicted says it went for

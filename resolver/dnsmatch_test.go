@@ -134,3 +134,36 @@ func TestParseDNSMatch(t *testing.T) {
 		t.Error("ParseDNSMatch(yes) did not fail")
 	}
 }
+
+// The ring of pending queries starts small and grows as the traffic needs
+// it, up to Queries, keeping its order (oldest first out) across a wrap.
+func TestDNSMatchRingGrows(t *testing.T) {
+	tab := newTestTable(t, newClock())
+	l := NewLearner(LearnerConfig{Queries: 600, QueryTimeout: 10 * time.Second}, tab)
+	var ps []capture.Packet
+	for i := range 200 {
+		ps = append(ps, queryPacket(t0, uint16(i)))
+	}
+	l.Learn(batch(ps...))
+	if n := len(l.q.ring); n != 256 {
+		t.Errorf("ring of %d after 200 queries, want 256", n)
+	}
+	// They expire; the next 300 wrap around the ring and grow it.
+	t1 := t0.Add(11 * time.Second)
+	ps = ps[:0]
+	for i := range 300 {
+		ps = append(ps, queryPacket(t1.Add(time.Duration(i)*time.Millisecond), uint16(1000+i)))
+	}
+	l.Learn(batch(ps...))
+	if n, h := len(l.q.ring), l.q.n; n != 512 || h != 300 {
+		t.Errorf("ring of %d holding %d, want 512 holding 300", n, h)
+	}
+	// The oldest go first: 151 of the 300 are past the timeout.
+	l.Learn(batch(queryPacket(t1.Add(10*time.Second+150*time.Millisecond+time.Millisecond/2), 5000)))
+	if s := l.Stats(); s.QueriesExpired != 200+151 || s.QueriesEvicted != 0 || len(l.q.pending) != 150 {
+		t.Errorf("QueriesExpired %d, QueriesEvicted %d, pending %d; want 351, 0, 150", s.QueriesExpired, s.QueriesEvicted, len(l.q.pending))
+	}
+	if n := len(l.q.ring); n != 512 {
+		t.Errorf("ring of %d, want 512 (never past Queries)", n)
+	}
+}
