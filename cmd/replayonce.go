@@ -62,6 +62,11 @@ type replayBook struct {
 
 	// Finished counts the files finished in this run.
 	finished int
+	// toFinish are the files waiting to be marked finished by the
+	// goroutine finishQueued, which runs while finishing is set.
+	toFinish  []*replayFile
+	finishing bool
+	finishers sync.WaitGroup
 }
 
 func newReplayBook(st *store.Store, log *slog.Logger, remove bool) *replayBook {
@@ -223,14 +228,58 @@ func (b *replayBook) applied(id [16]byte) {
 }
 
 // finish marks a file whose windows are all in the database, when it was
-// read to its end, and removes it if asked to.
+// read to its end, and removes it if asked to. The marks are written by
+// one goroutine, all the files queued since its last commit in one
+// transaction, so that many small files do not cost a commit each; wait
+// waits for them. A mark lost to a kill costs nothing but a read: the next
+// replay reads the file again and finds all its windows written.
 func (b *replayBook) finish(f *replayFile) {
 	if !f.complete || f.unrecorded {
 		return // cut short, or not known to replay_files: the next replay reads it again
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := b.st.FinishReplay(ctx, f.key, f.windows); err != nil {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.toFinish = append(b.toFinish, f)
+	if !b.finishing {
+		b.finishing = true
+		b.finishers.Add(1)
+		go b.finishQueued()
+	}
+}
+
+// finishQueued marks the queued files finished until the queue is empty.
+func (b *replayBook) finishQueued() {
+	defer b.finishers.Done()
+	for {
+		b.mu.Lock()
+		fs := b.toFinish
+		b.toFinish = nil
+		if len(fs) == 0 {
+			b.finishing = false
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		marks := make([]store.ReplayFinish, len(fs))
+		for i, f := range fs {
+			marks[i] = store.ReplayFinish{Key: f.key, Windows: f.windows}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := b.st.FinishReplays(ctx, marks)
+		cancel()
+		for _, f := range fs {
+			b.finished1(f, err)
+		}
+	}
+}
+
+// wait returns once every file finish was given is marked (or failed to
+// be).
+func (b *replayBook) wait() { b.finishers.Wait() }
+
+// finished1 says how marking f finished went, and removes it if asked to.
+func (b *replayBook) finished1(f *replayFile, err error) {
+	if err != nil {
 		b.log.Error("could not mark the file replayed; a later replay reads it again and skips its windows", "file", f.path, "err", err)
 		return
 	}

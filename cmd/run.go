@@ -338,6 +338,7 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Co
 				p.log.Info("following", "dir", follow, "settle_s", settle.Seconds(), "remove", remove)
 			}
 			res, err := runPipeline(ctx, p.cfg, inputs, p.writer, p.log)
+			book.wait()
 			p.log.Info("replayed", "files", len(inputs), "skipped_replayed_before", skipped, "frames_read", res.Frames,
 				"packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows,
 				"windows_already_written", p.writer.Stats().Duplicates.Load())

@@ -160,7 +160,32 @@ func (s *Store) beginReplays(ctx context.Context, files []ReplayBegin, force boo
 
 // FinishReplay records that every window of the file key is written.
 func (s *Store) FinishReplay(ctx context.Context, key FileKey, windows int64) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE replay_files SET windows = ?, finished_at = `+s.nowSQL()+` WHERE agent = ? AND file_key = ?`, windows, s.agent, key[:]); err != nil {
+	return s.FinishReplays(ctx, []ReplayFinish{{Key: key, Windows: windows}})
+}
+
+// ReplayFinish is one file of FinishReplays: its key and the windows its
+// replay wrote.
+type ReplayFinish struct {
+	Key     FileKey
+	Windows int64
+}
+
+// FinishReplays is FinishReplay for each of files, in one transaction.
+func (s *Store) FinishReplays(ctx context.Context, files []ReplayFinish) error {
+	err := func() error {
+		tx, err := s.db.BeginTxx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback() }()
+		for _, f := range files {
+			if _, err := tx.ExecContext(ctx, `UPDATE replay_files SET windows = ?, finished_at = `+s.nowSQL()+` WHERE agent = ? AND file_key = ?`, f.Windows, s.agent, f.Key[:]); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
 		return fmt.Errorf("replay bookkeeping: %w", err)
 	}
 	return nil
