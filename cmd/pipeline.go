@@ -136,17 +136,18 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	learned := make(chan *capture.Batch, batchQueue)
 	resolved := make(chan *capture.Batch, batchQueue)
 	closed := make(chan *aggregate.Window, windowQueue)
+	stages := &telemetry.Stages{
+		Decoder: decoder, Learner: learner, Table: table, Classifier: classifier, PTR: ptr, Windows: windows,
+		Devices: tracker,
+		Queues: []telemetry.Queue{
+			{Name: "decoded", Len: func() int { return len(decoded) }, Cap: cap(decoded)},
+			{Name: "learned", Len: func() int { return len(learned) }, Cap: cap(learned)},
+			{Name: "resolved", Len: func() int { return len(resolved) }, Cap: cap(resolved)},
+			{Name: "windows", Len: func() int { return len(closed) }, Cap: cap(closed)},
+		},
+	}
 	if cfg.Observe != nil {
-		cfg.Observe(&telemetry.Stages{
-			Decoder: decoder, Learner: learner, Table: table, Classifier: classifier, PTR: ptr, Windows: windows,
-			Devices: tracker,
-			Queues: []telemetry.Queue{
-				{Name: "decoded", Len: func() int { return len(decoded) }, Cap: cap(decoded)},
-				{Name: "learned", Len: func() int { return len(learned) }, Cap: cap(learned)},
-				{Name: "resolved", Len: func() int { return len(resolved) }, Cap: cap(resolved)},
-				{Name: "windows", Len: func() int { return len(closed) }, Cap: cap(closed)},
-			},
-		})
+		cfg.Observe(stages)
 	}
 
 	g.Go(func() error {
@@ -256,8 +257,9 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	}
 	g.Go(func() error { return out.Run(ctx, toStore) })
 	err := g.Wait()
-	logNames(log, decoder.Stats(), learner.Stats(), table.Stats(), windows.Stats())
-	logDevices(log, tracker.Stats())
+	// The exit log: every stage's counter table (cmd/internal/telemetry), the
+	// same counters /metrics shows, under the same names.
+	telemetry.LogExit(log, stages.Snapshot())
 
 	res.Packets = windows.Stats().Packets.Load()
 	res.Windows = windows.Stats().Windows.Load()

@@ -22,6 +22,7 @@ type pipelineCollector struct {
 	lastWrite, queueLen, queueCap, build     *prometheus.Desc
 	devices, deviceNames, capped             *prometheus.Desc
 	dnsOffChain                              *prometheus.Desc
+	tables                                   [][]*prometheus.Desc // Tables' counters
 }
 
 func newPipelineCollector(m *Monitor) *pipelineCollector {
@@ -30,6 +31,7 @@ func newPipelineCollector(m *Monitor) *pipelineCollector {
 	}
 	return &pipelineCollector{
 		m:             m,
+		tables:        tableDescs(),
 		pcapReceived:  d("pcap_received_total", "Packets libpcap received (passed the filter), sampled about once a second."),
 		pcapDropped:   d("pcap_dropped_total", "Packets the kernel dropped because netmon read too slowly."),
 		pcapIfDropped: d("pcap_interface_dropped_total", "Packets the interface or its driver dropped."),
@@ -73,6 +75,11 @@ func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 	} {
 		ch <- d
 	}
+	for _, t := range p.tables {
+		for _, d := range t {
+			ch <- d
+		}
+	}
 }
 
 func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
@@ -105,6 +112,17 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	s := p.m.stages.Load()
 	if s == nil {
 		return // the pipeline has not started yet
+	}
+	snap := s.Snapshot()
+	for i := range Tables {
+		for j := range Tables[i].Counters {
+			c := &Tables[i].Counters[j]
+			if c.Gauge {
+				gauge(p.tables[i][j], float64(c.Read(snap)))
+			} else {
+				counter(p.tables[i][j], c.Read(snap))
+			}
+		}
 	}
 	d := s.Decoder.Stats()
 	for _, o := range []struct {
