@@ -49,7 +49,7 @@ func TestMySQLUpDownUp(t *testing.T) {
 		}
 		return got
 	}
-	want := []string{"applied_windows", "device_addresses", "device_records", "devices", "dns_records", "tcpdump_records"}
+	want := []string{"applied_windows", "device_addresses", "device_records", "devices", "dns_records", "replay_files", "tcpdump_records"}
 
 	if _, err := p.Up(t.Context()); err != nil {
 		t.Fatalf("Up: %v", err)
@@ -107,7 +107,7 @@ func TestSQLiteUpDownUp(t *testing.T) {
 		}
 		return got
 	}
-	want := []string{"applied_windows", "device_addresses", "device_records", "devices", "dns_records", "tcpdump_records"}
+	want := []string{"applied_windows", "device_addresses", "device_records", "devices", "dns_records", "replay_files", "tcpdump_records"}
 	for i, step := range []func() error{
 		func() error { _, err := p.Up(t.Context()); return err },
 		func() error { _, err := p.DownTo(t.Context(), 0); return err },
