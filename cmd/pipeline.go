@@ -16,6 +16,7 @@ import (
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/localnet"
+	"github.com/netmon/netmon/resolver/ptr"
 )
 
 // pipelineConfig is what run and replay share.
@@ -92,17 +93,17 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	learner := resolver.NewLearner(resolver.LearnerConfig{DNSMatch: cfg.DNSMatch}, table)
 	local := localnet.New(cfg.Local)
 	classifier := resolver.NewClassifier(local)
-	var ptr *resolver.PTR
+	var reverse *ptr.Resolver
 	var requester aggregate.PTRRequester
 	var devicePTR devices.PTRRequester
 	// The PTR workers hand device names to the tracker, made below; they
 	// only start answering once the pipeline runs.
 	var tracker *devices.Tracker
 	if cfg.PTR {
-		ptr = resolver.NewPTR(resolver.PTRConfig{
+		reverse = ptr.New(ptr.Config{
 			DeviceName: func(a netip.Addr, name string) { tracker.PTRName(a, name) },
 		}, table)
-		requester, devicePTR = ptr, ptr
+		requester, devicePTR = reverse, reverse
 	}
 	registryRead := make(chan struct{})
 	tracker = devices.New(cfg.Devices, local, devices.Options{PTR: devicePTR, Log: log.With("component", "devices")})
@@ -137,7 +138,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	resolved := make(chan *capture.Batch, batchQueue)
 	closed := make(chan *aggregate.Window, windowQueue)
 	stages := &telemetry.Stages{
-		Decoder: decoder, Learner: learner, Table: table, Classifier: classifier, PTR: ptr, Windows: windows,
+		Decoder: decoder, Learner: learner, Table: table, Classifier: classifier, PTR: reverse, Windows: windows,
 		Devices: tracker,
 		Queues: []telemetry.Queue{
 			{Name: "decoded", Len: func() int { return len(decoded) }, Cap: cap(decoded)},
@@ -225,9 +226,9 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 		defer stopPTR()
 		return windows.Run(gctx, resolved, closed)
 	})
-	if ptr != nil {
+	if reverse != nil {
 		g.Go(func() error {
-			if err := ptr.Run(ptrCtx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := reverse.Run(ptrCtx); err != nil && !errors.Is(err, context.Canceled) {
 				return err
 			}
 			return nil

@@ -76,7 +76,7 @@ const ptrRetry = int64(30 * time.Minute)
 const lruStep = int64(time.Second)
 
 // PTRRequester looks up local addresses' PTR names in the background and
-// hands the answers to Tracker.PTRName. *resolver.PTR is one.
+// hands the answers to Tracker.PTRName. *ptr.Resolver is one.
 type PTRRequester interface {
 	RequestDevice(addr netip.Addr)
 }

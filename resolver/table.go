@@ -280,9 +280,9 @@ func (t *Table) Lookup(client, remote netip.Addr) (Record, bool) {
 	return Record{TS: time.Unix(0, e.ts).UTC(), Addr: e.addr, Domain: e.name, Source: e.src}, true
 }
 
-// named reports whether addr has a live name, without touching the LRU
+// Named reports whether addr has a live name, without touching the LRU
 // order: asking is not using.
-func (t *Table) named(addr netip.Addr) bool {
+func (t *Table) Named(addr netip.Addr) bool {
 	addr = addr.Unmap()
 	now := t.cfg.Now().UnixNano()
 	t.mu.Lock()

@@ -23,6 +23,7 @@ import (
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/ptr"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/web"
 )
@@ -69,7 +70,7 @@ type Stages struct {
 	Learner    *resolver.Learner
 	Table      *resolver.Table
 	Classifier *resolver.Classifier
-	PTR        *resolver.PTR // nil with --no-ptr
+	PTR        *ptr.Resolver // nil with --no-ptr
 	Windows    *aggregate.Windows
 	Devices    *devices.Tracker
 	Queues     []Queue

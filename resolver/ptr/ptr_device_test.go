@@ -1,14 +1,16 @@
-package resolver
+package ptr
 
 import (
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/netmon/netmon/resolver"
 )
 
 // TestPTRRequestDevice checks that the names of lookups asked for a local
-// device go to PTRConfig.DeviceName and never into the table, that the
+// device go to Config.DeviceName and never into the table, that the
 // host-name check and the negative cache apply to them as to others, and
 // that without a DeviceName nothing is looked up.
 func TestPTRRequestDevice(t *testing.T) {
@@ -19,8 +21,8 @@ func TestPTRRequestDevice(t *testing.T) {
 	}}
 	var mu sync.Mutex
 	got := map[netip.Addr]string{}
-	tab := NewTable(TableConfig{})
-	p := NewPTR(PTRConfig{Lookup: f.Lookup, Rate: -1, Now: func() time.Time { return t0 },
+	tab := resolver.NewTable(resolver.TableConfig{})
+	p := New(Config{Lookup: f.Lookup, Rate: -1, Now: func() time.Time { return t0 },
 		DeviceName: func(a netip.Addr, name string) {
 			mu.Lock()
 			got[a] = name
@@ -47,7 +49,7 @@ func TestPTRRequestDevice(t *testing.T) {
 		t.Errorf("a failed device address asked again: %d deduped, want 1", st.Deduped)
 	}
 
-	off := NewPTR(PTRConfig{Lookup: f.Lookup, Rate: -1}, tab)
+	off := New(Config{Lookup: f.Lookup, Rate: -1}, tab)
 	off.RequestDevice(netip.MustParseAddr("192.168.1.23"))
 	if st := off.Stats(); st.Queued != 0 || st.Known != 1 {
 		t.Errorf("without DeviceName: %+v, want nothing queued", st)

@@ -1,4 +1,4 @@
-package resolver
+package ptr
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/netmon/netmon/resolver"
 )
 
 // fakeLookup answers reverse lookups from a map; an address missing from
@@ -37,7 +38,7 @@ func (f *fakeLookup) Lookup(ctx context.Context, addr string) ([]string, error) 
 
 // runPTR starts p and returns a function that waits until n lookups have
 // finished, then stops p.
-func runPTR(t *testing.T, p *PTR) (wait func(n uint64)) {
+func runPTR(t *testing.T, p *Resolver) (wait func(n uint64)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -65,51 +66,51 @@ func TestPTR(t *testing.T) {
 		answers map[string][]string
 		errs    map[string]error
 		addr    string
-		want    *Record
-		stats   PTRStats
+		want    *resolver.Record
+		stats   Stats
 	}{
 		{
 			name:    "valid name is learned as PTR",
 			answers: map[string][]string{"198.51.100.1": {"Host-1.Example.NET."}},
 			addr:    "198.51.100.1",
-			want:    &Record{TS: t0, Addr: netip.MustParseAddr("198.51.100.1"), Domain: "host-1.example.net", Source: SourcePTR},
-			stats:   PTRStats{OK: 1},
+			want:    &resolver.Record{TS: t0, Addr: netip.MustParseAddr("198.51.100.1"), Domain: "host-1.example.net", Source: resolver.SourcePTR},
+			stats:   Stats{OK: 1},
 		},
 		{
 			name:    "first valid name of several",
 			answers: map[string][]string{"2001:db8::1": {"bad_name.example.", "good.example."}},
 			addr:    "2001:db8::1",
-			want:    &Record{TS: t0, Addr: netip.MustParseAddr("2001:db8::1"), Domain: "good.example", Source: SourcePTR},
-			stats:   PTRStats{OK: 1},
+			want:    &resolver.Record{TS: t0, Addr: netip.MustParseAddr("2001:db8::1"), Domain: "good.example", Source: resolver.SourcePTR},
+			stats:   Stats{OK: 1},
 		},
 		{
 			name:    "invalid name discarded",
 			answers: map[string][]string{"198.51.100.2": {"<script>.example.", "-lead.example."}},
 			addr:    "198.51.100.2",
-			stats:   PTRStats{Invalid: 1},
+			stats:   Stats{Invalid: 1},
 		},
 		{
 			name:  "not found",
 			errs:  map[string]error{"198.51.100.3": notFound},
 			addr:  "198.51.100.3",
-			stats: PTRStats{NotFound: 1},
+			stats: Stats{NotFound: 1},
 		},
 		{
 			name:    "empty answer is not found",
 			answers: map[string][]string{"198.51.100.3": {}},
 			addr:    "198.51.100.3",
-			stats:   PTRStats{NotFound: 1},
+			stats:   Stats{NotFound: 1},
 		},
 		{
 			name:  "other error",
 			errs:  map[string]error{"198.51.100.4": errors.New("connection refused")},
 			addr:  "198.51.100.4",
-			stats: PTRStats{Errors: 1},
+			stats: Stats{Errors: 1},
 		},
 		{
 			name:  "timeout",
 			addr:  "198.51.100.5",
-			stats: PTRStats{Timeouts: 1},
+			stats: Stats{Timeouts: 1},
 		},
 	}
 	for _, tt := range tests {
@@ -117,13 +118,13 @@ func TestPTR(t *testing.T) {
 			c := newClock()
 			tab := newTestTable(t, c)
 			f := &fakeLookup{answers: tt.answers, errs: tt.errs}
-			p := NewPTR(PTRConfig{Lookup: f.Lookup, Timeout: 20 * time.Millisecond, Rate: -1, Now: c.Now}, tab)
+			p := New(Config{Lookup: f.Lookup, Timeout: 20 * time.Millisecond, Rate: -1, Now: c.Now}, tab)
 			addr := netip.MustParseAddr(tt.addr)
 			p.Request(addr)
 			runPTR(t, p)(1)
 
 			got, ok := tab.Lookup(client, addr)
-			var gotp *Record
+			var gotp *resolver.Record
 			if ok {
 				gotp = &got
 			}
@@ -152,7 +153,7 @@ func TestPTRRequestNeverBlocks(t *testing.T) {
 	c := newClock()
 	tab := newTestTable(t, c)
 	f := &fakeLookup{}
-	p := NewPTR(PTRConfig{Queue: 2, Lookup: f.Lookup, Now: c.Now}, tab)
+	p := New(Config{Queue: 2, Lookup: f.Lookup, Now: c.Now}, tab)
 	tab.Learn(dnsRec(t0, "198.51.100.9", "named.example"), 0)
 
 	done := make(chan struct{})
@@ -171,7 +172,7 @@ func TestPTRRequestNeverBlocks(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Request blocked with no worker running")
 	}
-	want := PTRStats{Requests: 9, Queued: 2, Dropped: 3, Deduped: 1, Known: 3}
+	want := Stats{Requests: 9, Queued: 2, Dropped: 3, Deduped: 1, Known: 3}
 	if diff := cmp.Diff(p.Stats(), want); diff != "" {
 		t.Errorf("stats (-got +want):\n%s", diff)
 	}
@@ -181,7 +182,7 @@ func TestPTRNegativeTTL(t *testing.T) {
 	c := newClock()
 	tab := newTestTable(t, c)
 	f := &fakeLookup{answers: map[string][]string{"198.51.100.1": nil}}
-	p := NewPTR(PTRConfig{Lookup: f.Lookup, NegativeTTL: time.Minute, Rate: -1, Now: c.Now}, tab)
+	p := New(Config{Lookup: f.Lookup, NegativeTTL: time.Minute, Rate: -1, Now: c.Now}, tab)
 	addr := netip.MustParseAddr("198.51.100.1")
 	p.Request(addr)
 	runPTR(t, p)(1)
@@ -199,7 +200,7 @@ func TestPTRNegativeCap(t *testing.T) {
 	for i := range 5 {
 		f.answers[netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String()] = nil
 	}
-	p := NewPTR(PTRConfig{Lookup: f.Lookup, NegativeCap: 3, Rate: -1, Now: c.Now}, newTestTable(t, c))
+	p := New(Config{Lookup: f.Lookup, NegativeCap: 3, Rate: -1, Now: c.Now}, newTestTable(t, c))
 	for i := range 5 {
 		p.Request(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
 	}
@@ -214,7 +215,7 @@ func TestPTRRate(t *testing.T) {
 	for i := range 4 {
 		f.answers[netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String()] = nil
 	}
-	p := NewPTR(PTRConfig{Lookup: f.Lookup, Rate: 10}, NewTable(TableConfig{}))
+	p := New(Config{Lookup: f.Lookup, Rate: 10}, resolver.NewTable(resolver.TableConfig{}))
 	start := time.Now()
 	for i := range 4 {
 		p.Request(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
@@ -226,7 +227,7 @@ func TestPTRRate(t *testing.T) {
 		t.Errorf("4 lookups at 10/s took %v", d)
 	}
 
-	p = NewPTR(PTRConfig{Lookup: f.Lookup, Rate: 2}, NewTable(TableConfig{}))
+	p = New(Config{Lookup: f.Lookup, Rate: 2}, resolver.NewTable(resolver.TableConfig{}))
 	start = time.Now()
 	for i := range 4 {
 		p.Request(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
@@ -239,7 +240,7 @@ func TestPTRRate(t *testing.T) {
 }
 
 func TestPTRRunTwice(t *testing.T) {
-	p := NewPTR(PTRConfig{}, NewTable(TableConfig{}))
+	p := New(Config{}, resolver.NewTable(resolver.TableConfig{}))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

@@ -1,4 +1,4 @@
-package resolver
+package ptr
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/netmon/netmon/resolver"
 	"golang.org/x/net/dns/dnsmessage"
 )
 
@@ -72,11 +73,11 @@ func TestPTRDeviceOverDNS(t *testing.T) {
 	}}
 	var mu sync.Mutex
 	got := map[netip.Addr]string{}
-	p := NewPTR(PTRConfig{Lookup: res.LookupAddr, Rate: -1, DeviceName: func(a netip.Addr, name string) {
+	p := New(Config{Lookup: res.LookupAddr, Rate: -1, DeviceName: func(a netip.Addr, name string) {
 		mu.Lock()
 		got[a] = name
 		mu.Unlock()
-	}}, NewTable(TableConfig{}))
+	}}, resolver.NewTable(resolver.TableConfig{}))
 	p.RequestDevice(netip.MustParseAddr("192.168.1.23"))
 	p.RequestDevice(netip.MustParseAddr("192.168.1.24"))
 	runPTR(t, p)(2)

@@ -1,4 +1,7 @@
-package resolver
+// Package ptr looks up the reverse (PTR) names of addresses that have no
+// name, in background workers with a queue, a rate limit and a negative
+// cache, never on the packet path.
+package ptr
 
 import (
 	"context"
@@ -8,10 +11,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/netmon/netmon/resolver"
 )
 
-// PTRConfig tunes the background reverse lookups.
-type PTRConfig struct {
+// Config tunes the background reverse lookups.
+type Config struct {
 	// Workers is the number of lookups in flight at once.
 	Workers int
 	// Queue is how many addresses may wait for a worker. Request drops
@@ -39,17 +44,17 @@ type PTRConfig struct {
 	DeviceName func(addr netip.Addr, name string)
 }
 
-// DefaultPTRConfig returns the defaults documented on PTRConfig's fields.
-func DefaultPTRConfig() PTRConfig {
-	return PTRConfig{
+// DefaultConfig returns the defaults documented on Config's fields.
+func DefaultConfig() Config {
+	return Config{
 		Workers: 4, Queue: 1024, Timeout: 2 * time.Second, Rate: 20,
 		NegativeTTL: 10 * time.Minute, NegativeCap: 10_000,
 		Lookup: net.DefaultResolver.LookupAddr, Now: time.Now,
 	}
 }
 
-func (c *PTRConfig) fill() {
-	d := DefaultPTRConfig()
+func (c *Config) fill() {
+	d := DefaultConfig()
 	if c.Workers <= 0 {
 		c.Workers = d.Workers
 	}
@@ -76,8 +81,8 @@ func (c *PTRConfig) fill() {
 	}
 }
 
-// PTRStats are the reverse lookup counters since the PTR was made.
-type PTRStats struct {
+// Stats are the reverse lookup counters since the Resolver was made.
+type Stats struct {
 	Requests uint64 // calls to Request and RequestDevice
 	Queued   uint64 // requests that went to the queue
 	Known    uint64 // skipped: the table already names the address (or it is no address)
@@ -100,20 +105,27 @@ type PTRStats struct {
 	LatencyHist  [4]uint64
 }
 
-type ptrCounters struct {
+type counters struct {
 	requests, queued, known, deduped, dropped             atomic.Uint64
 	lookups, ok, notFound, timeouts, errs, invalid, negEv atomic.Uint64
 	latTotal, latMax                                      atomic.Int64
 	hist                                                  [4]atomic.Uint64
 }
 
-// PTR looks up reverse names for addresses without a name, off the packet
-// path. Its names go into the Table as SourcePTR, which a definite name
+// Table is the address table the answers go into: *resolver.Table.
+type Table interface {
+	// Named reports whether addr has a name that has not expired.
+	Named(addr netip.Addr) bool
+	Learn(rec resolver.Record, ttl time.Duration)
+}
+
+// Resolver looks up reverse names for addresses without a name, off the packet
+// path. Its names go into the table as resolver.SourcePTR, which a definite name
 // always beats.
-type PTR struct {
-	cfg   PTRConfig
-	table *Table
-	queue chan ptrRequest
+type Resolver struct {
+	cfg   Config
+	table Table
+	queue chan request
 
 	mu sync.Mutex
 	// state holds every address queued or in flight (value 0) and every
@@ -124,22 +136,22 @@ type PTR struct {
 	running   bool
 
 	lim limiter
-	c   ptrCounters
+	c   counters
 }
 
-// ptrRequest is one address to look up, and where its name goes.
-type ptrRequest struct {
+// request is one address to look up, and where its name goes.
+type request struct {
 	addr   netip.Addr
-	device bool // to PTRConfig.DeviceName, not the table
+	device bool // to Config.DeviceName, not the table
 }
 
-// NewPTR returns a PTR looker-up writing into t. Nothing runs until Run.
-func NewPTR(cfg PTRConfig, t *Table) *PTR {
+// New returns a Resolver writing into t. Nothing runs until Run.
+func New(cfg Config, t Table) *Resolver {
 	cfg.fill()
-	return &PTR{
+	return &Resolver{
 		cfg:   cfg,
 		table: t,
-		queue: make(chan ptrRequest, cfg.Queue),
+		queue: make(chan request, cfg.Queue),
 		state: make(map[netip.Addr]int64),
 		lim:   limiter{rate: cfg.Rate, now: cfg.Now},
 	}
@@ -147,33 +159,33 @@ func NewPTR(cfg PTRConfig, t *Table) *PTR {
 
 // Request asks for addr's reverse name. It never blocks: when the queue is
 // full the request is dropped and counted, and a later window asks again.
-func (p *PTR) Request(addr netip.Addr) {
+func (p *Resolver) Request(addr netip.Addr) {
 	p.c.requests.Add(1)
 	addr = addr.Unmap()
-	if !addr.IsValid() || p.table.named(addr) {
+	if !addr.IsValid() || p.table.Named(addr) {
 		p.c.known.Add(1)
 		return
 	}
-	p.enqueue(ptrRequest{addr: addr})
+	p.enqueue(request{addr: addr})
 }
 
 // RequestDevice asks for the reverse name of a local device's address, for
-// PTRConfig.DeviceName: home routers answer them from their DHCP leases.
+// Config.DeviceName: home routers answer them from their DHCP leases.
 // It shares the queue, rate limit, negative cache and host-name check of
 // Request, and never blocks either.
-func (p *PTR) RequestDevice(addr netip.Addr) {
+func (p *Resolver) RequestDevice(addr netip.Addr) {
 	p.c.requests.Add(1)
 	addr = addr.Unmap()
 	if !addr.IsValid() || p.cfg.DeviceName == nil {
 		p.c.known.Add(1)
 		return
 	}
-	p.enqueue(ptrRequest{addr: addr, device: true})
+	p.enqueue(request{addr: addr, device: true})
 }
 
 // enqueue queues r unless its address is queued, in flight or failed
 // recently, or the queue is full.
-func (p *PTR) enqueue(r ptrRequest) {
+func (p *Resolver) enqueue(r request) {
 	addr := r.addr
 	now := p.cfg.Now().UnixNano()
 	p.mu.Lock()
@@ -197,7 +209,7 @@ func (p *PTR) enqueue(r ptrRequest) {
 
 // Run runs the workers until ctx ends, then waits for them. It returns nil
 // when ctx ends; it fails only when called twice.
-func (p *PTR) Run(ctx context.Context) error {
+func (p *Resolver) Run(ctx context.Context) error {
 	p.mu.Lock()
 	if p.running {
 		p.mu.Unlock()
@@ -215,9 +227,9 @@ func (p *PTR) Run(ctx context.Context) error {
 }
 
 // Stats returns the counters.
-func (p *PTR) Stats() PTRStats {
+func (p *Resolver) Stats() Stats {
 	c := &p.c
-	s := PTRStats{
+	s := Stats{
 		Requests: c.requests.Load(), Queued: c.queued.Load(), Known: c.known.Load(),
 		Deduped: c.deduped.Load(), Dropped: c.dropped.Load(),
 		Lookups: c.lookups.Load(), OK: c.ok.Load(), NotFound: c.notFound.Load(),
@@ -232,7 +244,7 @@ func (p *PTR) Stats() PTRStats {
 	return s
 }
 
-func (p *PTR) work(ctx context.Context) {
+func (p *Resolver) work(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -246,7 +258,7 @@ func (p *PTR) work(ctx context.Context) {
 	}
 }
 
-func (p *PTR) lookup(ctx context.Context, r ptrRequest) {
+func (p *Resolver) lookup(ctx context.Context, r request) {
 	addr := r.addr
 	start := p.cfg.Now()
 	lctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
@@ -287,7 +299,7 @@ func (p *PTR) lookup(ctx context.Context, r ptrRequest) {
 		p.cfg.DeviceName(addr, name)
 	default:
 		p.c.ok.Add(1)
-		p.table.Learn(Record{TS: p.cfg.Now(), Addr: addr, Domain: name, Source: SourcePTR}, 0)
+		p.table.Learn(resolver.Record{TS: p.cfg.Now(), Addr: addr, Domain: name, Source: resolver.SourcePTR}, 0)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -299,7 +311,7 @@ func (p *PTR) lookup(ctx context.Context, r ptrRequest) {
 
 // remember notes a failed address, making room first when NegativeCap is
 // reached: lapsed entries go, and if none had lapsed, an arbitrary one.
-func (p *PTR) remember(addr netip.Addr, until int64) {
+func (p *Resolver) remember(addr netip.Addr, until int64) {
 	if p.negatives >= p.cfg.NegativeCap {
 		now := p.cfg.Now().UnixNano()
 		for a, u := range p.state {
@@ -323,7 +335,7 @@ func (p *PTR) remember(addr netip.Addr, until int64) {
 	p.negatives++
 }
 
-func (p *PTR) observe(d time.Duration) {
+func (p *Resolver) observe(d time.Duration) {
 	p.c.lookups.Add(1)
 	p.c.latTotal.Add(int64(d))
 	for {
