@@ -97,6 +97,10 @@ type Dependencies struct {
 	// was read before it.
 	Cut func(*capture.Batch) bool
 	Now func() time.Time // wall clock, for live mode only
+	// Done, when set, is called after each batch from Run's input has been
+	// counted and the windows it closed were sent: a replay uses it to keep
+	// the learn stage from running ahead of the windows (see cmd/pipeline.go).
+	Done func()
 }
 
 // DeviceSource is what the windows need from the device tracker: what
@@ -299,6 +303,7 @@ func (w *Windows) Run(ctx context.Context, in <-chan *capture.Batch, out chan<- 
 				if err := w.endInput(ctx, out); err != nil {
 					return err
 				}
+				w.done()
 				continue
 			}
 			w.Add(b)
@@ -318,6 +323,7 @@ func (w *Windows) Run(ctx context.Context, in <-chan *capture.Batch, out chan<- 
 					return err
 				}
 			}
+			w.done()
 		case <-tick:
 			now := w.deps.Now().UnixNano()
 			if err := w.closeUntil(ctx, out, now); err != nil {
@@ -329,6 +335,12 @@ func (w *Windows) Run(ctx context.Context, in <-chan *capture.Batch, out chan<- 
 				}
 			}
 		}
+	}
+}
+
+func (w *Windows) done() {
+	if w.deps.Done != nil {
+		w.deps.Done()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -120,6 +121,20 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 		cut = &capture.Batch{}
 		deps.Cut = func(b *capture.Batch) bool { return b == cut }
 	}
+	// A replay must count alike however the goroutines are scheduled. The
+	// learn stage writes the names it learns into the table, and the
+	// devices it sees into the tracker, which the windows read when they
+	// close; running ahead it would let names from after a window's end
+	// into the window, by as much as it happened to run ahead. So in a
+	// replay it learns a batch only once the windows are done with the one
+	// before it (lockstep): decoding and the store still run beside them.
+	// Live, windows close by the wall clock as well, and the learn stage
+	// runs free.
+	var lockstep *lockstep
+	if !cfg.Live {
+		lockstep = newLockstep()
+		deps.Done = lockstep.done
+	}
 	windows := aggregate.New(acfg, deps)
 	decoder := capture.NewDecoder(capture.DecoderConfig{})
 
@@ -212,6 +227,9 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	// would otherwise follow as flows.
 	g.Go(func() error {
 		return stage(gctx, decoded, learned, func(b *capture.Batch) {
+			if lockstep != nil && !lockstep.wait(gctx) {
+				return // the group failed: stage returns at its send
+			}
 			tracker.Observe(b)
 			learner.Learn(b)
 		})
@@ -282,6 +300,39 @@ func stage(ctx context.Context, in <-chan *capture.Batch, out chan<- *capture.Ba
 		}
 	}
 	return nil
+}
+
+// lockstep holds the learn stage until the windows are done with every
+// batch it sent before.
+type lockstep struct {
+	sent    uint64        // batches the learn stage went on to learn (its goroutine only)
+	counted atomic.Uint64 // batches the windows are done with
+	signal  chan struct{}
+}
+
+func newLockstep() *lockstep { return &lockstep{signal: make(chan struct{}, 1)} }
+
+// done is the windows' Dependencies.Done.
+func (l *lockstep) done() {
+	l.counted.Add(1)
+	select {
+	case l.signal <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns once the windows are done with every batch learned before;
+// false if ctx ended first.
+func (l *lockstep) wait(ctx context.Context) bool {
+	for l.counted.Load() < l.sent {
+		select {
+		case <-l.signal:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	l.sent++
+	return true
 }
 
 // windowStore is the store stage: *store.Writer. Run must receive every
