@@ -30,7 +30,7 @@ type devicesOptions struct {
 	loc *time.Location // for the table; --json is always UTC
 }
 
-func newDevicesCmd() *cobra.Command {
+func newDevicesCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 	o := devicesOptions{loc: time.Local}
 	c := &cobra.Command{
 		Use:   "devices",
@@ -42,8 +42,12 @@ func newDevicesCmd() *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			// Warnings about the DSN go to standard error, as netmon's log does.
-			st, err := o.open(ctx, slog.New(slog.NewTextHandler(c.ErrOrStderr(), nil)))
+			// Warnings about the DSN go to netmon's log, in its format.
+			log, err := logger()
+			if err != nil {
+				return err
+			}
+			st, err := o.open(ctx, log)
 			if err != nil {
 				return err
 			}

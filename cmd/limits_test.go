@@ -529,3 +529,25 @@ func TestLogFormatJSONError(t *testing.T) {
 		t.Errorf("last line %q: want an ERROR record naming the file", r.lastLine())
 	}
 }
+
+// top and devices log in the chosen format too: a warning about the DSN
+// (its password on the command line) is a JSON record under --log-format
+// json, and the command's own error after it as well.
+func TestLogFormatJSONTopDevices(t *testing.T) {
+	dsn := "root:secret@tcp(127.0.0.1:1)/nothing?timeout=1s"
+	for _, cmd := range []string{"top", "devices"} {
+		r := netmon(t, cmd, "--log-format", "json", "--dsn", dsn)
+		if r.code == 0 {
+			t.Errorf("%s: exit 0 against a closed port", cmd)
+		}
+		if !strings.Contains(r.stderr, "password in --dsn is visible") {
+			t.Errorf("%s: no warning about the password:\n%s", cmd, r.stderr)
+		}
+		for line := range strings.Lines(r.stderr) {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Errorf("%s --log-format json: not JSON: %q", cmd, line)
+			}
+		}
+	}
+}

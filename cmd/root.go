@@ -125,7 +125,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		routeLogs(l)
 		return l, nil
 	}
-	root.AddCommand(newRunCmd(logger, conf), newServeCmd(logger), newReplayCmd(logger, conf), newMigrateCmd(logger), newPruneCmd(logger), newTopCmd(), newDevicesCmd(),
+	root.AddCommand(newRunCmd(logger, conf), newServeCmd(logger), newReplayCmd(logger, conf), newMigrateCmd(logger), newPruneCmd(logger), newTopCmd(logger), newDevicesCmd(logger),
 		newConfigCmd(), newVersionCmd())
 	registerCompletions(root)
 	return root

@@ -41,7 +41,7 @@ const sinceAll = "all"
 // 80 columns is the narrowest in common use, and --json has the full names.
 const termWidth = 80
 
-func newTopCmd() *cobra.Command {
+func newTopCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 	o := topOptions{now: time.Now, loc: time.Local}
 	c := &cobra.Command{
 		Use:   "top",
@@ -58,8 +58,12 @@ func newTopCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// Warnings about the DSN go to standard error, as netmon's log does.
-			st, err := o.open(ctx, slog.New(slog.NewTextHandler(c.ErrOrStderr(), nil)))
+			// Warnings about the DSN go to netmon's log, in its format.
+			log, err := logger()
+			if err != nil {
+				return err
+			}
+			st, err := o.open(ctx, log)
 			if err != nil {
 				return err
 			}
