@@ -284,3 +284,39 @@ func TestReadmeExample(t *testing.T) {
 		t.Errorf("README.md's netmon top example is stale; run go test ./cmd -run TestReadmeExample -update\nREADME:\n%snetmon prints:\n%s", got, top.stdout)
 	}
 }
+
+// maxFileLines is the most lines a non-test Go file may hold (CONTRIBUTING):
+// past it a file does more than one job and is split by job.
+const maxFileLines = 600
+
+// TestFileSizes keeps every non-test Go file of the repository within
+// maxFileLines.
+func TestFileSizes(t *testing.T) {
+	root := filepath.Join("..")
+	var over []string
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if n := bytes.Count(data, []byte("\n")); n > maxFileLines {
+			over = append(over, path+": "+strconv.Itoa(n)+" lines")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range over {
+		t.Errorf("%s, more than %d: split it by job", o, maxFileLines)
+	}
+}
