@@ -11,6 +11,7 @@ import (
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // requestPTR asks for a reverse name once per key and window, and only for
@@ -106,9 +107,9 @@ func (w *Windows) drainNames(res *Window) {
 // it has one, else the client's view of the remote's name, the remote's
 // name, its PTR name, its address. It remembers guesses so a later
 // definite name can correct them.
-func (w *Windows) name(k Key, fn *capture.FlowName) (string, resolver.Source) {
+func (w *Windows) name(k Key, fn *capture.FlowName) (string, source.Source) {
 	if !k.Remote.IsValid() {
-		return OverflowDomain, resolver.SourceIP
+		return OverflowDomain, source.IP
 	}
 	if fn != nil && fn.Domain != "" {
 		return fn.Domain, fn.Source
@@ -117,7 +118,7 @@ func (w *Windows) name(k Key, fn *capture.FlowName) (string, resolver.Source) {
 	if ok && rec.Source.Definite() {
 		return rec.Domain, rec.Source
 	}
-	domain, src := k.Remote.String(), resolver.SourceIP
+	domain, src := k.Remote.String(), source.IP
 	if ok {
 		domain, src = rec.Domain, rec.Source
 	} else if k.Flow != 0 && w.deps.PTR != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/netmon/netmon/capture/capturetest"
 	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/localnet"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // replayRows runs a shared capture through the stages as netmon wires
@@ -59,11 +60,11 @@ func replayRows(t *testing.T, file string) []Row {
 func TestSharedCapturesEncryptedDNS(t *testing.T) {
 	for _, tt := range []struct {
 		file, domain, nick string
-		source             resolver.Source
+		source             source.Source
 		packets            uint64 // of the capture's flows to the resolver (tcpdump "port 853", "port 443")
 	}{
-		{"googledns_android10.pcap", "dns.google", resolver.NickDoT, resolver.SourceSNI, 528},
-		{"dns_doh.pcap", "mozilla.cloudflare-dns.com", resolver.NickDoH, resolver.SourceSNI, 142},
+		{"googledns_android10.pcap", "dns.google", resolver.NickDoT, source.SNI, 528},
+		{"dns_doh.pcap", "mozilla.cloudflare-dns.com", resolver.NickDoH, source.SNI, 142},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
 			var got, other uint64

@@ -9,6 +9,7 @@ import (
 
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // Window is one closed window, ready to be written.
@@ -49,7 +50,7 @@ type Row struct {
 	// NickSource says where Nickname came from (catalogue, rule, asn,
 	// label, address).
 	NickSource resolver.NickSource
-	Source     resolver.Source
+	Source     source.Source
 	Count      uint64 // packets, both directions
 	Bytes      uint64 // wire bytes, both directions
 }
@@ -63,5 +64,5 @@ type Correction struct {
 	NewNickname string
 	// NewNickSource says where NewNickname came from.
 	NewNickSource resolver.NickSource
-	NewSource     resolver.Source
+	NewSource     source.Source
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // fakeNames is a name table the test controls.
@@ -24,7 +25,7 @@ type fakeNames struct {
 
 func newFakeNames() *fakeNames { return &fakeNames{names: map[netip.Addr]resolver.Record{}} }
 
-func (f *fakeNames) learn(addr, domain string, src resolver.Source) {
+func (f *fakeNames) learn(addr, domain string, src source.Source) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	rec := resolver.Record{Addr: netip.MustParseAddr(addr), Domain: domain, Source: src}
@@ -107,7 +108,7 @@ func collect(t *testing.T, w *Windows, batches ...*capture.Batch) []*Window {
 
 func TestWindowsCountAndName(t *testing.T) {
 	names := newFakeNames()
-	names.learn("140.82.112.3", "www.github.com", resolver.SourceDNS)
+	names.learn("140.82.112.3", "www.github.com", source.DNS)
 	names.Drain(nil) // already written earlier
 	w := New(DefaultConfig(), Dependencies{Names: names})
 
@@ -120,11 +121,11 @@ func TestWindowsCountAndName(t *testing.T) {
 	))
 	want := []*Window{
 		{Start: time.Unix(1000, 0).UTC(), Rows: []Row{
-			{Client: client, Domain: "www.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: resolver.SourceDNS, Count: 2, Bytes: 1600},
-			{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", NickSource: resolver.NickFromAddress, Source: resolver.SourceIP, Count: 1, Bytes: 60},
+			{Client: client, Domain: "www.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: source.DNS, Count: 2, Bytes: 1600},
+			{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", NickSource: resolver.NickFromAddress, Source: source.IP, Count: 1, Bytes: 60},
 		}},
 		{Start: time.Unix(1010, 0).UTC(), Rows: []Row{
-			{Client: client, Domain: "www.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: resolver.SourceDNS, Count: 1, Bytes: 40},
+			{Client: client, Domain: "www.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: source.DNS, Count: 1, Bytes: 40},
 		}},
 	}
 	if d := cmp.Diff(want, got, addrCmp); d != "" {
@@ -146,7 +147,7 @@ func TestWindowsNameAtClose(t *testing.T) {
 	names := newFakeNames()
 	w := New(DefaultConfig(), Dependencies{Names: names})
 	w.Add(batch(out(client, dropbox, 2000, 10)))
-	names.learn("162.125.1.1", "t8.dropbox.com", resolver.SourceDNS)
+	names.learn("162.125.1.1", "t8.dropbox.com", source.DNS)
 	got := collect(t, w, batch(out(client, dropbox, 2003, 10)))
 	if len(got) != 1 || len(got[0].Rows) != 1 {
 		t.Fatalf("got %d windows, want 1 with one row: %+v", len(got), got)
@@ -165,7 +166,7 @@ func TestWindowsNameAtClose(t *testing.T) {
 func TestWindowsCorrections(t *testing.T) {
 	names := newFakeNames()
 	ptr := &fakePTR{}
-	names.learn("140.82.112.3", "lb-140-82-112-3-iad.github.com", resolver.SourcePTR)
+	names.learn("140.82.112.3", "lb-140-82-112-3-iad.github.com", source.PTR)
 	w := New(DefaultConfig(), Dependencies{Names: names, PTR: ptr})
 	inCh := make(chan *capture.Batch, 4)
 	outCh := make(chan *Window, 10)
@@ -175,8 +176,8 @@ func TestWindowsCorrections(t *testing.T) {
 	inCh <- batch(out(client, github, 3000, 10), out(client, dropbox, 3001, 10))
 	inCh <- batch(out(client, github, 3013, 10)) // closes window 3000
 	first := <-outCh
-	names.learn("140.82.112.3", "github.com", resolver.SourceDNS)
-	names.learn("162.125.1.1", "t8.dropbox.com", resolver.SourceDNS)
+	names.learn("140.82.112.3", "github.com", source.DNS)
+	names.learn("162.125.1.1", "t8.dropbox.com", source.DNS)
 	inCh <- batch(out(client, github, 3025, 10)) // closes window 3010
 	second := <-outCh
 	close(inCh)
@@ -186,15 +187,15 @@ func TestWindowsCorrections(t *testing.T) {
 	}
 
 	wantFirst := []Row{
-		{Client: client, Domain: "lb-140-82-112-3-iad.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: resolver.SourcePTR, Count: 1, Bytes: 10},
-		{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", NickSource: resolver.NickFromAddress, Source: resolver.SourceIP, Count: 1, Bytes: 10},
+		{Client: client, Domain: "lb-140-82-112-3-iad.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: source.PTR, Count: 1, Bytes: 10},
+		{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", NickSource: resolver.NickFromAddress, Source: source.IP, Count: 1, Bytes: 10},
 	}
 	if d := cmp.Diff(wantFirst, first.Rows, addrCmp); d != "" {
 		t.Errorf("first window (-want +got):\n%s", d)
 	}
 	wantCorr := []Correction{
-		{Addr: github, Old: "lb-140-82-112-3-iad.github.com", New: "github.com", NewNickname: "GitHub", NewNickSource: resolver.NickFromCatalogue, NewSource: resolver.SourceDNS},
-		{Addr: dropbox, Old: "162.125.1.1", New: "t8.dropbox.com", NewNickname: "Dropbox", NewNickSource: resolver.NickFromCatalogue, NewSource: resolver.SourceDNS},
+		{Addr: github, Old: "lb-140-82-112-3-iad.github.com", New: "github.com", NewNickname: "GitHub", NewNickSource: resolver.NickFromCatalogue, NewSource: source.DNS},
+		{Addr: dropbox, Old: "162.125.1.1", New: "t8.dropbox.com", NewNickname: "Dropbox", NewNickSource: resolver.NickFromCatalogue, NewSource: source.DNS},
 	}
 	if d := cmp.Diff(wantCorr, second.Corrections, addrCmp); d != "" {
 		t.Errorf("corrections (-want +got):\n%s", d)
@@ -332,11 +333,11 @@ func flowPkt(p capture.Packet, flow uint32, name *capture.FlowName) capture.Pack
 // count under the address's name.
 func TestWindowsFlowNames(t *testing.T) {
 	names := newFakeNames()
-	names.learn("140.82.112.3", "github.com", resolver.SourceDNS)
+	names.learn("140.82.112.3", "github.com", source.DNS)
 	names.Drain(nil)
 	ptr := &fakePTR{}
 	w := New(DefaultConfig(), Dependencies{Names: names, PTR: ptr})
-	sni := &capture.FlowName{Domain: "api.github.com", Source: resolver.SourceSNI}
+	sni := &capture.FlowName{Domain: "api.github.com", Source: source.SNI}
 	dot := &capture.FlowName{Nickname: "DNS-over-TLS"}
 	r3 := netip.MustParseAddr("203.0.113.3")
 	got := collect(t, w,
@@ -353,9 +354,9 @@ func TestWindowsFlowNames(t *testing.T) {
 		),
 	)
 	want := []Row{
-		{Client: client, Domain: "api.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: resolver.SourceSNI, Count: 4, Bytes: 2220},
-		{Client: client, Domain: "github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: resolver.SourceDNS, Count: 2, Bytes: 90},
-		{Client: client, Domain: "203.0.113.3", Nickname: "DNS-over-TLS", NickSource: resolver.NickFromCatalogue, Source: resolver.SourceIP, Count: 1, Bytes: 100},
+		{Client: client, Domain: "api.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: source.SNI, Count: 4, Bytes: 2220},
+		{Client: client, Domain: "github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: source.DNS, Count: 2, Bytes: 90},
+		{Client: client, Domain: "203.0.113.3", Nickname: "DNS-over-TLS", NickSource: resolver.NickFromCatalogue, Source: source.IP, Count: 1, Bytes: 100},
 	}
 	if len(got) != 1 {
 		t.Fatalf("%d windows, want 1", len(got))
@@ -378,7 +379,7 @@ func TestWindowsFlowNames(t *testing.T) {
 func TestWindowsFlowNamesInLateWindows(t *testing.T) {
 	names := newFakeNames()
 	w := New(DefaultConfig(), Dependencies{Names: names})
-	sni := &capture.FlowName{Domain: "late.example", Source: resolver.SourceSNI}
+	sni := &capture.FlowName{Domain: "late.example", Source: source.SNI}
 	got := collect(t, w,
 		batch(out(client, dropbox, 5000, 1)), // a later file first
 		batch(flowPkt(out(client, dropbox, 100, 10), 3, nil)),
@@ -391,7 +392,7 @@ func TestWindowsFlowNamesInLateWindows(t *testing.T) {
 			rows = append(rows, win.Rows...)
 		}
 	}
-	want := []Row{{Client: client, Domain: "late.example", Nickname: "Late", NickSource: resolver.NickFromLabel, Source: resolver.SourceSNI, Count: 2, Bytes: 30}}
+	want := []Row{{Client: client, Domain: "late.example", Nickname: "Late", NickSource: resolver.NickFromLabel, Source: source.SNI, Count: 2, Bytes: 30}}
 	if d := cmp.Diff(want, rows, addrCmp); d != "" {
 		t.Errorf("late window rows (-want +got):\n%s", d)
 	}
@@ -402,7 +403,7 @@ func TestWindowsFlowNamesInLateWindows(t *testing.T) {
 // the keys added are reclaimed, their order kept.
 func TestWindowsFlowKeysFolded(t *testing.T) {
 	w := New(DefaultConfig(), Dependencies{Names: newFakeNames()})
-	sni := &capture.FlowName{Domain: "a.example", Source: resolver.SourceSNI}
+	sni := &capture.FlowName{Domain: "a.example", Source: source.SNI}
 	b := capture.NewBatch()
 	const flows = 3000
 	for i := range flows {
@@ -421,9 +422,9 @@ func TestWindowsFlowKeysFolded(t *testing.T) {
 	}
 	got := collect(t, w)
 	want := []Row{
-		{Client: client, Domain: "a.example", Nickname: "A", NickSource: resolver.NickFromLabel, Source: resolver.SourceSNI, Count: 3 * flows, Bytes: 620 * flows},
-		{Client: client2, Domain: "140.82.112.3", Nickname: "140.82.112.3", NickSource: resolver.NickFromAddress, Source: resolver.SourceIP, Count: 3, Bytes: 21},
-		{Client: client, Domain: "140.82.112.3", Nickname: "140.82.112.3", NickSource: resolver.NickFromAddress, Source: resolver.SourceIP, Count: 1, Bytes: 60},
+		{Client: client, Domain: "a.example", Nickname: "A", NickSource: resolver.NickFromLabel, Source: source.SNI, Count: 3 * flows, Bytes: 620 * flows},
+		{Client: client2, Domain: "140.82.112.3", Nickname: "140.82.112.3", NickSource: resolver.NickFromAddress, Source: source.IP, Count: 3, Bytes: 21},
+		{Client: client, Domain: "140.82.112.3", Nickname: "140.82.112.3", NickSource: resolver.NickFromAddress, Source: source.IP, Count: 1, Bytes: 60},
 	}
 	if len(got) != 1 {
 		t.Fatalf("%d windows, want 1", len(got))
@@ -439,7 +440,7 @@ func BenchmarkWindowsAddNamed(b *testing.B) {
 	names := newFakeNames()
 	w := New(DefaultConfig(), Dependencies{Names: names})
 	bt := capture.NewBatch()
-	fn := []*capture.FlowName{{Domain: "a.example", Source: resolver.SourceSNI}, {Domain: "b.example", Source: resolver.SourceSNI}}
+	fn := []*capture.FlowName{{Domain: "a.example", Source: source.SNI}, {Domain: "b.example", Source: source.SNI}}
 	for i := range capture.BatchSize {
 		r := netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 16)})
 		bt.Packets = append(bt.Packets, flowPkt(out(client, r, 100+float64(i)/1000, 100), 0, fn[i%2]))
@@ -464,7 +465,7 @@ func uncounted(sec float64) capture.Packet {
 func TestWindowsNamesWithoutTraffic(t *testing.T) {
 	names := newFakeNames()
 	w := New(Config{Width: 10 * time.Second}, Dependencies{Names: names})
-	names.learn("140.82.112.3", "github.com", resolver.SourceDNS)
+	names.learn("140.82.112.3", "github.com", source.DNS)
 	b1 := batch(uncounted(100), uncounted(101))
 	got := collect(t, w, b1, batch(uncounted(125)))
 	var written []string

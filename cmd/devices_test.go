@@ -14,7 +14,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/devices"
-	"github.com/netmon/netmon/resolver"
+	namesource "github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
 )
@@ -132,7 +132,7 @@ const (
 )
 
 func trafficRow(client netip.Addr, domain string, count uint64) aggregate.Row {
-	return aggregate.Row{Client: client, Domain: domain, Nickname: domain, Source: resolver.SourceSNI, Count: count, Bytes: count * 100}
+	return aggregate.Row{Client: client, Domain: domain, Nickname: domain, Source: namesource.SNI, Count: count, Bytes: count * 100}
 }
 
 func at(a netip.Addr, ts time.Time) devices.Addr { return devices.Addr{Addr: a, LastSeen: ts} }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/capture/capturetest"
-	"github.com/netmon/netmon/resolver"
+	namesource "github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 )
 
@@ -46,7 +46,7 @@ func spoolAll(t *testing.T, cfg store.WriterConfig, n int) (*store.Writer, error
 		for k := range 40 {
 			win.Rows = append(win.Rows, aggregate.Row{
 				Client: netip.AddrFrom4([4]byte{192, 168, 1, byte(k)}), Domain: fmt.Sprintf("host%d-%d.example.com", i, k),
-				Nickname: "Example", Source: resolver.SourceDNS, Count: 1, Bytes: 100,
+				Nickname: "Example", Source: namesource.DNS, Count: 1, Bytes: 100,
 			})
 		}
 		in <- win

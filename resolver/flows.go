@@ -7,6 +7,7 @@ import (
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/resolver/lru"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // A flow names its server in its first bytes: the SNI of a TLS ClientHello
@@ -273,7 +274,7 @@ func (l *Learner) readFirst(f *nameFlow, p *capture.Packet) {
 			return
 		}
 		info, st := l.quicDatagram(&f.first.quic, p.Payload, limit)
-		l.conclude(f, st, info.sni, SourceQUIC, info.outer, false)
+		l.conclude(f, st, info.sni, source.QUIC, info.outer, false)
 		return
 	}
 	seq := p.Seq
@@ -321,11 +322,11 @@ func (l *Learner) parseFirst(f *nameFlow, b []byte) status {
 	switch c := b[0]; {
 	case c == tlsRecordHandshake:
 		info, st := tlsHello(b, &l.scratch, l.cfg.FlowBytes)
-		l.conclude(f, st, info.sni, SourceSNI, info.outer, false)
+		l.conclude(f, st, info.sni, source.SNI, info.outer, false)
 		return st
 	case 'A' <= c && c <= 'Z':
 		req, st := httpHost(b)
-		l.conclude(f, st, req.host, SourceHTTP, false, req.proxied)
+		l.conclude(f, st, req.host, source.HTTP, false, req.proxied)
 		return st
 	}
 	l.unnamed(f, &l.c.flowsUnnamed)
@@ -354,7 +355,7 @@ func (l *Learner) releaseBuf(f *nameFlow) {
 }
 
 // conclude settles a pending flow after a parser's verdict.
-func (l *Learner) conclude(f *nameFlow, st status, raw []byte, src Source, outer, proxied bool) {
+func (l *Learner) conclude(f *nameFlow, st status, raw []byte, src source.Source, outer, proxied bool) {
 	switch st {
 	case needMore:
 		return
@@ -372,11 +373,11 @@ func (l *Learner) conclude(f *nameFlow, st status, raw []byte, src Source, outer
 	f.state = flowNamed
 	l.releaseBuf(f)
 	switch src {
-	case SourceSNI:
+	case source.SNI:
 		l.c.namesSNI.Add(1)
-	case SourceHTTP:
+	case source.HTTP:
 		l.c.namesHTTP.Add(1)
-	case SourceQUIC:
+	case source.QUIC:
 		l.c.namesQUIC.Add(1)
 	}
 	if outer {

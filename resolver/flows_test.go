@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // marks is what the learn stage set on one packet.
@@ -77,10 +78,10 @@ func TestFlowNamedByClientHello(t *testing.T) {
 		t.Errorf("flow ids %d and %d, want the same nonzero id", id, bt.Packets[5].Flow)
 	}
 	n := bt.Packets[5].Name
-	if n.Source != SourceSNI || n.Outer || n.Nickname != "" {
+	if n.Source != source.SNI || n.Outer || n.Nickname != "" {
 		t.Errorf("name %+v, want plain SNI", *n)
 	}
-	if d := cmp.Diff([]Record{{TS: t0.Add(23 * time.Millisecond), Addr: web, Domain: "split.example.com", Source: SourceSNI}},
+	if d := cmp.Diff([]Record{{TS: t0.Add(23 * time.Millisecond), Addr: web, Domain: "split.example.com", Source: source.SNI}},
 		learned(tab), cmpOpts); d != "" {
 		t.Errorf("table (-want +got):\n%s", d)
 	}
@@ -189,7 +190,7 @@ func TestFlowNamedByQUIC(t *testing.T) {
 	if d := cmp.Diff(want, marksOf(bt)); d != "" {
 		t.Errorf("marks (-want +got):\n%s", d)
 	}
-	if n := bt.Packets[2].Name; n.Source != SourceQUIC {
+	if n := bt.Packets[2].Name; n.Source != source.QUIC {
 		t.Errorf("source %v, want quic", n.Source)
 	}
 
@@ -221,7 +222,7 @@ func TestFlowDNSOverTLS(t *testing.T) {
 	l.Learn(bt)
 	got := []capture.FlowName{*bt.Packets[1].Name, *bt.Packets[2].Name, *bt.Packets[3].Name}
 	want := []capture.FlowName{
-		{Domain: "dns.google", Source: SourceSNI, Nickname: NickDoT},
+		{Domain: "dns.google", Source: source.SNI, Nickname: NickDoT},
 		{Nickname: NickDoT},
 		{Nickname: NickDoQ},
 	}
@@ -341,7 +342,7 @@ func TestLearnSVCBHints(t *testing.T) {
 	l := NewLearner(LearnerConfig{}, tab)
 	l.Learn(batch(udpPacket(t0, msg)))
 	svcb := func(a string) Record {
-		return Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "www.example.com", Source: SourceSVCB}
+		return Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "www.example.com", Source: source.SVCB}
 	}
 	want := []Record{svcb("198.51.100.1"), svcb("198.51.100.2"), svcb("2001:db8::1")}
 	if d := cmp.Diff(want, learned(tab), cmpOpts); d != "" {
@@ -375,13 +376,13 @@ func TestTableClientViews(t *testing.T) {
 	if r, _ := tab.Lookup(dev, a); r.Domain != "one.example" {
 		t.Errorf("a flow's name changed the client's view: %q", r.Domain)
 	}
-	if !tab.refresh(dev2, a, []byte("two.example"), SourceDNS, 0) {
+	if !tab.refresh(dev2, a, []byte("two.example"), source.DNS, 0) {
 		t.Error("a known answer for a known client is not refreshed")
 	}
-	if tab.refresh(dev, a, []byte("one.example"), SourceDNS, 0) {
+	if tab.refresh(dev, a, []byte("one.example"), source.DNS, 0) {
 		t.Error("refreshed an answer that changes the address's latest name")
 	}
-	if tab.refresh(other, a, []byte("two.example"), SourceDNS, 0) {
+	if tab.refresh(other, a, []byte("two.example"), source.DNS, 0) {
 		t.Error("a client without a view refreshed: its view would be lost")
 	}
 	// The views are bounded per address.
@@ -442,7 +443,7 @@ func TestTableViewMemory(t *testing.T) {
 	tab := NewTable(TableConfig{Cap: n})
 	for i := range n {
 		name := fmt.Sprintf("host%06d.example-cdn.net", i)
-		tab.LearnFor(dev, Record{TS: t0, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Domain: name, Source: SourceDNS}, 0)
+		tab.LearnFor(dev, Record{TS: t0, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Domain: name, Source: source.DNS}, 0)
 	}
 	tab.Drain(nil)
 	runtime.GC()

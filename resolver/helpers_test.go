@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // t0 is the packet and wall time tests start at.
@@ -154,7 +155,7 @@ func learned(t *Table) []Record {
 }
 
 func dnsRec(ts time.Time, addr, name string) Record {
-	return Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: SourceDNS}
+	return Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: source.DNS}
 }
 
 func newTestTable(tb testing.TB, c *clock) *Table {

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // LearnerConfig bounds the learner's state.
@@ -195,7 +196,7 @@ type addrAnswer struct {
 	owner span
 	addr  netip.Addr
 	ttl   uint32
-	src   Source // SourceDNS, or SourceSVCB for a hint
+	src   source.Source // source.DNS, or source.SVCB for a hint
 }
 
 type cnameAnswer struct{ owner, target span }
@@ -443,7 +444,7 @@ func (l *Learner) hints(h *dnsmessage.ResourceHeader, r *dnsmessage.SVCBResource
 		}
 		for v := p.Value; len(v) >= size; v = v[size:] {
 			addr, _ := netip.AddrFromSlice(v[:size])
-			l.addrs = append(l.addrs, addrAnswer{owner: owner, addr: addr.Unmap(), ttl: h.TTL, src: SourceSVCB})
+			l.addrs = append(l.addrs, addrAnswer{owner: owner, addr: addr.Unmap(), ttl: h.TTL, src: source.SVCB})
 			l.c.svcbHints.Add(1)
 		}
 	}
@@ -501,8 +502,8 @@ func (l *Learner) teach(ts time.Time, client netip.Addr) {
 		l.c.addresses.Add(1)
 		ttl := time.Duration(a.ttl) * time.Second
 		src := a.src
-		if src == SourceNone {
-			src = SourceDNS
+		if src == source.None {
+			src = source.DNS
 		}
 		if l.table.refresh(client, a.addr, name, src, ttl) {
 			l.c.known.Add(1)

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // maxNameLen is the longest host name (RFC 1035 §2.3.4 without the final
@@ -55,7 +56,7 @@ func flowHostName(dst, raw []byte) ([]byte, bool) {
 
 // nameVariant is what, besides the domain, makes two flow names differ.
 type nameVariant struct {
-	src   Source
+	src   source.Source
 	nick  string
 	outer bool
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/netmon/netmon/resolver/lru"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // TableConfig sizes the address → name table.
@@ -98,7 +99,7 @@ type entry struct {
 	ts      int64 // Record.TS in Unix nanoseconds
 	expires int64 // Now-based deadline in Unix nanoseconds
 	lru.Links
-	src   Source
+	src   source.Source
 	views []view // per-client DNS names, oldest first
 }
 
@@ -106,7 +107,7 @@ type entry struct {
 type view struct {
 	client netip.Addr
 	name   string
-	src    Source
+	src    source.Source
 }
 
 // maxViews bounds the clients whose own view of one address is kept; a
@@ -116,10 +117,10 @@ const maxViews = 4
 
 // resolved reports whether names from s came from DNS itself (A/AAAA or
 // SVCB hints): those are what a client resolved.
-func resolved(s Source) bool { return s == SourceDNS || s == SourceSVCB }
+func resolved(s source.Source) bool { return s == source.DNS || s == source.SVCB }
 
 // fromFlow reports whether names from s came from a flow's first bytes.
-func fromFlow(s Source) bool { return s == SourceSNI || s == SourceHTTP || s == SourceQUIC }
+func fromFlow(s source.Source) bool { return s == source.SNI || s == source.HTTP || s == source.QUIC }
 
 // NewTable returns an empty table.
 func NewTable(cfg TableConfig) *Table {
@@ -211,7 +212,7 @@ func (t *Table) view(e *entry, client netip.Addr, rec Record) {
 // view already says name, it extends the entry and reports true.
 // Otherwise it changes nothing and the caller makes a string and calls
 // LearnFor.
-func (t *Table) refresh(client, addr netip.Addr, name []byte, src Source, ttl time.Duration) bool {
+func (t *Table) refresh(client, addr netip.Addr, name []byte, src source.Source, ttl time.Duration) bool {
 	now := t.cfg.Now().UnixNano()
 	client = client.Unmap()
 	t.mu.Lock()

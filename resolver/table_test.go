@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 func sniRec(ts time.Time, addr, name string) Record {
-	return Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: SourceSNI}
+	return Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: source.SNI}
 }
 
 func ptrRec(ts time.Time, addr, name string) Record {
-	return Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: SourcePTR}
+	return Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: source.PTR}
 }
 
 func TestTable(t *testing.T) {
@@ -67,8 +68,8 @@ func TestTable(t *testing.T) {
 			steps: []step{
 				{learn: rec(ptrRec(t0, a, "guess.example"))},
 				{learn: rec(dnsRec(t0, a, "first.example")), lookup: a, want: rec(dnsRec(t0, a, "first.example"))},
-				{learn: rec(Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "hint.example", Source: SourceSVCB}), lookup: a,
-					want: rec(Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "hint.example", Source: SourceSVCB})},
+				{learn: rec(Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "hint.example", Source: source.SVCB}), lookup: a,
+					want: rec(Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "hint.example", Source: source.SVCB})},
 			},
 			stats: TableStats{Entries: 1, Learned: 1, Changed: 2, Hits: 2},
 		},
@@ -183,7 +184,7 @@ func TestTableDrain(t *testing.T) {
 		{"PTR repeating DNS", []Record{dnsRec(t0, a, "x.example"), ptrRec(t0.Add(time.Second), a, "x.example")},
 			[]Record{dnsRec(t0, a, "x.example")}},
 		{"other source, same name", []Record{dnsRec(t0, a, "x.example"),
-			{TS: t0.Add(time.Second), Addr: netip.MustParseAddr(a), Domain: "x.example", Source: SourceSNI}},
+			{TS: t0.Add(time.Second), Addr: netip.MustParseAddr(a), Domain: "x.example", Source: source.SNI}},
 			[]Record{dnsRec(t0, a, "x.example")}},
 	}
 	for _, tt := range tests {
@@ -219,7 +220,7 @@ func TestTableConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 1000 {
 				addr := netip.AddrFrom4([4]byte{10, byte(g), byte(i >> 8), byte(i)})
-				tab.Learn(Record{TS: t0, Addr: addr, Domain: "c.example", Source: SourceDNS}, 0)
+				tab.Learn(Record{TS: t0, Addr: addr, Domain: "c.example", Source: source.DNS}, 0)
 				tab.Lookup(client, addr)
 				if i%100 == 0 {
 					tab.Drain(nil)
@@ -260,7 +261,7 @@ func tableBytesPerEntry(n int) float64 {
 		// The learner makes each name from packet bytes: copy so that
 		// the table, not the names slice, owns the string.
 		name := string([]byte(names[i]))
-		tab.Learn(Record{TS: t0, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Domain: name, Source: SourceDNS}, 0)
+		tab.Learn(Record{TS: t0, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Domain: name, Source: source.DNS}, 0)
 	}
 	tab.Drain(nil)
 	runtime.GC()
@@ -281,7 +282,7 @@ func BenchmarkTableLookup(b *testing.B) {
 	tab := NewTable(TableConfig{})
 	const n = 50_000
 	for i := range n {
-		tab.Learn(Record{TS: t0, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Domain: "x.example", Source: SourceDNS}, 0)
+		tab.Learn(Record{TS: t0, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Domain: "x.example", Source: source.DNS}, 0)
 	}
 	b.ReportAllocs()
 	i := 0

@@ -8,6 +8,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store/storetest"
 )
 
@@ -25,12 +26,12 @@ func TestApplyIdempotent(t *testing.T) {
 		s := d.store("a")
 		win := withID(aggregate.Window{
 			Start:       t0,
-			Rows:        []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 3, 300)},
-			Names:       []resolver.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: resolver.SourceDNS}},
-			Corrections: []aggregate.Correction{{Addr: r2, Old: r2.String(), New: "y.example", NewNickname: "Y", NewSource: resolver.SourceDNS}},
+			Rows:        []aggregate.Row{row(c1, "x.example", "X", source.DNS, 3, 300)},
+			Names:       []resolver.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: source.DNS}},
+			Corrections: []aggregate.Correction{{Addr: r2, Old: r2.String(), New: "y.example", NewNickname: "Y", NewSource: source.DNS}},
 		}, 1)
-		late := withID(aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 1, 100)}}, 2)
-		noID := aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "z.example", "Z", resolver.SourceDNS, 5, 500)}}
+		late := withID(aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "X", source.DNS, 1, 100)}}, 2)
+		noID := aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "z.example", "Z", source.DNS, 5, 500)}}
 
 		for i, tc := range []struct {
 			w    *aggregate.Window

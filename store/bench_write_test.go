@@ -9,6 +9,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
 )
@@ -33,12 +34,12 @@ func BenchmarkWriteWindow10k(b *testing.B) {
 				w.Rows[i] = aggregate.Row{
 					Client: netip.AddrFrom4([4]byte{10, 0, byte(i / 250), byte(i % 250)}),
 					Domain: fmt.Sprintf("host%d.service%d.example", i, i%40), Nickname: fmt.Sprintf("Service%d", i%40),
-					Source: resolver.SourceSNI, Count: uint64(i + 1), Bytes: uint64(1500 * (i + 1)),
+					Source: source.SNI, Count: uint64(i + 1), Bytes: uint64(1500 * (i + 1)),
 				}
 			}
 			for i := range 500 {
 				w.Names = append(w.Names, resolver.Record{TS: t0, Addr: netip.AddrFrom4([4]byte{198, 51, byte(i / 250), byte(i % 250)}),
-					Domain: fmt.Sprintf("n%d.example", i), Source: resolver.SourceDNS})
+					Domain: fmt.Sprintf("n%d.example", i), Source: source.DNS})
 			}
 			start := t0
 			b.ReportAllocs()

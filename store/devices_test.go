@@ -12,7 +12,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/devices"
-	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
 )
@@ -301,13 +301,13 @@ func TestTopByDevice(t *testing.T) {
 		s := d.store("home")
 		w := withID(aggregate.Window{Start: t0,
 			Rows: []aggregate.Row{
-				row(c1, "a.example", "A", resolver.SourceDNS, 10, 1000),
-				row(c3, "a.example", "A", resolver.SourceDNS, 5, 500),
-				row(c3, "b.example", "B", resolver.SourceSNI, 1, 100),
-				row(c2, "a.example", "A", resolver.SourceDNS, 7, 700),
-				row(netip.MustParseAddr("192.168.1.20"), "a.example", "A", resolver.SourceDNS, 3, 300),
-				row(netip.MustParseAddr("192.168.1.30"), "a.example", "A", resolver.SourceDNS, 2, 200),
-				row(netip.MustParseAddr("192.168.1.40"), "a.example", "A", resolver.SourceDNS, 1, 100),
+				row(c1, "a.example", "A", source.DNS, 10, 1000),
+				row(c3, "a.example", "A", source.DNS, 5, 500),
+				row(c3, "b.example", "B", source.SNI, 1, 100),
+				row(c2, "a.example", "A", source.DNS, 7, 700),
+				row(netip.MustParseAddr("192.168.1.20"), "a.example", "A", source.DNS, 3, 300),
+				row(netip.MustParseAddr("192.168.1.30"), "a.example", "A", source.DNS, 2, 200),
+				row(netip.MustParseAddr("192.168.1.40"), "a.example", "A", source.DNS, 1, 100),
 			},
 			Devices: []devices.Device{
 				{ID: macPhone, MAC: macPhone, Addrs: []devices.Addr{addrAt(c1, t0), addrAt(c3, t0)}, Hostname: "phone",

@@ -14,6 +14,7 @@ import (
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
 )
@@ -24,11 +25,11 @@ func bigWindow(n int) *aggregate.Window {
 	w := &aggregate.Window{ID: [16]byte{0: 0xCD, 15: 1}, Start: t0}
 	for i := range n {
 		c := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
-		w.Rows = append(w.Rows, row(c, "x.example", "X", resolver.SourceDNS, uint64(i+1), uint64(10*(i+1))))
+		w.Rows = append(w.Rows, row(c, "x.example", "X", source.DNS, uint64(i+1), uint64(10*(i+1))))
 	}
-	w.Names = []resolver.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: resolver.SourceDNS},
-		{TS: t0, Addr: r2, Domain: "y.example", Source: resolver.SourceDNS}}
-	w.Corrections = []aggregate.Correction{{Addr: r2, Old: r2.String(), New: "y.example", NewNickname: "Y", NewSource: resolver.SourceDNS}}
+	w.Names = []resolver.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: source.DNS},
+		{TS: t0, Addr: r2, Domain: "y.example", Source: source.DNS}}
+	w.Corrections = []aggregate.Correction{{Addr: r2, Old: r2.String(), New: "y.example", NewNickname: "Y", NewSource: source.DNS}}
 	for i := range 3 {
 		w.Devices = append(w.Devices, devices.Device{ID: fmt.Sprintf("10.0.0.%d", i), FirstSeen: t0, LastSeen: t0,
 			Addrs: []devices.Addr{{Addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), LastSeen: t0}}})
@@ -147,8 +148,8 @@ func TestOverflowClient(t *testing.T) {
 		d := newDB(t, b)
 		s := d.store("a")
 		w := withID(aggregate.Window{Start: t0, Rows: []aggregate.Row{
-			row(c1, "a.example", "A", resolver.SourceDNS, 3, 300),
-			{Domain: aggregate.OverflowDomain, Nickname: aggregate.OverflowDomain, Source: resolver.SourceIP, Count: 7, Bytes: 700},
+			row(c1, "a.example", "A", source.DNS, 3, 300),
+			{Domain: aggregate.OverflowDomain, Nickname: aggregate.OverflowDomain, Source: source.IP, Count: 7, Bytes: 700},
 		}}, 1)
 		if _, err := s.Apply(t.Context(), &w); err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
 )
@@ -32,10 +33,10 @@ func TestPrune(t *testing.T) {
 				w := withID(aggregate.Window{
 					Start: start,
 					Rows: []aggregate.Row{
-						row(c1, "x.example", "X", resolver.SourceDNS, 1, 1),
-						row(c2, "y.example", "Y", resolver.SourceDNS, 1, 1),
+						row(c1, "x.example", "X", source.DNS, 1, 1),
+						row(c2, "y.example", "Y", source.DNS, 1, 1),
 					},
-					Names: []resolver.Record{{TS: start, Addr: netipFrom(i), Domain: "x.example", Source: resolver.SourceDNS}},
+					Names: []resolver.Record{{TS: start, Addr: netipFrom(i), Domain: "x.example", Source: source.DNS}},
 				}, byte(i))
 				if _, err := d.store(agent).Apply(t.Context(), &w); err != nil {
 					t.Fatal(err)
@@ -59,7 +60,7 @@ func TestPrune(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; ctx.Err() == nil; i++ {
 				w := withID(aggregate.Window{Start: now.Add(time.Duration(i) * 10 * time.Second),
-					Rows: []aggregate.Row{row(c3, "z.example", "Z", resolver.SourceDNS, 1, 1)}}, byte(i))
+					Rows: []aggregate.Row{row(c3, "z.example", "Z", source.DNS, 1, 1)}}, byte(i))
 				w.ID[1] = byte(i >> 8)
 				if _, err := d.store("c").Apply(ctx, &w); err != nil && ctx.Err() == nil {
 					t.Errorf("write during prune: %v", err)

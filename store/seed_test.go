@@ -12,6 +12,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
 )
@@ -114,8 +115,8 @@ func TestAdoptSeed(t *testing.T) {
 	client := netip.MustParseAddr("192.168.1.10")
 	win := func(start time.Time, n uint64) *aggregate.Window {
 		return &aggregate.Window{Start: start, Rows: []aggregate.Row{{Client: client, Domain: "www.youtube.com", Nickname: "YouTube",
-			Source: resolver.SourceDNS, Count: n, Bytes: 1000 * n}},
-			Names: []resolver.Record{{Addr: netip.MustParseAddr("142.250.74.110"), Domain: "www.youtube.com", Source: resolver.SourceDNS}}}
+			Source: source.DNS, Count: n, Bytes: 1000 * n}},
+			Names: []resolver.Record{{Addr: netip.MustParseAddr("142.250.74.110"), Domain: "www.youtube.com", Source: source.DNS}}}
 	}
 	newT := seedT.Add(20 * time.Second)
 	for _, n := range []uint64{5, 6} {

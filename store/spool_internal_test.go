@@ -20,6 +20,7 @@ import (
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 var spoolT0 = time.Date(2024, 3, 31, 0, 59, 50, 0, time.UTC)
@@ -29,16 +30,16 @@ func sampleWindow(i int) *aggregate.Window {
 		ID:    [16]byte{byte(i), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
 		Start: spoolT0.Add(time.Duration(i) * 10 * time.Second),
 		Rows: []aggregate.Row{
-			{Client: netip.MustParseAddr("192.168.1.10"), Domain: "www.example.com", Nickname: "Example", Source: resolver.SourceDNS, Count: uint64(i + 1), Bytes: 1500},
-			{Client: netip.MustParseAddr("fd00::1"), Domain: "bad\xff\xfe-utf8", Nickname: "Bad", Source: resolver.SourceSNI, Count: 2, Bytes: 3},
-			{Domain: aggregate.OverflowDomain, Nickname: aggregate.OverflowDomain, Source: resolver.SourceIP, Count: 1 << 40, Bytes: 1<<63 + 5},
+			{Client: netip.MustParseAddr("192.168.1.10"), Domain: "www.example.com", Nickname: "Example", Source: source.DNS, Count: uint64(i + 1), Bytes: 1500},
+			{Client: netip.MustParseAddr("fd00::1"), Domain: "bad\xff\xfe-utf8", Nickname: "Bad", Source: source.SNI, Count: 2, Bytes: 3},
+			{Domain: aggregate.OverflowDomain, Nickname: aggregate.OverflowDomain, Source: source.IP, Count: 1 << 40, Bytes: 1<<63 + 5},
 		},
 		Names: []resolver.Record{
-			{TS: spoolT0.Add(3 * time.Second), Addr: netip.MustParseAddr("203.0.113.7"), Domain: "www.example.com", Source: resolver.SourceDNS},
-			{Addr: netip.MustParseAddr("2001:db8::1"), Domain: "host.ptr.example", Source: resolver.SourcePTR},
+			{TS: spoolT0.Add(3 * time.Second), Addr: netip.MustParseAddr("203.0.113.7"), Domain: "www.example.com", Source: source.DNS},
+			{Addr: netip.MustParseAddr("2001:db8::1"), Domain: "host.ptr.example", Source: source.PTR},
 		},
 		Corrections: []aggregate.Correction{
-			{Addr: netip.MustParseAddr("203.0.113.9"), Old: "203.0.113.9", New: "cdn.example", NewNickname: "Example", NewSource: resolver.SourceQUIC},
+			{Addr: netip.MustParseAddr("203.0.113.9"), Old: "203.0.113.9", New: "cdn.example", NewNickname: "Example", NewSource: source.QUIC},
 		},
 		Devices: []devices.Device{
 			{
@@ -58,7 +59,7 @@ func sampleWindow(i int) *aggregate.Window {
 
 func TestSpoolCodecRoundTrip(t *testing.T) {
 	t.Parallel()
-	for src := resolver.Source(0); src.String() != "unknown"; src++ {
+	for src := source.Source(0); src.String() != "unknown"; src++ {
 		w := sampleWindow(1)
 		w.Rows[0].Source = src
 		b, err := encodeWindow(w)

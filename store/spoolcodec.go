@@ -15,6 +15,7 @@ import (
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // A spool file is one window:
@@ -29,7 +30,7 @@ const spoolMagic = "NMSPOOL1"
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // spoolWindow mirrors aggregate.Window with every name source as its text:
-// the numbering of resolver.Source may change between versions, and a
+// the numbering of source.Source may change between versions, and a
 // spool written by one version is read by the next after an upgrade.
 // Strings travel byte for byte, so a domain that is not valid UTF-8 comes
 // back as it was. TestSpoolCoversWindow fails when aggregate.Window gains a
@@ -248,10 +249,10 @@ func decodeWindow(b []byte) (*aggregate.Window, error) {
 	return w, nil
 }
 
-// parseSource is the inverse of resolver.Source.String. The sources are
+// parseSource is the inverse of source.Source.String. The sources are
 // few, so a scan costs less than keeping a table in step with resolver.
-func parseSource(s string) (resolver.Source, error) {
-	for src := resolver.Source(0); ; src++ {
+func parseSource(s string) (source.Source, error) {
+	for src := source.Source(0); ; src++ {
 		name := src.String()
 		if name == s && name != "unknown" {
 			return src, nil

@@ -10,7 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/netmon/netmon/aggregate"
-	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 const (
@@ -154,7 +154,7 @@ func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w
 			return fmt.Errorf("upsert %d names: %w", len(names), err)
 		}
 	}
-	ptr, ip := resolver.SourcePTR.String(), resolver.SourceIP.String()
+	ptr, ip := source.PTR.String(), source.IP.String()
 	for _, c := range w.Corrections {
 		oldDomain, newDomain := domainValue(c.Old), domainValue(c.New)
 		if string(oldDomain) == string(newDomain) {

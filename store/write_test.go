@@ -13,6 +13,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
 )
@@ -122,7 +123,7 @@ func (d *db) names() []name {
 	return got
 }
 
-func row(client netip.Addr, domain, nickname string, src resolver.Source, count, bytes uint64) aggregate.Row {
+func row(client netip.Addr, domain, nickname string, src source.Source, count, bytes uint64) aggregate.Row {
 	return aggregate.Row{Client: client, Domain: domain, Nickname: nickname, Source: src, Count: count, Bytes: bytes}
 }
 
@@ -143,9 +144,9 @@ func TestWriteWindow(t *testing.T) {
 			{
 				name: "rows of one window",
 				steps: []step{{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-					row(c1, "www.youtube.com", "YouTube", resolver.SourceSNI, 10, 15000),
-					row(c1, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 1, 60),
-					row(c3, "dns.google", "Google DNS", resolver.SourceDNS, 2, 180),
+					row(c1, "www.youtube.com", "YouTube", source.SNI, 10, 15000),
+					row(c1, "203.0.113.7", "203.0.113.7", source.IP, 1, 60),
+					row(c3, "dns.google", "Google DNS", source.DNS, 2, 180),
 				}}}},
 				want: []record{
 					{t0, "a", "192.168.1.10", "203.0.113.7", "203.0.113.7", "ip", 1, 60},
@@ -156,28 +157,28 @@ func TestWriteWindow(t *testing.T) {
 			{
 				name: "same key again adds and takes the later name",
 				steps: []step{
-					{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 3, 300)}}},
-					{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "Ex", resolver.SourceSNI, 4, 400)}}},
+					{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "X", source.DNS, 3, 300)}}},
+					{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "Ex", source.SNI, 4, 400)}}},
 				},
 				want: []record{{t0, "a", "192.168.1.10", "x.example", "Ex", "sni", 7, 700}},
 			},
 			{
 				name: "same key twice in one window adds",
 				steps: []step{{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-					row(c1, "x.example", "X", resolver.SourceDNS, 3, 300),
-					row(c1, "x.example", "X", resolver.SourceDNS, 4, 400),
+					row(c1, "x.example", "X", source.DNS, 3, 300),
+					row(c1, "x.example", "X", source.DNS, 4, 400),
 				}}}},
 				want: []record{{t0, "a", "192.168.1.10", "x.example", "X", "dns", 7, 700}},
 			},
 			{
 				name: "windows, clients and agents are separate keys",
 				steps: []step{
-					{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 1, 10)}}},
-					{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 2, 20)}}},
-					{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "x.example", "X", resolver.SourceDNS, 3, 30)}}},
-					{"b", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "x.example", "X", resolver.SourceDNS, 4, 40)}}},
+					{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "X", source.DNS, 1, 10)}}},
+					{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c1, "x.example", "X", source.DNS, 2, 20)}}},
+					{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "x.example", "X", source.DNS, 3, 30)}}},
+					{"b", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "x.example", "X", source.DNS, 4, 40)}}},
 					// Agents compare exactly, not case-folded.
-					{"A", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "x.example", "X", resolver.SourceDNS, 5, 50)}}},
+					{"A", aggregate.Window{Start: t1, Rows: []aggregate.Row{row(c2, "x.example", "X", source.DNS, 5, 50)}}},
 				},
 				want: []record{
 					{t1, "A", "192.168.1.11", "x.example", "X", "dns", 5, 50},
@@ -190,8 +191,8 @@ func TestWriteWindow(t *testing.T) {
 			{
 				name: "domains differing only in case are separate keys",
 				steps: []step{{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-					row(c1, "X.example", "X", resolver.SourceDNS, 1, 10),
-					row(c1, "x.example", "X", resolver.SourceDNS, 2, 20),
+					row(c1, "X.example", "X", source.DNS, 1, 10),
+					row(c1, "x.example", "X", source.DNS, 2, 20),
 				}}}},
 				want: []record{
 					{t0, "a", "192.168.1.10", "X.example", "X", "dns", 1, 10},
@@ -202,14 +203,14 @@ func TestWriteWindow(t *testing.T) {
 				name: "start in another zone is stored as UTC",
 				steps: []step{{"a", aggregate.Window{
 					Start: t0.In(time.FixedZone("CEST", 2*3600)),
-					Rows:  []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, 1, 10)},
+					Rows:  []aggregate.Row{row(c1, "x.example", "X", source.DNS, 1, 10)},
 				}}},
 				want: []record{{t0, "a", "192.168.1.10", "x.example", "X", "dns", 1, 10}},
 			},
 			{
 				name: "counts beyond 32 bits",
 				steps: []step{{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-					row(c1, "x.example", "X", resolver.SourceDNS, 1<<40, 1<<63+1),
+					row(c1, "x.example", "X", source.DNS, 1<<40, 1<<63+1),
 				}}}},
 				want: []record{{t0, "a", "192.168.1.10", "x.example", "X", "dns", 1 << 40, maxBytes}},
 			},
@@ -232,7 +233,7 @@ func manyRows(n int) []aggregate.Row {
 	rows := make([]aggregate.Row, n)
 	for i := range rows {
 		client := netip.AddrFrom4([4]byte{10, 0, byte(i / 250), byte(i % 250)})
-		rows[i] = row(client, fmt.Sprintf("d%d.example", i%7), "N", resolver.SourceDNS, uint64(i+1), uint64(100*(i+1)))
+		rows[i] = row(client, fmt.Sprintf("d%d.example", i%7), "N", source.DNS, uint64(i+1), uint64(100*(i+1)))
 	}
 	return rows
 }
@@ -281,7 +282,7 @@ func TestWriteWindowOneTransaction(t *testing.T) {
 		w := aggregate.Window{
 			Start: t0,
 			Rows:  rows,
-			Names: []resolver.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: resolver.SourceDNS}},
+			Names: []resolver.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: source.DNS}},
 		}
 		err = d.store("a").WriteWindow(t.Context(), &w)
 		if err == nil || !strings.Contains(err.Error(), "refused by test trigger") {
@@ -314,7 +315,7 @@ func TestWriteWindowEmpty(t *testing.T) {
 				t.Errorf("WriteWindow(%+v) = %v, want nil without a round trip", w, err)
 			}
 		}
-		full := &aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x", "x", resolver.SourceDNS, 1, 1)}}
+		full := &aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x", "x", source.DNS, 1, 1)}}
 		if err := s.WriteWindow(t.Context(), full); err == nil {
 			t.Error("WriteWindow of a non-empty window on a closed store succeeded")
 		}
@@ -324,7 +325,7 @@ func TestWriteWindowEmpty(t *testing.T) {
 func TestDNSRecords(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b storetest.Backend) {
-		rec := func(ts time.Time, addr netip.Addr, domain string, src resolver.Source) resolver.Record {
+		rec := func(ts time.Time, addr netip.Addr, domain string, src source.Source) resolver.Record {
 			return resolver.Record{TS: ts, Addr: addr, Domain: domain, Source: src}
 		}
 		names := func(agent string, start time.Time, rs ...resolver.Record) step {
@@ -338,8 +339,8 @@ func TestDNSRecords(t *testing.T) {
 			{
 				name: "first names of each kind",
 				steps: []step{names("a", t0,
-					rec(t0.Add(1500*time.Millisecond), r1, "cdn.example", resolver.SourceDNS),
-					rec(t0, r2, "host.ptr.example", resolver.SourcePTR),
+					rec(t0.Add(1500*time.Millisecond), r1, "cdn.example", source.DNS),
+					rec(t0, r2, "host.ptr.example", source.PTR),
 				)},
 				want: []name{
 					{t0, "a", "2001:db8::53", "host.ptr.example", false, "ptr"},
@@ -349,48 +350,48 @@ func TestDNSRecords(t *testing.T) {
 			{
 				name: "definite replaces ptr",
 				steps: []step{
-					names("a", t0, rec(t0, r1, "host.ptr.example", resolver.SourcePTR)),
-					names("a", t1, rec(t1, r1, "www.example", resolver.SourceSNI)),
+					names("a", t0, rec(t0, r1, "host.ptr.example", source.PTR)),
+					names("a", t1, rec(t1, r1, "www.example", source.SNI)),
 				},
 				want: []name{{t1, "a", "203.0.113.7", "www.example", true, "sni"}},
 			},
 			{
 				name: "ptr does not replace definite",
 				steps: []step{
-					names("a", t0, rec(t0, r1, "www.example", resolver.SourceDNS)),
-					names("a", t1, rec(t1, r1, "host.ptr.example", resolver.SourcePTR)),
+					names("a", t0, rec(t0, r1, "www.example", source.DNS)),
+					names("a", t1, rec(t1, r1, "host.ptr.example", source.PTR)),
 				},
 				want: []name{{t0, "a", "203.0.113.7", "www.example", true, "dns"}},
 			},
 			{
 				name: "ptr replaces ptr",
 				steps: []step{
-					names("a", t0, rec(t0, r1, "old.ptr.example", resolver.SourcePTR)),
-					names("a", t1, rec(t1, r1, "new.ptr.example", resolver.SourcePTR)),
+					names("a", t0, rec(t0, r1, "old.ptr.example", source.PTR)),
+					names("a", t1, rec(t1, r1, "new.ptr.example", source.PTR)),
 				},
 				want: []name{{t1, "a", "203.0.113.7", "new.ptr.example", false, "ptr"}},
 			},
 			{
 				name: "definite replaces definite",
 				steps: []step{
-					names("a", t0, rec(t0, r1, "a.example", resolver.SourceDNS)),
-					names("a", t1, rec(t1, r1, "b.example", resolver.SourceQUIC)),
+					names("a", t0, rec(t0, r1, "a.example", source.DNS)),
+					names("a", t1, rec(t1, r1, "b.example", source.QUIC)),
 				},
 				want: []name{{t1, "a", "203.0.113.7", "b.example", true, "quic"}},
 			},
 			{
 				name: "in one window, ptr after definite loses",
 				steps: []step{names("a", t0,
-					rec(t0, r1, "www.example", resolver.SourceSVCB),
-					rec(t0.Add(time.Second), r1, "host.ptr.example", resolver.SourcePTR),
+					rec(t0, r1, "www.example", source.SVCB),
+					rec(t0.Add(time.Second), r1, "host.ptr.example", source.PTR),
 				)},
 				want: []name{{t0, "a", "203.0.113.7", "www.example", true, "svcb"}},
 			},
 			{
 				name: "agents keep their own names",
 				steps: []step{
-					names("a", t0, rec(t0, r1, "www.example", resolver.SourceDNS)),
-					names("b", t1, rec(t1, r1, "host.ptr.example", resolver.SourcePTR)),
+					names("a", t0, rec(t0, r1, "www.example", source.DNS)),
+					names("b", t1, rec(t1, r1, "host.ptr.example", source.PTR)),
 				},
 				want: []name{
 					{t0, "a", "203.0.113.7", "www.example", true, "dns"},
@@ -399,7 +400,7 @@ func TestDNSRecords(t *testing.T) {
 			},
 			{
 				name:  "missing time takes the window's start",
-				steps: []step{names("a", t2, rec(time.Time{}, r1, "www.example", resolver.SourceHTTP))},
+				steps: []step{names("a", t2, rec(time.Time{}, r1, "www.example", source.HTTP))},
 				want:  []name{{t2, "a", "203.0.113.7", "www.example", true, "http"}},
 			},
 		}
@@ -424,23 +425,23 @@ func TestCorrections(t *testing.T) {
 			newName = "www.example"
 		)
 		fix := func(old string) aggregate.Correction {
-			return aggregate.Correction{Addr: r1, Old: old, New: newName, NewNickname: "Example", NewSource: resolver.SourceSNI}
+			return aggregate.Correction{Addr: r1, Old: old, New: newName, NewNickname: "Example", NewSource: source.SNI}
 		}
 		// before is written first in every case.
 		before := []step{
 			{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-				row(c1, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 3, 300),
-				row(c1, ptrName, "host-7", resolver.SourcePTR, 2, 200),
-				row(c1, newName, "Example", resolver.SourceDNS, 10, 1000),
-				row(c2, ptrName, "host-7 by dns", resolver.SourceDNS, 7, 700),
-				row(c2, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 1, 100),
+				row(c1, "203.0.113.7", "203.0.113.7", source.IP, 3, 300),
+				row(c1, ptrName, "host-7", source.PTR, 2, 200),
+				row(c1, newName, "Example", source.DNS, 10, 1000),
+				row(c2, ptrName, "host-7 by dns", source.DNS, 7, 700),
+				row(c2, "203.0.113.7", "203.0.113.7", source.IP, 1, 100),
 			}}},
 			{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{
-				row(c1, ptrName, "host-7", resolver.SourcePTR, 4, 400),
+				row(c1, ptrName, "host-7", source.PTR, 4, 400),
 			}}},
 			{"b", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-				row(c1, ptrName, "host-7", resolver.SourcePTR, 5, 500),
-				row(c1, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 6, 600),
+				row(c1, ptrName, "host-7", source.PTR, 5, 500),
+				row(c1, "203.0.113.7", "203.0.113.7", source.IP, 6, 600),
 			}}},
 		}
 		untouched := []record{
@@ -463,7 +464,7 @@ func TestCorrections(t *testing.T) {
 				steps: []step{{"a", aggregate.Window{Start: t2,
 					// A row of this window under the literal moves too: the
 					// correction runs after the window's rows.
-					Rows:        []aggregate.Row{row(c3, "203.0.113.7", "203.0.113.7", resolver.SourceIP, 1, 10)},
+					Rows:        []aggregate.Row{row(c3, "203.0.113.7", "203.0.113.7", source.IP, 1, 10)},
 					Corrections: []aggregate.Correction{fix(ptrName), fix("203.0.113.7")},
 				}}},
 				want: []record{
@@ -482,7 +483,7 @@ func TestCorrections(t *testing.T) {
 			{
 				name: "correction to the same name changes nothing",
 				steps: []step{{"a", aggregate.Window{Start: t2, Corrections: []aggregate.Correction{
-					{Addr: r1, Old: ptrName, New: ptrName, NewNickname: "host-7", NewSource: resolver.SourcePTR},
+					{Addr: r1, Old: ptrName, New: ptrName, NewNickname: "host-7", NewSource: source.PTR},
 				}}}},
 				want: untouched,
 			},
@@ -529,21 +530,21 @@ func TestGrafanaQuery(t *testing.T) {
 		d := newDB(t, b)
 		d.write(
 			step{"a", aggregate.Window{Start: t0.Add(-10 * time.Second), Rows: []aggregate.Row{
-				row(c1, "x.example", "X", resolver.SourceDNS, 100, 1), // before the range
+				row(c1, "x.example", "X", source.DNS, 100, 1), // before the range
 			}}},
 			step{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-				row(c1, "www.youtube.com", "YouTube", resolver.SourceSNI, 10, 1),
-				row(c2, "i.ytimg.com", "YouTube", resolver.SourceDNS, 5, 1),
-				row(c1, "x.example", "X", resolver.SourceDNS, 1, 1),
+				row(c1, "www.youtube.com", "YouTube", source.SNI, 10, 1),
+				row(c2, "i.ytimg.com", "YouTube", source.DNS, 5, 1),
+				row(c1, "x.example", "X", source.DNS, 1, 1),
 			}}},
 			step{"b", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-				row(c1, "www.youtube.com", "YouTube", resolver.SourceSNI, 2, 1),
+				row(c1, "www.youtube.com", "YouTube", source.SNI, 2, 1),
 			}}},
 			step{"a", aggregate.Window{Start: t1, Rows: []aggregate.Row{
-				row(c1, "x.example", "X", resolver.SourceDNS, 7, 1),
+				row(c1, "x.example", "X", source.DNS, 7, 1),
 			}}},
 			step{"a", aggregate.Window{Start: t2, Rows: []aggregate.Row{
-				row(c1, "x.example", "X", resolver.SourceDNS, 100, 1), // after the range
+				row(c1, "x.example", "X", source.DNS, 100, 1), // after the range
 			}}},
 		)
 
@@ -617,10 +618,10 @@ func TestHostileStrings(t *testing.T) {
 			for i, dom := range append(append([]string{}, hostile...), invalid...) {
 				nick := nicknames[i%len(nicknames)]
 				client := netip.AddrFrom4([4]byte{10, 0, byte(ai), byte(i)})
-				rows = append(rows, row(client, dom, nick, resolver.SourceSNI, uint64(i+1), 1))
+				rows = append(rows, row(client, dom, nick, source.SNI, uint64(i+1), 1))
 				want = append(want, record{t0, agent, client.String(), dom, nick, "sni", uint64(i + 1), 1})
 				addr := netip.AddrFrom4([4]byte{198, 51, byte(ai), byte(i)})
-				recs = append(recs, resolver.Record{TS: t0, Addr: addr, Domain: dom, Source: resolver.SourceDNS})
+				recs = append(recs, resolver.Record{TS: t0, Addr: addr, Domain: dom, Source: source.DNS})
 				wantNames = append(wantNames, name{t0, agent, addr.String(), dom, true, "dns"})
 			}
 			steps = append(steps, step{agent, aggregate.Window{Start: t0, Rows: rows, Names: recs}})
@@ -644,13 +645,13 @@ func TestHostileStrings(t *testing.T) {
 		agent := agents[0]
 		d.write(
 			step{agent, aggregate.Window{Start: t1, Rows: []aggregate.Row{
-				row(c1, "%", "p", resolver.SourcePTR, 1, 1),
-				row(c1, "caf\xe9.example", "p", resolver.SourcePTR, 2, 2),
-				row(c1, "anything", "p", resolver.SourcePTR, 3, 3),
+				row(c1, "%", "p", source.PTR, 1, 1),
+				row(c1, "caf\xe9.example", "p", source.PTR, 2, 2),
+				row(c1, "anything", "p", source.PTR, 3, 3),
 			}}},
 			step{agent, aggregate.Window{Start: t1, Corrections: []aggregate.Correction{
-				{Old: "%", New: "new\x00'", NewNickname: "N'", NewSource: resolver.SourceDNS},
-				{Old: "caf\xe9.example", New: "new\x00'", NewNickname: "N'", NewSource: resolver.SourceDNS},
+				{Old: "%", New: "new\x00'", NewNickname: "N'", NewSource: source.DNS},
+				{Old: "caf\xe9.example", New: "new\x00'", NewNickname: "N'", NewSource: source.DNS},
 			}}},
 		)
 		var moved []record
@@ -675,8 +676,8 @@ func TestWriteWindowTooWide(t *testing.T) {
 		d := newDB(t, b)
 		wide := strings.Repeat("d", 300)
 		d.write(step{"a", aggregate.Window{Start: t0, Rows: []aggregate.Row{
-			row(c1, wide, strings.Repeat("ñ", 300), resolver.SourceSNI, 1, 1),
-			row(c2, "x.example", "bad \xff nick", resolver.SourceSNI, 1, 1),
+			row(c1, wide, strings.Repeat("ñ", 300), source.SNI, 1, 1),
+			row(c2, "x.example", "bad \xff nick", source.SNI, 1, 1),
 		}}})
 		want := []record{
 			{t0, "a", "192.168.1.10", wide[:255], strings.Repeat("ñ", 255), "sni", 1, 1},
@@ -711,7 +712,7 @@ func BenchmarkWriteWindow(b *testing.B) {
 	w := aggregate.Window{Rows: manyRows(1000)}
 	for i := range 50 {
 		w.Names = append(w.Names, resolver.Record{TS: t0, Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}),
-			Domain: fmt.Sprintf("n%d.example", i), Source: resolver.SourceDNS})
+			Domain: fmt.Sprintf("n%d.example", i), Source: source.DNS})
 	}
 	b.ReportAllocs()
 	start := t0

@@ -20,7 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/netmon/netmon/aggregate"
-	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
 )
@@ -110,7 +110,7 @@ func fastConfig(dir string) store.WriterConfig {
 func win(i int) *aggregate.Window {
 	return &aggregate.Window{
 		Start: t0.Add(time.Duration(i) * 10 * time.Second),
-		Rows:  []aggregate.Row{row(c1, "x.example", "X", resolver.SourceDNS, uint64(i+1), uint64(100*(i+1)))},
+		Rows:  []aggregate.Row{row(c1, "x.example", "X", source.DNS, uint64(i+1), uint64(100*(i+1)))},
 	}
 }
 
@@ -525,7 +525,7 @@ func TestWritersManyAgents(t *testing.T) {
 				win := &aggregate.Window{Start: t0.Add(time.Duration(i%5) * 10 * time.Second)}
 				for k := range rowsPer {
 					client := netip.AddrFrom4([4]byte{10, 0, byte(k / 50), byte(k % 50)})
-					win.Rows = append(win.Rows, row(client, fmt.Sprintf("s%d.example", k%9), "S", resolver.SourceDNS, uint64(a+i+k+1), 10))
+					win.Rows = append(win.Rows, row(client, fmt.Sprintf("s%d.example", k%9), "S", source.DNS, uint64(a+i+k+1), 10))
 					want[fmt.Sprintf("%s %s %s %s", agent, win.Start.Format(time.RFC3339), client, fmt.Sprintf("s%d.example", k%9))] += uint64(a + i + k + 1)
 				}
 				ws = append(ws, win)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // t0 is the wall time tests start at.
@@ -48,5 +49,5 @@ var cmpOpts = cmp.Options{cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
 
 // dnsRec is a DNS-learned record.
 func dnsRec(ts time.Time, addr, name string) resolver.Record {
-	return resolver.Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: resolver.SourceDNS}
+	return resolver.Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: source.DNS}
 }

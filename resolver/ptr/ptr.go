@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // Config tunes the background reverse lookups.
@@ -120,7 +121,7 @@ type Table interface {
 }
 
 // Resolver looks up reverse names for addresses without a name, off the packet
-// path. Its names go into the table as resolver.SourcePTR, which a definite name
+// path. Its names go into the table as source.PTR, which a definite name
 // always beats.
 type Resolver struct {
 	cfg   Config
@@ -299,7 +300,7 @@ func (p *Resolver) lookup(ctx context.Context, r request) {
 		p.cfg.DeviceName(addr, name)
 	default:
 		p.c.ok.Add(1)
-		p.table.Learn(resolver.Record{TS: p.cfg.Now(), Addr: addr, Domain: name, Source: resolver.SourcePTR}, 0)
+		p.table.Learn(resolver.Record{TS: p.cfg.Now(), Addr: addr, Domain: name, Source: source.PTR}, 0)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // fakeLookup answers reverse lookups from a map; an address missing from
@@ -73,14 +74,14 @@ func TestPTR(t *testing.T) {
 			name:    "valid name is learned as PTR",
 			answers: map[string][]string{"198.51.100.1": {"Host-1.Example.NET."}},
 			addr:    "198.51.100.1",
-			want:    &resolver.Record{TS: t0, Addr: netip.MustParseAddr("198.51.100.1"), Domain: "host-1.example.net", Source: resolver.SourcePTR},
+			want:    &resolver.Record{TS: t0, Addr: netip.MustParseAddr("198.51.100.1"), Domain: "host-1.example.net", Source: source.PTR},
 			stats:   Stats{OK: 1},
 		},
 		{
 			name:    "first valid name of several",
 			answers: map[string][]string{"2001:db8::1": {"bad_name.example.", "good.example."}},
 			addr:    "2001:db8::1",
-			want:    &resolver.Record{TS: t0, Addr: netip.MustParseAddr("2001:db8::1"), Domain: "good.example", Source: resolver.SourcePTR},
+			want:    &resolver.Record{TS: t0, Addr: netip.MustParseAddr("2001:db8::1"), Domain: "good.example", Source: source.PTR},
 			stats:   Stats{OK: 1},
 		},
 		{
