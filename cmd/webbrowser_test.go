@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/capture/capturetest"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
@@ -63,6 +64,12 @@ func TestWebBrowser(t *testing.T) {
 	// DNS-over-HTTPS ones.
 	if _, err := db.Exec(`INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes)
 		VALUES ('2020-02-23 10:47:50', 'pi', '192.168.2.18', ?, 'DNS-over-TLS', 'sni', 4, 400)`, []byte("dns.google")); err != nil {
+		t.Fatal(err)
+	}
+	// The row of the clients past a window's cap on new clients: listed,
+	// but not a device to click through to.
+	if _, err := db.Exec(`INSERT INTO tcpdump_records (ts, agent, client, domain, nickname, source, count, bytes)
+		VALUES ('2020-02-23 10:47:50', 'pi', ?, ?, ?, 'ip', 2, 200)`, aggregate.OverflowClient, []byte(aggregate.OverflowDomain), aggregate.OverflowDomain); err != nil {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
@@ -183,6 +190,11 @@ func TestWebBrowser(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(services, "\n"), `<img src=x onerror=alert(1)>\u{202E}gnp.exe`) {
 		t.Errorf("the hostile name is not shown as text: %q", services)
+	}
+	overflowRow := browse(t, bctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#devices tr")).filter(tr => {
+		const n = tr.querySelector("td.name"); return n && n.textContent === "(overflow)" }).map(tr => tr.className)`))
+	if !slices.Equal(overflowRow, []string{"overflow"}) {
+		t.Errorf("devices table: the (overflow) row has classes %q, want one row of class overflow (not a link to a device page)", overflowRow)
 	}
 	if imgs != 0 {
 		t.Errorf("the page has %d img elements: a name became HTML", imgs)

@@ -35,6 +35,9 @@
     if (!r.ok) throw new Error(path + ": " + r.status + " " + (await r.text()).trim());
     return r.json();
   }
+  // overflowClient is the client of the row that holds the clients past a
+  // window's cap on new clients (aggregate.OverflowClient).
+  const overflowClient = "(overflow)";
   function openDevice(id) { location.hash = "device=" + encodeURIComponent(id); }
   // merge adds up /api/top answers of the same grouping (by device, for
   // DNS-over-HTTPS and DNS-over-TLS), row by row, largest first.
@@ -71,7 +74,12 @@
       const tr = el("tr");
       tr.append(el("td", shown(row.name), "name"), el("td", num(row.packets), "n"), el("td", bytes(row.bytes, row.unknown_bytes_packets), "n"),
         el("td", doc.packets ? (100 * row.packets / doc.packets).toFixed(1) + "%" : "", "n"));
-      if (row.device) {
+      if (row.device && row.device.id === overflowClient) {
+        // Not a device: the clients past a window's cap on new clients
+        // (docs/floods.md), so no device page to open.
+        tr.className = "overflow";
+        tr.title = "new clients past the cap of a window (a flood): counted, not told apart";
+      } else if (row.device) {
         tr.className = "link";
         tr.dataset.device = row.device.id;
         tr.title = [row.device.mac, row.device.vendor, (row.device.clients || []).join(", "),
