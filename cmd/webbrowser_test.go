@@ -294,8 +294,12 @@ func TestWebBrowser(t *testing.T) {
 	}
 	browse(t, bctx, chromedp.Poll[bool](`Array.from(document.querySelectorAll("#services td.name")).some(e => e.textContent === "live.example")`,
 		chromedp.WithPollingTimeout(20*time.Second)))
-	if status := browse(t, bctx, chromedp.Text(`#status`)); !strings.HasSuffix(status, "· live") {
-		t.Errorf("status %q does not say live", status)
+	// The page reloads every second here, saying "loading…" meanwhile:
+	// the status says live between reloads.
+	sayLive, err := chromedp.Run(bctx, chromedp.Poll[bool](`document.getElementById("status").textContent.endsWith("· live")`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil || !sayLive {
+		t.Errorf("status %q does not say live (%v)", browse(t, bctx, chromedp.Text(`#status`)), err)
 	}
 
 	// A phone: one column, nothing wider than the screen, the chart as wide
