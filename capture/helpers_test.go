@@ -14,6 +14,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/netmon/netmon/capture/capturetest"
 )
 
 // Addresses of the frames built in tests (documentation ranges).
@@ -246,41 +247,11 @@ func pcapBytes(lt layers.LinkType, recs []record) []byte {
 // pcapngBytes writes records as pcapng: a section header, one interface
 // with nanosecond timestamps, and an enhanced packet block per record.
 func pcapngBytes(lt layers.LinkType, recs []record) []byte {
-	le := binary.LittleEndian
-	block := func(b []byte, typ uint32, body []byte) []byte {
-		for len(body)%4 != 0 {
-			body = append(body, 0)
-		}
-		n := uint32(12 + len(body))
-		b = le.AppendUint32(b, typ)
-		b = le.AppendUint32(b, n)
-		b = append(b, body...)
-		return le.AppendUint32(b, n)
+	frames := make([]capturetest.Frame, len(recs))
+	for i, r := range recs {
+		frames[i] = capturetest.Frame{Ticks: uint64(r.ci.Timestamp.UnixNano()), Data: r.data, OrigLen: r.ci.Length}
 	}
-	shb := le.AppendUint32(nil, 0x1a2b3c4d)
-	shb = le.AppendUint16(shb, 1)
-	shb = le.AppendUint16(shb, 0)
-	shb = le.AppendUint64(shb, ^uint64(0)) // section length unknown
-	b := block(nil, 0x0a0d0d0a, shb)
-	idb := le.AppendUint16(nil, uint16(lt))
-	idb = le.AppendUint16(idb, 0)
-	idb = le.AppendUint32(idb, 65535)
-	idb = le.AppendUint16(idb, 9) // if_tsresol
-	idb = le.AppendUint16(idb, 1)
-	idb = append(idb, 9, 0, 0, 0) // 10^-9, padded
-	idb = le.AppendUint32(idb, 0) // opt_endofopt
-	b = block(b, 1, idb)
-	for _, r := range recs {
-		ts := uint64(r.ci.Timestamp.UnixNano())
-		epb := le.AppendUint32(nil, 0)
-		epb = le.AppendUint32(epb, uint32(ts>>32))
-		epb = le.AppendUint32(epb, uint32(ts))
-		epb = le.AppendUint32(epb, uint32(len(r.data)))
-		epb = le.AppendUint32(epb, uint32(r.ci.Length))
-		epb = append(epb, r.data...)
-		b = block(b, 6, epb)
-	}
-	return b
+	return capturetest.PcapNG(lt, 0, frames...)
 }
 
 // collect runs a new Decoder over src and returns every Packet, with its

@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+	"github.com/netmon/netmon/capture/capturetest"
 )
 
 func compiles() int {
@@ -131,45 +131,11 @@ func TestUnknownLinkTypeDefaultFilter(t *testing.T) {
 // pcapng timestamps are 64 bits, far past what a time in int64 nanoseconds
 // holds.
 func pcapngTicks(data []byte, offset int64, ticks ...uint64) []byte {
-	le := binary.LittleEndian
-	block := func(b []byte, typ uint32, body []byte) []byte {
-		for len(body)%4 != 0 {
-			body = append(body, 0)
-		}
-		n := uint32(12 + len(body))
-		b = le.AppendUint32(b, typ)
-		b = le.AppendUint32(b, n)
-		b = append(b, body...)
-		return le.AppendUint32(b, n)
+	frames := make([]capturetest.Frame, len(ticks))
+	for i, ts := range ticks {
+		frames[i] = capturetest.Frame{Ticks: ts, Data: data}
 	}
-	shb := le.AppendUint32(nil, 0x1a2b3c4d)
-	shb = le.AppendUint16(shb, 1)
-	shb = le.AppendUint16(shb, 0)
-	shb = le.AppendUint64(shb, ^uint64(0))
-	b := block(nil, 0x0a0d0d0a, shb)
-	idb := le.AppendUint16(nil, uint16(layers.LinkTypeEthernet))
-	idb = le.AppendUint16(idb, 0)
-	idb = le.AppendUint32(idb, 65535)
-	idb = le.AppendUint16(idb, 9) // if_tsresol: 10^-9
-	idb = le.AppendUint16(idb, 1)
-	idb = append(idb, 9, 0, 0, 0)
-	if offset != 0 {
-		idb = le.AppendUint16(idb, 14) // if_tsoffset, seconds
-		idb = le.AppendUint16(idb, 8)
-		idb = le.AppendUint64(idb, uint64(offset))
-	}
-	idb = le.AppendUint32(idb, 0)
-	b = block(b, 1, idb)
-	for _, ts := range ticks {
-		epb := le.AppendUint32(nil, 0)
-		epb = le.AppendUint32(epb, uint32(ts>>32))
-		epb = le.AppendUint32(epb, uint32(ts))
-		epb = le.AppendUint32(epb, uint32(len(data)))
-		epb = le.AppendUint32(epb, uint32(len(data)))
-		epb = append(epb, data...)
-		b = block(b, 6, epb)
-	}
-	return b
+	return capturetest.PcapNG(layers.LinkTypeEthernet, offset, frames...)
 }
 
 // TestBadTimestamps reads packets whose times lie past 2262 (where int64

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"bytes"
-	encbin "encoding/binary"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -21,6 +20,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/dns/dnsmessage"
 
+	"github.com/netmon/netmon/capture/capturetest"
 	"github.com/netmon/netmon/store/storetest"
 )
 
@@ -33,40 +33,11 @@ func oneTCP(t *testing.T) []byte {
 // pcapngOf writes frames of link type lt as pcapng, each at its raw
 // nanosecond timestamp: pcapng's 64-bit times reach past 2262.
 func pcapngOf(lt layers.LinkType, data []byte, ticks ...uint64) []byte {
-	le := encbin.LittleEndian
-	block := func(b []byte, typ uint32, body []byte) []byte {
-		for len(body)%4 != 0 {
-			body = append(body, 0)
-		}
-		n := uint32(12 + len(body))
-		b = le.AppendUint32(b, typ)
-		b = le.AppendUint32(b, n)
-		b = append(b, body...)
-		return le.AppendUint32(b, n)
+	frames := make([]capturetest.Frame, len(ticks))
+	for i, ts := range ticks {
+		frames[i] = capturetest.Frame{Ticks: ts, Data: data}
 	}
-	shb := le.AppendUint32(nil, 0x1a2b3c4d)
-	shb = le.AppendUint16(shb, 1)
-	shb = le.AppendUint16(shb, 0)
-	shb = le.AppendUint64(shb, ^uint64(0))
-	b := block(nil, 0x0a0d0d0a, shb)
-	idb := le.AppendUint16(nil, uint16(lt))
-	idb = le.AppendUint16(idb, 0)
-	idb = le.AppendUint32(idb, 65535)
-	idb = le.AppendUint16(idb, 9) // if_tsresol: 10^-9
-	idb = le.AppendUint16(idb, 1)
-	idb = append(idb, 9, 0, 0, 0)
-	idb = le.AppendUint32(idb, 0)
-	b = block(b, 1, idb)
-	for _, ts := range ticks {
-		epb := le.AppendUint32(nil, 0)
-		epb = le.AppendUint32(epb, uint32(ts>>32))
-		epb = le.AppendUint32(epb, uint32(ts))
-		epb = le.AppendUint32(epb, uint32(len(data)))
-		epb = le.AppendUint32(epb, uint32(len(data)))
-		epb = append(epb, data...)
-		b = block(b, 6, epb)
-	}
-	return b
+	return capturetest.PcapNG(lt, 0, frames...)
 }
 
 // freeAddr is a loopback address with a port nothing listens on.
