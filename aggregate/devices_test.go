@@ -38,7 +38,7 @@ func (f *fakeDevices) Drain(dst []devices.Device) []devices.Device {
 func TestDevicesWithoutTraffic(t *testing.T) {
 	devs := &fakeDevices{}
 	devs.add("02:00:00:00:00:01")
-	w := New(DefaultConfig(), Dependencies{Names: newFakeNames(), Devices: devs})
+	w := New(DefaultConfig(), Deps{Names: newFakeNames(), Devices: devs})
 	mdns := pkt(25, client, netip.MustParseAddr("224.0.0.251"), capture.DirSkip, 100)
 	got := collect(t, w, batch(out(client, github, 1, 100)), batch(mdns))
 	if len(got) != 1 || len(got[0].Devices) != 1 || len(got[0].Rows) != 1 {
@@ -49,7 +49,7 @@ func TestDevicesWithoutTraffic(t *testing.T) {
 	// window has taken the first.
 	devs.add("02:00:00:00:00:01")
 	devs.next = []devices.Device{{ID: "02:00:00:00:00:02"}}
-	w = New(DefaultConfig(), Dependencies{Names: newFakeNames(), Devices: devs})
+	w = New(DefaultConfig(), Deps{Names: newFakeNames(), Devices: devs})
 	got = collect(t, w, batch(out(client, github, 1, 100)), batch(mdns))
 	if len(got) != 2 || len(got[1].Rows) != 0 || len(got[1].Devices) != 1 || got[1].Devices[0].ID != "02:00:00:00:00:02" ||
 		!got[1].Start.Equal(time.Unix(20, 0)) {
@@ -57,7 +57,7 @@ func TestDevicesWithoutTraffic(t *testing.T) {
 	}
 
 	// Nothing changed: no empty window.
-	w = New(DefaultConfig(), Dependencies{Names: newFakeNames(), Devices: devs})
+	w = New(DefaultConfig(), Deps{Names: newFakeNames(), Devices: devs})
 	if got = collect(t, w, batch(mdns)); len(got) != 0 {
 		t.Fatalf("want no window when no device changed: %+v", got)
 	}
@@ -70,7 +70,7 @@ func TestDevicesLiveWithoutTraffic(t *testing.T) {
 	devs.add("02:00:00:00:00:03")
 	cfg := DefaultConfig()
 	cfg.Live, cfg.Width = true, time.Second
-	w := New(cfg, Dependencies{Names: newFakeNames(), Devices: devs})
+	w := New(cfg, Deps{Names: newFakeNames(), Devices: devs})
 	in := make(chan *capture.Batch)
 	outCh := make(chan *Window, 4)
 	done := make(chan error, 1)

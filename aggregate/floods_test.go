@@ -37,7 +37,7 @@ func rowsBy(w *Window) map[[2]string]uint64 {
 func TestWindowsClientKeyCap(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxClientKeys = 100
-	w := New(cfg, Dependencies{Names: newFakeNames()})
+	w := New(cfg, Deps{Names: newFakeNames()})
 	b := capture.NewBatch()
 	b.Packets = append(b.Packets, out(client2, github, 1, 10))
 	for i := range 1000 {
@@ -75,7 +75,7 @@ func TestWindowsClientKeyCap(t *testing.T) {
 func TestWindowsNewClientCap(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxNewClients = 50
-	w := New(cfg, Dependencies{Names: newFakeNames()})
+	w := New(cfg, Deps{Names: newFakeNames()})
 	first := batch(out(client, github, 1, 10), out(client, github, 2, 10), out(client, dropbox, 3, 10))
 	flood := capture.NewBatch()
 	for i := range 1000 {
@@ -115,7 +115,7 @@ func TestWindowsNewClientCap(t *testing.T) {
 func TestWindowsKeyReserve(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxKeys, cfg.KeyReserve, cfg.MaxClientKeys = 1000, 200, 4096
-	w := New(cfg, Dependencies{Names: newFakeNames()})
+	w := New(cfg, Deps{Names: newFakeNames()})
 	b := capture.NewBatch()
 	for i := range 2000 {
 		b.Packets = append(b.Packets, in(client, remote(i), 1, 10))
@@ -143,7 +143,7 @@ func TestWindowsKeyReserve(t *testing.T) {
 func TestWindowsFlowNamesPerClient(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxClientKeys = 50
-	w := New(cfg, Dependencies{Names: newFakeNames()})
+	w := New(cfg, Deps{Names: newFakeNames()})
 	named := func(p capture.Packet, flow uint32, name *capture.FlowName) capture.Packet {
 		p.Flow, p.Name = flow, name
 		return p

@@ -73,7 +73,7 @@ func BenchmarkWindowOwners(b *testing.B) {
 				if owners {
 					nn = nn.WithOwners(db)
 				}
-				w := New(DefaultConfig(), Dependencies{Names: newFakeNames(), Named: nn.Named})
+				w := New(DefaultConfig(), Deps{Names: newFakeNames(), Named: nn.Named})
 				rows, byASN := 0, 0
 				b.ReportAllocs()
 				for b.Loop() {

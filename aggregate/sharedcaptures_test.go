@@ -26,7 +26,7 @@ func replayRows(t *testing.T, file string) []Row {
 	tab := resolver.NewTable(resolver.TableConfig{Now: func() time.Time { return time.Unix(0, 0) }})
 	learner := resolver.NewLearner(resolver.LearnerConfig{}, tab)
 	classifier := resolver.NewClassifier(localnet.New(nil))
-	w := New(DefaultConfig(), Dependencies{Names: tab})
+	w := New(DefaultConfig(), Deps{Names: tab})
 
 	decoded := make(chan *capture.Batch, 4)
 	go func() {

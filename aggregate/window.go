@@ -34,7 +34,7 @@ type Window struct {
 	// window, for the devices table.
 	Devices []devices.Device
 	// Input counts the inputs ended before this window's packets were read
-	// (Dependencies.Cut): the replay file they came from. Windows never
+	// (Deps.Cut): the replay file they came from. Windows never
 	// span two inputs.
 	Input int
 	// InputEnd marks the empty window that follows the last window of

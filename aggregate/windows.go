@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -74,16 +75,13 @@ type PTRRequester interface {
 	Request(addr netip.Addr)
 }
 
-// Dependencies are the collaborators of Windows.
-type Dependencies struct {
+// Deps are the collaborators of Windows.
+type Deps struct {
 	Names Names
 	PTR   PTRRequester // nil: no reverse lookups
-	// Nickname names the service of a row from its domain and the remote
-	// address it was counted for (address rules); nil: resolver.Nickname.
-	Nickname func(domain string, remote netip.Addr) string
-	// Named is Nickname with where the nickname came from; it wins over
-	// Nickname when set. With only Nickname, a nickname the catalogue would
-	// not give is counted as the user's rule.
+	// Named gives the nickname of a row from its domain and the remote
+	// address it was counted for (address rules), and where the nickname
+	// came from; nil: the catalogue's (resolver.Named).
 	Named func(domain string, remote netip.Addr) (string, resolver.NickSource)
 	// Devices, when set, is drained at every close into Window.Devices.
 	Devices DeviceSource
@@ -198,7 +196,7 @@ const closeAll = 1 << 62
 // Windows is the aggregate stage.
 type Windows struct {
 	cfg   Config
-	deps  Dependencies
+	deps  Deps
 	stats Stats
 
 	open      []*window // open windows, oldest first; almost always one or two
@@ -224,53 +222,42 @@ type Windows struct {
 	// close or flushIdle), so that a stretch with names but no counted
 	// traffic (a DNS-only capture) still writes them every window width.
 	lastNames int64
-	// input is the number of inputs ended so far (Dependencies.Cut).
+	// input is the number of inputs ended so far (Deps.Cut).
 	input int
 }
 
-// New returns an inert Windows; Run starts it.
-func New(cfg Config, deps Dependencies) *Windows {
-	def := DefaultConfig()
-	if cfg.Width <= 0 {
-		cfg.Width = def.Width
-	}
-	if cfg.Lateness < 0 {
-		cfg.Lateness = 0
-	}
-	if cfg.MaxKeys <= 0 {
-		cfg.MaxKeys = def.MaxKeys
-	}
-	if cfg.KeyReserve <= 0 || cfg.KeyReserve >= cfg.MaxKeys {
-		cfg.KeyReserve = cfg.MaxKeys / 10
-	}
-	if cfg.MaxClientKeys <= 0 {
-		cfg.MaxClientKeys = def.MaxClientKeys
-	}
-	if cfg.MaxNewClients <= 0 {
-		cfg.MaxNewClients = def.MaxNewClients
-	}
-	if cfg.MaxKnownClients <= 0 {
-		cfg.MaxKnownClients = def.MaxKnownClients
-	}
-	if cfg.MaxGuesses <= 0 {
-		cfg.MaxGuesses = def.MaxGuesses
+// New returns an inert Windows; Run starts it. cfg is DefaultConfig()
+// with the settings the caller changes; New panics on settings no Windows
+// can run with (see Config.check), which only a caller's mistake makes:
+// the settings users give are checked where they are read.
+func New(cfg Config, deps Deps) *Windows {
+	if err := cfg.check(); err != nil {
+		panic("aggregate.New: " + err.Error())
 	}
 	if deps.Named == nil {
-		nickname := deps.Nickname
-		deps.Named = func(domain string, remote netip.Addr) (string, resolver.NickSource) {
-			n, src := resolver.Named(domain)
-			if nickname != nil {
-				if m := nickname(domain, remote); m != n {
-					return m, resolver.NickFromRule
-				}
-			}
-			return n, src
-		}
+		deps.Named = func(domain string, _ netip.Addr) (string, resolver.NickSource) { return resolver.Named(domain) }
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
 	return &Windows{cfg: cfg, deps: deps, guessed: make(map[netip.Addr]string), known: make(map[netip.Addr]int64)}
+}
+
+// check reports a setting no Windows can run with: a window of no width,
+// negative lateness, or a cap that admits nothing.
+func (c Config) check() error {
+	switch {
+	case c.Width <= 0:
+		return fmt.Errorf("Width %s: want a positive window", c.Width)
+	case c.Lateness < 0:
+		return fmt.Errorf("Lateness %s: want zero or more", c.Lateness)
+	case c.MaxKeys <= 0 || c.MaxClientKeys <= 0 || c.MaxNewClients <= 0 || c.MaxKnownClients <= 0 || c.MaxGuesses <= 0:
+		return fmt.Errorf("caps MaxKeys %d, MaxClientKeys %d, MaxNewClients %d, MaxKnownClients %d, MaxGuesses %d: want all positive",
+			c.MaxKeys, c.MaxClientKeys, c.MaxNewClients, c.MaxKnownClients, c.MaxGuesses)
+	case c.KeyReserve < 0 || c.KeyReserve >= c.MaxKeys:
+		return fmt.Errorf("KeyReserve %d: want from 0 to below MaxKeys (%d)", c.KeyReserve, c.MaxKeys)
+	}
+	return nil
 }
 
 // Stats returns the live counters.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,7 +111,7 @@ func TestWindowsCountAndName(t *testing.T) {
 	names := newFakeNames()
 	names.learn("140.82.112.3", "www.github.com", source.DNS)
 	names.Drain(nil) // already written earlier
-	w := New(DefaultConfig(), Dependencies{Names: names})
+	w := New(DefaultConfig(), Deps{Names: names})
 
 	got := collect(t, w, batch(
 		out(client, github, 1000.5, 100),
@@ -145,7 +146,7 @@ func TestWindowsCountAndName(t *testing.T) {
 // packets that came before it, because names are looked up at close.
 func TestWindowsNameAtClose(t *testing.T) {
 	names := newFakeNames()
-	w := New(DefaultConfig(), Dependencies{Names: names})
+	w := New(DefaultConfig(), Deps{Names: names})
 	w.Add(batch(out(client, dropbox, 2000, 10)))
 	names.learn("162.125.1.1", "t8.dropbox.com", source.DNS)
 	got := collect(t, w, batch(out(client, dropbox, 2003, 10)))
@@ -167,7 +168,7 @@ func TestWindowsCorrections(t *testing.T) {
 	names := newFakeNames()
 	ptr := &fakePTR{}
 	names.learn("140.82.112.3", "lb-140-82-112-3-iad.github.com", source.PTR)
-	w := New(DefaultConfig(), Dependencies{Names: names, PTR: ptr})
+	w := New(DefaultConfig(), Deps{Names: names, PTR: ptr})
 	inCh := make(chan *capture.Batch, 4)
 	outCh := make(chan *Window, 10)
 	done := make(chan error, 1)
@@ -215,8 +216,8 @@ func TestWindowsCorrections(t *testing.T) {
 func TestWindowsLateAndOverflow(t *testing.T) {
 	names := newFakeNames()
 	cfg := DefaultConfig()
-	cfg.MaxKeys = 2
-	w := New(cfg, Dependencies{Names: names})
+	cfg.MaxKeys, cfg.KeyReserve = 2, 0
+	w := New(cfg, Deps{Names: names})
 	r3 := netip.MustParseAddr("203.0.113.3")
 	got := collect(t, w,
 		batch(out(client, github, 100, 1), out(client, dropbox, 101, 1), out(client, r3, 102, 7), out(client2, r3, 103, 8)),
@@ -266,7 +267,7 @@ func TestWindowsLiveCloseByClock(t *testing.T) {
 	var mu sync.Mutex
 	cfg := DefaultConfig()
 	cfg.Live = true
-	w := New(cfg, Dependencies{Names: names, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	w := New(cfg, Deps{Names: names, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
 	inCh := make(chan *capture.Batch, 1)
 	outCh := make(chan *Window, 1)
 	go func() { _ = w.Run(context.Background(), inCh, outCh) }()
@@ -293,7 +294,7 @@ func TestWindowsLiveCloseByClock(t *testing.T) {
 func TestGuessesBounded(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxGuesses = 3
-	w := New(cfg, Dependencies{Names: newFakeNames()})
+	w := New(cfg, Deps{Names: newFakeNames()})
 	for i := range 10 {
 		a := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
 		w.guess(a, a.String())
@@ -308,7 +309,7 @@ func TestGuessesBounded(t *testing.T) {
 
 func BenchmarkWindowsAdd(b *testing.B) {
 	names := newFakeNames()
-	w := New(DefaultConfig(), Dependencies{Names: names})
+	w := New(DefaultConfig(), Deps{Names: names})
 	bt := capture.NewBatch()
 	for i := range capture.BatchSize {
 		r := netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 16)})
@@ -336,7 +337,7 @@ func TestWindowsFlowNames(t *testing.T) {
 	names.learn("140.82.112.3", "github.com", source.DNS)
 	names.Drain(nil)
 	ptr := &fakePTR{}
-	w := New(DefaultConfig(), Dependencies{Names: names, PTR: ptr})
+	w := New(DefaultConfig(), Deps{Names: names, PTR: ptr})
 	sni := &capture.FlowName{Domain: "api.github.com", Source: source.SNI}
 	dot := &capture.FlowName{Nickname: "DNS-over-TLS"}
 	r3 := netip.MustParseAddr("203.0.113.3")
@@ -378,7 +379,7 @@ func TestWindowsFlowNames(t *testing.T) {
 // comes in the batch after its handshake must still be named.
 func TestWindowsFlowNamesInLateWindows(t *testing.T) {
 	names := newFakeNames()
-	w := New(DefaultConfig(), Dependencies{Names: names})
+	w := New(DefaultConfig(), Deps{Names: names})
 	sni := &capture.FlowName{Domain: "late.example", Source: source.SNI}
 	got := collect(t, w,
 		batch(out(client, dropbox, 5000, 1)), // a later file first
@@ -402,7 +403,7 @@ func TestWindowsFlowNamesInLateWindows(t *testing.T) {
 // flow's key becomes the named key, or is added to it, and the slots of
 // the keys added are reclaimed, their order kept.
 func TestWindowsFlowKeysFolded(t *testing.T) {
-	w := New(DefaultConfig(), Dependencies{Names: newFakeNames()})
+	w := New(DefaultConfig(), Deps{Names: newFakeNames()})
 	sni := &capture.FlowName{Domain: "a.example", Source: source.SNI}
 	b := capture.NewBatch()
 	const flows = 3000
@@ -438,7 +439,7 @@ func TestWindowsFlowKeysFolded(t *testing.T) {
 // that named themselves: the key holds the flow's name.
 func BenchmarkWindowsAddNamed(b *testing.B) {
 	names := newFakeNames()
-	w := New(DefaultConfig(), Dependencies{Names: names})
+	w := New(DefaultConfig(), Deps{Names: names})
 	bt := capture.NewBatch()
 	fn := []*capture.FlowName{{Domain: "a.example", Source: source.SNI}, {Domain: "b.example", Source: source.SNI}}
 	for i := range capture.BatchSize {
@@ -464,7 +465,9 @@ func uncounted(sec float64) capture.Packet {
 // time and at the end.
 func TestWindowsNamesWithoutTraffic(t *testing.T) {
 	names := newFakeNames()
-	w := New(Config{Width: 10 * time.Second}, Dependencies{Names: names})
+	cfg := DefaultConfig()
+	cfg.Lateness = 0
+	w := New(cfg, Deps{Names: names})
 	names.learn("140.82.112.3", "github.com", source.DNS)
 	b1 := batch(uncounted(100), uncounted(101))
 	got := collect(t, w, b1, batch(uncounted(125)))
@@ -488,7 +491,9 @@ func TestWindowsNamesWithoutTraffic(t *testing.T) {
 func TestWindowsCut(t *testing.T) {
 	names := newFakeNames()
 	cut := &capture.Batch{}
-	w := New(Config{Width: 10 * time.Second}, Dependencies{Names: names, Cut: func(b *capture.Batch) bool { return b == cut }})
+	cfg := DefaultConfig()
+	cfg.Lateness = 0
+	w := New(cfg, Deps{Names: names, Cut: func(b *capture.Batch) bool { return b == cut }})
 	got := collect(t, w,
 		batch(out(client, github, 100, 10), out(client, github, 103, 10)),
 		cut,
@@ -521,7 +526,7 @@ func TestWindowsDonePerBatch(t *testing.T) {
 	cut := &capture.Batch{}
 	outCh := make(chan *Window, 100)
 	var sentAtDone []int
-	w := New(DefaultConfig(), Dependencies{Names: newFakeNames(),
+	w := New(DefaultConfig(), Deps{Names: newFakeNames(),
 		Cut:  func(b *capture.Batch) bool { return b == cut },
 		Done: func() { sentAtDone = append(sentAtDone, len(outCh)) }})
 	batches := []*capture.Batch{
@@ -542,4 +547,29 @@ func TestWindowsDonePerBatch(t *testing.T) {
 	if want := []int{0, 0, 1, 3, 3}; !slices.Equal(sentAtDone, want) {
 		t.Errorf("windows sent when Done was called: %v, want %v", sentAtDone, want)
 	}
+}
+
+// TestNewRefusesUnusableConfig: a Config that did not start from
+// DefaultConfig (a zero width, a cap of nothing) is refused when made, with
+// the setting named, not found out at the first packet.
+func TestNewRefusesUnusableConfig(t *testing.T) {
+	for name, change := range map[string]func(*Config){
+		"Width":      func(c *Config) { c.Width = 0 },
+		"Lateness":   func(c *Config) { c.Lateness = -time.Second },
+		"MaxGuesses": func(c *Config) { c.MaxGuesses = 0 },
+		"KeyReserve": func(c *Config) { c.KeyReserve = c.MaxKeys },
+	} {
+		cfg := DefaultConfig()
+		change(&cfg)
+		func() {
+			defer func() {
+				msg, _ := recover().(string)
+				if !strings.Contains(msg, name) {
+					t.Errorf("New with a bad %s: panic %q, want one naming it", name, msg)
+				}
+			}()
+			New(cfg, Deps{Names: newFakeNames()})
+		}()
+	}
+	New(DefaultConfig(), Deps{Names: newFakeNames()}) // must not panic
 }

@@ -111,7 +111,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	acfg := aggregate.DefaultConfig()
 	acfg.Width = cfg.Window
 	acfg.Live = cfg.Live
-	deps := aggregate.Dependencies{
+	deps := aggregate.Deps{
 		Names: table, PTR: requester, Named: cfg.Named, Devices: afterRegistry{tracker, registryRead},
 	}
 	// cut is the batch sent after each input when windows are cut at file
@@ -312,7 +312,7 @@ type lockstep struct {
 
 func newLockstep() *lockstep { return &lockstep{signal: make(chan struct{}, 1)} }
 
-// done is the windows' Dependencies.Done.
+// done is the windows' Deps.Done.
 func (l *lockstep) done() {
 	l.counted.Add(1)
 	select {

@@ -24,7 +24,7 @@ import (
 // from that key, its start and its rank among the file's windows of that
 // start, and the store skips an ID it already holds, in the same
 // transaction as the window's rows. The pipeline cuts windows at file
-// boundaries (aggregate.Dependencies.Cut), so a file's windows are the same
+// boundaries (aggregate.Deps.Cut), so a file's windows are the same
 // whichever files were read before it. Once every window of a file is in
 // the database the file is marked finished in replay_files, and later
 // replays skip it with one line.
