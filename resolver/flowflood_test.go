@@ -33,7 +33,7 @@ func TestFlowNamedSurvivesFlood(t *testing.T) {
 	if n := bt.Packets[0].Name; n == nil || n.Domain != "real.example" {
 		t.Errorf("the real flow's packet after the flood is named %v, want real.example", n)
 	}
-	if n := len(l.ft.index); n > flows {
+	if n := l.ft.index.Len(); n > flows {
 		t.Errorf("%d flows held, over the cap %d", n, flows)
 	}
 	if s := l.Stats(); s.FlowsProtectedEvicted != 0 {
@@ -49,7 +49,7 @@ func TestFlowNamedSurvivesFlood(t *testing.T) {
 		l.Learn(batch(seg(70_000+i, dev, dst, 40001, 443, syn, 0, nil), seg(70_000+i, dev, dst, 40001, 443, ack, 1, hello)))
 		l.Learn(batch(seg(72_000+i, dst, dev, 443, 40001, ack, 5, nil)))
 	}
-	if n, p := len(l.ft.index), l.ft.nProt; n > flows || p > flows*protectedShare/4 {
+	if n, p := l.ft.index.Len(), l.ft.nProt; n > flows || p > flows*protectedShare/4 {
 		t.Errorf("%d flows held, %d protected; caps %d and %d", n, p, flows, flows*protectedShare/4)
 	}
 	var counted int
@@ -58,7 +58,7 @@ func TestFlowNamedSurvivesFlood(t *testing.T) {
 			counted++
 		}
 	}
-	if counted != len(l.ft.index) {
-		t.Errorf("the lists hold %d flows, the index %d", counted, len(l.ft.index))
+	if counted != l.ft.index.Len() {
+		t.Errorf("the lists hold %d flows, the index %d", counted, l.ft.index.Len())
 	}
 }

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -72,20 +73,20 @@ const lruStep = int64(1e9)
 type nameFlow struct {
 	key     nameFlowKey
 	id      uint32
+	base    uint32 // TCP sequence number of the first client byte
+	pending uint16 // packets seen while pending
 	state   flowState
 	clientA bool // the client (the end that opened the flow) is key.a
 	closing bool
-	synBase bool   // base is the SYN's sequence number + 1
-	based   bool   // base is set
-	base    uint32 // TCP sequence number of the first client byte
-	pending uint16 // packets seen while pending
+	synBase bool // base is the SYN's sequence number + 1
+	based   bool // base is set
+	// prot: the flow is in the protected segment (see flowTable).
+	prot    bool
 	name    *capture.FlowName
 	started int64
 	last    int64
 	moved   int64       // packet time of the last move to the LRU front
 	first   *firstBytes // buffers while the name is awaited, when needed
-	// prot: the flow is in the protected segment (see flowTable).
-	prot bool
 	lru.Links
 }
 
@@ -123,7 +124,7 @@ type firstBytes struct {
 // themselves, but that no server answers — so churns through probation
 // and never pushes out the flows that named themselves and were answered.
 type flowTable struct {
-	index     map[nameFlowKey]int32
+	index     flowIndex
 	entries   []nameFlow
 	free      []int32
 	lru       lru.List // probation
@@ -143,7 +144,7 @@ type flowTable struct {
 const protectedShare = 3
 
 func newFlowTable() flowTable {
-	return flowTable{index: make(map[nameFlowKey]int32), lru: lru.NewList(), prot: lru.NewList()}
+	return flowTable{index: newFlowIndex(), lru: lru.NewList(), prot: lru.NewList()}
 }
 
 // flowPacket follows one TCP or UDP packet that is not DNS.
@@ -154,7 +155,7 @@ func (l *Learner) flowPacket(p *capture.Packet) {
 	k := nameKeyOf(p)
 	i, ok := ft.lastIdx, k == ft.lastKey
 	if !ok {
-		if i, ok = ft.index[k]; !ok {
+		if i, ok = ft.index.find(k, ft.entries); !ok {
 			if i, ok = l.openFlow(k, p, ts); !ok {
 				return
 			}
@@ -219,7 +220,7 @@ func (l *Learner) openFlow(k nameFlowKey, p *capture.Packet, ts int64) (int32, b
 		return 0, false
 	}
 	ft := &l.ft
-	if len(ft.index) >= l.cfg.Flows {
+	if ft.index.Len() >= l.cfg.Flows {
 		victim := ft.lru.Tail
 		if victim < 0 {
 			victim = ft.prot.Tail
@@ -253,9 +254,15 @@ func (l *Learner) openFlow(k nameFlowKey, p *capture.Packet, ts int64) (int32, b
 		ft.entries[i] = f
 	} else {
 		i = int32(len(ft.entries))
+		if i == int32(cap(ft.entries)) {
+			// Grow by doubling, but never past the cap: append's growth
+			// would leave up to a quarter of the largest slice unused.
+			n := min(max(2*cap(ft.entries), 64), max(l.cfg.Flows, len(ft.entries)+1))
+			ft.entries = slices.Grow(ft.entries, n-len(ft.entries))
+		}
 		ft.entries = append(ft.entries, f)
 	}
-	ft.index[k] = i
+	ft.index.insert(k, i)
 	ft.pushFront(i)
 	l.c.flows.Add(1)
 	if !syn && len(p.Payload) == 0 {
@@ -474,7 +481,7 @@ func (l *Learner) removeFlow(i int32) {
 	f := &ft.entries[i]
 	l.releaseBuf(f)
 	ft.unlink(i)
-	delete(ft.index, f.key)
+	ft.index.remove(f.key, i)
 	if ft.lastIdx == i {
 		ft.lastKey = nameFlowKey{}
 	}

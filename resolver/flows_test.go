@@ -239,7 +239,7 @@ func TestFlowBounds(t *testing.T) {
 		for i := range 3 {
 			l.Learn(batch(seg(i, dev, web, devPrt+uint16(i), 443, syn, 0, nil)))
 		}
-		if n, s := len(l.ft.index), l.Stats(); n != 2 || s.FlowsEvicted != 1 {
+		if n, s := l.ft.index.Len(), l.Stats(); n != 2 || s.FlowsEvicted != 1 {
 			t.Errorf("%d flows held, %d evicted; want 2 and 1", n, s.FlowsEvicted)
 		}
 		// The first flow was the one dropped: its ClientHello now starts
@@ -422,8 +422,8 @@ func TestFlowMemory(t *testing.T) {
 	runtime.KeepAlive(l)
 	per := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 	t.Logf("flow table: %.0f bytes/flow at %d flows", per, n)
-	if s := l.Stats(); s.NamesSNI != uint64(n) || len(l.ft.index) != n {
-		t.Fatalf("%d flows named, %d held; want %d", s.NamesSNI, len(l.ft.index), n)
+	if s := l.Stats(); s.NamesSNI != uint64(n) || l.ft.index.Len() != n {
+		t.Fatalf("%d flows named, %d held; want %d", s.NamesSNI, l.ft.index.Len(), n)
 	}
 	if per > 350 && !raceEnabled {
 		t.Errorf("%.0f bytes/flow, want at most 350", per)
