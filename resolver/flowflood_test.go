@@ -1,6 +1,8 @@
 package resolver
 
 import (
+	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
+
 	"fmt"
 	"net/netip"
 	"testing"
@@ -15,7 +17,7 @@ import (
 func TestFlowNamedSurvivesFlood(t *testing.T) {
 	const flows = 64
 	l := NewLearner(LearnerConfig{Flows: flows}, NewTable(TableConfig{}))
-	real := records(clientHello(helloOpts{sni: "real.example"}))
+	real := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "real.example"}))
 	l.Learn(batch(seg(0, dev, web, devPrt, 443, syn, 0, nil), seg(1, dev, web, devPrt, 443, ack, 1, real)))
 	// Its server answers: protected.
 	l.Learn(batch(seg(30, web, dev, 443, devPrt, ack, 9, nil)))
@@ -24,7 +26,7 @@ func TestFlowNamedSurvivesFlood(t *testing.T) {
 	}
 	for i := range 10 * flows {
 		dst := netip.AddrFrom4([4]byte{46, 0, byte(i >> 8), byte(i)})
-		hello := records(clientHello(helloOpts{sni: fmt.Sprintf("f%d.flood.example", i)}))
+		hello := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: fmt.Sprintf("f%d.flood.example", i)}))
 		ms := 2000 + i
 		l.Learn(batch(seg(ms, dev, dst, 40000, 443, syn, 0, nil), seg(ms, dev, dst, 40000, 443, ack, 1, hello)))
 	}
@@ -45,7 +47,7 @@ func TestFlowNamedSurvivesFlood(t *testing.T) {
 	// table stays at its cap.
 	for i := range 2 * flows {
 		dst := netip.AddrFrom4([4]byte{47, 0, byte(i >> 8), byte(i)})
-		hello := records(clientHello(helloOpts{sni: fmt.Sprintf("g%d.example", i)}))
+		hello := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: fmt.Sprintf("g%d.example", i)}))
 		l.Learn(batch(seg(70_000+i, dev, dst, 40001, 443, syn, 0, nil), seg(70_000+i, dev, dst, 40001, 443, ack, 1, hello)))
 		l.Learn(batch(seg(72_000+i, dst, dev, 443, 40001, ack, 5, nil)))
 	}

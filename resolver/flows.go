@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/firstbytes"
 	"github.com/netmon/netmon/resolver/lru"
 	"github.com/netmon/netmon/resolver/source"
 )
@@ -109,8 +110,8 @@ func (f *nameFlow) server() (netip.Addr, uint16) {
 // firstBytes holds what a pending flow has sent so far, when its first
 // packet did not hold the whole name.
 type firstBytes struct {
-	stream prefix // TCP: the client's bytes from the first
-	quic   quicState
+	stream firstbytes.Stream // TCP: the client's bytes from the first
+	quic   firstbytes.QUICFlow
 }
 
 // flowTable is the learner's bounded flow → name table. Entries live in
@@ -280,8 +281,9 @@ func (l *Learner) readFirst(f *nameFlow, p *capture.Packet) {
 		if !l.buffer(f) {
 			return
 		}
-		info, st := l.quicDatagram(&f.first.quic, p.Payload, limit)
-		l.conclude(f, st, info.sni, source.QUIC, info.outer, false)
+		info, st, n := l.quic.Datagram(&f.first.quic, p.Payload, limit)
+		l.countQUIC(n)
+		l.conclude(f, st, info.SNI, source.QUIC, info.Outer, false)
 		return
 	}
 	seq := p.Seq
@@ -296,14 +298,14 @@ func (l *Learner) readFirst(f *nameFlow, p *capture.Packet) {
 		// An earlier segment came after a later one, and no SYN fixed
 		// where the stream starts: it starts here.
 		if f.first != nil {
-			f.first.stream.shift(-off)
+			f.first.stream.Shift(-off)
 		}
 		f.base, off = seq, 0
 	}
 	if f.first == nil && off == 0 {
 		// The usual case: the first segment holds the whole ClientHello
 		// or request head, read where it lies.
-		if st := l.parseFirst(f, p.Payload); st != needMore {
+		if st := l.parseFirst(f, p.Payload); st != firstbytes.NeedMore {
 			return
 		}
 	}
@@ -311,33 +313,49 @@ func (l *Learner) readFirst(f *nameFlow, p *capture.Packet) {
 		return
 	}
 	s := &f.first.stream
-	if !s.add(off, p.Payload, limit) {
+	if !s.Add(off, p.Payload, limit) {
 		l.unnamed(f, &l.c.flowsUnnamed)
 		return
 	}
-	if len(s.buf) == 0 {
+	if len(s.Bytes()) == 0 {
 		return // still waiting for the first segment
 	}
-	if st := l.parseFirst(f, s.buf); st == needMore && s.full(limit) {
+	if st := l.parseFirst(f, s.Bytes()); st == firstbytes.NeedMore && s.Full(limit) {
 		l.unnamed(f, &l.c.flowsUnnamed)
 	}
 }
 
 // parseFirst parses a client stream's first bytes as TLS or HTTP, and
 // concludes the flow unless more bytes are needed.
-func (l *Learner) parseFirst(f *nameFlow, b []byte) status {
+func (l *Learner) parseFirst(f *nameFlow, b []byte) firstbytes.Status {
 	switch c := b[0]; {
-	case c == tlsRecordHandshake:
-		info, st := tlsHello(b, &l.scratch, l.cfg.FlowBytes)
-		l.conclude(f, st, info.sni, source.SNI, info.outer, false)
+	case c == firstbytes.HandshakeRecord:
+		info, st := firstbytes.TLS(b, &l.scratch, l.cfg.FlowBytes)
+		l.conclude(f, st, info.SNI, source.SNI, info.Outer, false)
 		return st
 	case 'A' <= c && c <= 'Z':
-		req, st := httpHost(b)
-		l.conclude(f, st, req.host, source.HTTP, false, req.proxied)
+		req, st := firstbytes.HTTP(b)
+		l.conclude(f, st, req.Host, source.HTTP, false, req.Proxied)
 		return st
 	}
 	l.unnamed(f, &l.c.flowsUnnamed)
-	return noName
+	return firstbytes.NoName
+}
+
+// countQUIC adds what a QUIC datagram's packets were to the counters.
+func (l *Learner) countQUIC(n firstbytes.QUICCounts) {
+	if n.Initials > 0 {
+		l.c.quicInitials.Add(uint64(n.Initials))
+	}
+	if n.Undecryptable > 0 {
+		l.c.quicUndecryptable.Add(uint64(n.Undecryptable))
+	}
+	if n.Skipped > 0 {
+		l.c.quicSkipped.Add(uint64(n.Skipped))
+	}
+	if n.UnknownVersion > 0 {
+		l.c.quicUnknownVersion.Add(uint64(n.UnknownVersion))
+	}
 }
 
 // buffer gives f room to keep its first bytes, within FlowBuffers.
@@ -362,15 +380,15 @@ func (l *Learner) releaseBuf(f *nameFlow) {
 }
 
 // conclude settles a pending flow after a parser's verdict.
-func (l *Learner) conclude(f *nameFlow, st status, raw []byte, src source.Source, outer, proxied bool) {
+func (l *Learner) conclude(f *nameFlow, st firstbytes.Status, raw []byte, src source.Source, outer, proxied bool) {
 	switch st {
-	case needMore:
+	case firstbytes.NeedMore:
 		return
-	case noName:
+	case firstbytes.NoName:
 		l.unnamed(f, &l.c.flowsUnnamed)
 		return
 	}
-	name, ok := flowHostName(l.nameBuf[:0], raw)
+	name, ok := firstbytes.HostName(l.nameBuf[:0], raw)
 	l.nameBuf = name
 	if !ok {
 		l.unnamed(f, &l.c.flowLiterals)

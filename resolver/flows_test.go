@@ -1,6 +1,8 @@
 package resolver
 
 import (
+	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
+
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -53,7 +55,7 @@ const (
 // (split over two segments that arrive out of order, one of them twice)
 // brings it, and every later packet both ways carries it.
 func TestFlowNamedByClientHello(t *testing.T) {
-	rec := records(clientHello(helloOpts{sni: "Split.Example.COM", pad: 600}))
+	rec := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "Split.Example.COM", Pad: 600}))
 	a, b := rec[:400], rec[400:]
 	const isn = 1000
 	tab := NewTable(TableConfig{Now: func() time.Time { return t0 }})
@@ -96,14 +98,14 @@ func TestFlowNamedByClientHello(t *testing.T) {
 	}
 	// The same ports reused by a new connection: it names itself afresh.
 	bt3 := batch(seg(1_000, dev, web, devPrt, 443, syn, 90_000, nil), seg(1_010, dev, web, devPrt, 443, ack, 90_001,
-		records(clientHello(helloOpts{sni: "reused.example"}))))
+		fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "reused.example"}))))
 	l.Learn(bt3)
 	if d := cmp.Diff([]marks{{Pending: true}, {Named: "reused.example", Brought: true}}, marksOf(bt3)); d != "" {
 		t.Errorf("reused ports (-want +got):\n%s", d)
 	}
 	// A second connection to the same name shares the name's value.
 	bt2 := batch(seg(100, dev, web, devPrt+1, 443, syn, 1, nil), seg(110, dev, web, devPrt+1, 443, ack, 2,
-		records(clientHello(helloOpts{sni: "split.example.com"}))))
+		fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "split.example.com"}))))
 	l.Learn(bt2)
 	if bt2.Packets[1].Name != n {
 		t.Errorf("second flow's name %p, want the shared %p", bt2.Packets[1].Name, n)
@@ -116,7 +118,7 @@ func TestFlowWithoutHandshake(t *testing.T) {
 	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
 	req := []byte("GET /index.html HTTP/1.1\r\nUser-Agent: test\r\nHost: www.example.org\r\n\r\n")
 	bt := batch(
-		seg(0, dev6, web6, devPrt, 443, ack, 5, records(clientHello(helloOpts{sni: "v6.example"}))),
+		seg(0, dev6, web6, devPrt, 443, ack, 5, fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "v6.example"}))),
 		seg(1, web6, dev6, 443, devPrt, ack, 9, nil),
 		seg(2, dev, web, devPrt, 80, ack, 100, req[:30]),
 		seg(3, web, dev, 80, devPrt, ack, 9, nil),
@@ -140,15 +142,15 @@ func TestFlowUnnamed(t *testing.T) {
 		table   int   // records the table learns
 		stats   func(LearnerStats) uint64
 	}{
-		{"no SNI", records(clientHello(helloOpts{})), 443, marks{}, 0, func(s LearnerStats) uint64 { return s.FlowsUnnamed }},
-		{"SNI is an address", records(clientHello(helloOpts{sni: "52.114.250.152"})), 443, marks{}, 0,
+		{"no SNI", fbt.Records(fbt.ClientHello(fbt.HelloOpts{})), 443, marks{}, 0, func(s LearnerStats) uint64 { return s.FlowsUnnamed }},
+		{"SNI is an address", fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "52.114.250.152"})), 443, marks{}, 0,
 			func(s LearnerStats) uint64 { return s.FlowLiterals }},
 		{"Host is an address", []byte("GET / HTTP/1.1\r\nHost: 23.246.11.145\r\n\r\n"), 80, marks{}, 0,
 			func(s LearnerStats) uint64 { return s.FlowLiterals }},
 		{"not TLS or HTTP", []byte{0, 1, 2, 3}, 443, marks{}, 0, func(s LearnerStats) uint64 { return s.FlowsUnnamed }},
 		{"a proxy request names the flow, not the address", []byte("CONNECT apache.org:443 HTTP/1.1\r\n\r\n"), 80,
 			marks{Named: "apache.org"}, 0, func(s LearnerStats) uint64 { return s.NamesProxied }},
-		{"ECH: the outer name", records(clientHello(helloOpts{sni: "cover.example", ech: true})), 443,
+		{"ECH: the outer name", fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "cover.example", ECH: true})), 443,
 			marks{Named: "cover.example"}, 1, func(s LearnerStats) uint64 { return s.NamesOuter }},
 	}
 	for _, tt := range tests {
@@ -178,10 +180,10 @@ func TestFlowUnnamed(t *testing.T) {
 // wait; the client's first short-header datagram (which the Decoder does
 // not copy) does.
 func TestFlowNamedByQUIC(t *testing.T) {
-	hello := clientHello(helloOpts{sni: "h3.example", pad: 1500})
+	hello := fbt.ClientHello(fbt.HelloOpts{SNI: "h3.example", Pad: 1500})
 	dcid := []byte{8, 7, 6, 5, 4, 3, 2, 1}
-	i0 := quicInitial(t, initialOpts{version: quicV1, dcid: dcid, pnLen: 1, frames: cryptoFrame(0, hello[:1000]), padTo: 1150})
-	i1 := quicInitial(t, initialOpts{version: quicV1, dcid: dcid, pn: 1, pnLen: 1, frames: cryptoFrame(1000, hello[1000:]), padTo: 1150})
+	i0 := fbt.QUICInitial(t, fbt.InitialOpts{Version: fbt.QUICv1, DCID: dcid, PNLen: 1, Frames: fbt.CryptoFrame(0, hello[:1000]), PadTo: 1150})
+	i1 := fbt.QUICInitial(t, fbt.InitialOpts{Version: fbt.QUICv1, DCID: dcid, PN: 1, PNLen: 1, Frames: fbt.CryptoFrame(1000, hello[1000:]), PadTo: 1150})
 	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
 	bt := batch(dgram(0, dev, web, devPrt, 443, i0), dgram(10, web, dev, 443, devPrt, nil),
 		dgram(11, dev, web, devPrt, 443, i1), dgram(20, web, dev, 443, devPrt, nil))
@@ -214,10 +216,10 @@ func TestFlowDNSOverTLS(t *testing.T) {
 	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
 	bt := batch(
 		seg(0, dev, web, devPrt, 853, syn, 0, nil),
-		seg(1, dev, web, devPrt, 853, ack, 1, records(clientHello(helloOpts{sni: "dns.google"}))),
+		seg(1, dev, web, devPrt, 853, ack, 1, fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "dns.google"}))),
 		seg(2, web, dev, 853, devPrt+1, ack, 77, nil), // a connection older than netmon
-		dgram(3, dev, web, devPrt, 853, quicInitial(t, initialOpts{version: quicV1, dcid: []byte{1, 2, 3, 4}, pnLen: 1,
-			frames: cryptoFrame(0, clientHello(helloOpts{})), padTo: 1200})),
+		dgram(3, dev, web, devPrt, 853, fbt.QUICInitial(t, fbt.InitialOpts{Version: fbt.QUICv1, DCID: []byte{1, 2, 3, 4}, PNLen: 1,
+			Frames: fbt.CryptoFrame(0, fbt.ClientHello(fbt.HelloOpts{})), PadTo: 1200})),
 	)
 	l.Learn(bt)
 	got := []capture.FlowName{*bt.Packets[1].Name, *bt.Packets[2].Name, *bt.Packets[3].Name}
@@ -244,7 +246,7 @@ func TestFlowBounds(t *testing.T) {
 		}
 		// The first flow was the one dropped: its ClientHello now starts
 		// a new flow from its first bytes.
-		bt := batch(seg(10, dev, web, devPrt, 443, ack, 1, records(clientHello(helloOpts{sni: "a.example"}))))
+		bt := batch(seg(10, dev, web, devPrt, 443, ack, 1, fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "a.example"}))))
 		l.Learn(bt)
 		if bt.Packets[0].Name == nil {
 			t.Error("flow not restarted from its first bytes")
@@ -253,7 +255,7 @@ func TestFlowBounds(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
 		l := NewLearner(LearnerConfig{FlowIdle: time.Minute}, NewTable(TableConfig{}))
 		l.Learn(batch(seg(0, dev, web, devPrt, 443, syn, 0, nil), seg(1, dev, web, devPrt, 443, ack, 1,
-			records(clientHello(helloOpts{sni: "idle.example"})))))
+			fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "idle.example"})))))
 		l.Learn(batch(seg(30_000, dev, web, devPrt+1, 443, fin, 0, nil))) // not followed: no SYN, no bytes
 		bt := batch(seg(59_000, web, dev, 443, devPrt, ack, 5, nil))
 		l.Learn(bt)
@@ -281,7 +283,7 @@ func TestFlowBounds(t *testing.T) {
 	})
 	t.Run("buffers", func(t *testing.T) {
 		l := NewLearner(LearnerConfig{FlowBuffers: 1}, NewTable(TableConfig{}))
-		rec := records(clientHello(helloOpts{sni: "b.example"}))
+		rec := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "b.example"}))
 		l.Learn(batch(seg(0, dev, web, devPrt, 443, ack, 1, rec[:20]), seg(1, dev, web, devPrt+1, 443, ack, 1, rec[:20])))
 		if s := l.Stats(); s.FlowBuffersFull != 1 || l.ft.buffering != 1 {
 			t.Errorf("buffering %d, stats %+v; want 1 buffering and 1 refused", l.ft.buffering, s)
@@ -293,7 +295,7 @@ func TestFlowBounds(t *testing.T) {
 	})
 	t.Run("first bytes past FlowBytes", func(t *testing.T) {
 		l := NewLearner(LearnerConfig{FlowBytes: 1024}, NewTable(TableConfig{}))
-		rec := records(clientHello(helloOpts{sni: "huge.example", pad: 3000}), 500)
+		rec := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "huge.example", Pad: 3000}), 500)
 		var ps []capture.Packet
 		for off := 0; off < len(rec); off += 400 {
 			ps = append(ps, seg(off, dev, web, devPrt, 443, ack, 1+uint32(off), rec[off:min(off+400, len(rec))]))
@@ -309,7 +311,7 @@ func TestFlowBounds(t *testing.T) {
 func TestNamedFlowDoesNotAllocate(t *testing.T) {
 	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
 	l.Learn(batch(seg(0, dev, web, devPrt, 443, syn, 0, nil), seg(1, dev, web, devPrt, 443, ack, 1,
-		records(clientHello(helloOpts{sni: "alloc.example"})))))
+		fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "alloc.example"})))))
 	bt := batch(seg(2, web, dev, 443, devPrt, ack, 1, nil), seg(3, dev, web, devPrt, 443, ack, 1, nil))
 	if n := testing.AllocsPerRun(100, func() { l.Learn(bt) }); n != 0 {
 		t.Errorf("Learn of a named flow's packets: %v allocations, want 0", n)
@@ -408,7 +410,7 @@ func TestFlowMemory(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
-	hello := records(clientHello(helloOpts{sni: "mem.example"}))
+	hello := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "mem.example"}))
 	bt := batch(seg(0, dev, web, 0, 443, syn, 0, nil), seg(1, dev, web, 0, 443, ack, 1, hello))
 	for i := range n {
 		c := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})

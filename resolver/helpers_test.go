@@ -162,3 +162,26 @@ func newTestTable(tb testing.TB, c *clock) *Table {
 	tb.Helper()
 	return NewTable(TableConfig{Now: c.Now})
 }
+
+// Endpoints of the flows built in these tests.
+var (
+	dev    = netip.MustParseAddr("192.168.1.23")
+	dev2   = netip.MustParseAddr("192.168.1.24")
+	web    = netip.MustParseAddr("198.51.100.7")
+	web6   = netip.MustParseAddr("2001:db8:1::7")
+	dev6   = netip.MustParseAddr("2001:db8::23")
+	devPrt = uint16(50000)
+)
+
+// seg builds a TCP packet; ms is packet time in milliseconds after t0.
+func seg(ms int, src, dst netip.Addr, sport, dport uint16, flags uint8, seq uint32, payload []byte) capture.Packet {
+	return capture.Packet{TS: t0.Add(time.Duration(ms) * time.Millisecond), WireLen: uint32(54 + len(payload)),
+		Src: src, Dst: dst, SrcPort: sport, DstPort: dport, Proto: capture.ProtoTCP, TCPFlags: flags, Seq: seq,
+		Payload: payload}
+}
+
+// dgram builds a UDP packet.
+func dgram(ms int, src, dst netip.Addr, sport, dport uint16, payload []byte) capture.Packet {
+	return capture.Packet{TS: t0.Add(time.Duration(ms) * time.Millisecond), WireLen: uint32(42 + len(payload)),
+		Src: src, Dst: dst, SrcPort: sport, DstPort: dport, Proto: capture.ProtoUDP, Payload: payload}
+}

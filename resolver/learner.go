@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/firstbytes"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -228,12 +229,9 @@ type Learner struct {
 	q       queries
 	ft      flowTable
 	intern  interner
-	scratch []byte // a ClientHello joined from several records
-	nameBuf []byte // a normalised name
-	qpkt    []byte // a QUIC packet with its header protection removed
-	qplain  []byte // a decrypted QUIC payload
-	qmask   [16]byte
-	qnonce  [12]byte
+	scratch []byte          // a ClientHello joined from several records
+	nameBuf []byte          // a normalised name
+	quic    firstbytes.QUIC // a QUIC packet's scratch
 
 	c learnerCounters
 }

@@ -1,6 +1,8 @@
 package resolver
 
 import (
+	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
+
 	"encoding/binary"
 	"net/netip"
 	"testing"
@@ -296,7 +298,7 @@ func FuzzDNS(f *testing.F) {
 	f.Add(response("www.github.com", []dnsmessage.Resource{rrCNAME("www.github.com", "github.com"), rrA("github.com", "140.82.112.3")}))
 	f.Add(response("dual.example", []dnsmessage.Resource{rrAAAA("dual.example", "2001:db8::1"), rrSig("dual.example", 40)}))
 	f.Add([]byte{0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1})
-	for _, p := range sharedPayloads(f, 300, func(p *capture.Packet) bool { return p.Proto == capture.ProtoUDP && p.SrcPort == 53 }) {
+	for _, p := range fbt.SharedPayloads(f, 300, func(p *capture.Packet) bool { return p.Proto == capture.ProtoUDP && p.SrcPort == 53 }) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
@@ -319,7 +321,7 @@ func FuzzDNS(f *testing.F) {
 func FuzzDNSTCP(f *testing.F) {
 	m := response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")})
 	f.Add(append([]byte{3, 5, 1}, frame(m, m)...))
-	for _, p := range sharedPayloads(f, 50, func(p *capture.Packet) bool { return p.Proto == capture.ProtoTCP && p.SrcPort == 53 }) {
+	for _, p := range fbt.SharedPayloads(f, 50, func(p *capture.Packet) bool { return p.Proto == capture.ProtoTCP && p.SrcPort == 53 }) {
 		f.Add(append([]byte{255, 100, 7}, p...))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

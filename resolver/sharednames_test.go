@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -176,7 +177,9 @@ func expectedNames(t *testing.T, path string) (rows []nameRow, all int) {
 		if src == "http_host" {
 			// The Host header as sent may end in :port; netmon keeps the
 			// host, which is what names the service.
-			name = string(hostOf([]byte(name)))
+			if h, _, err := net.SplitHostPort(name); err == nil {
+				name = h
+			}
 		}
 		rows = append(rows, nameRow{addr: a.Unmap(), name: strings.TrimSuffix(name, "."), source: src, frame: get("first_frame")})
 	}

@@ -1,10 +1,10 @@
 // Package resolver turns addresses and flows into names: it parses DNS
 // answers seen on the wire (and the address hints of HTTPS/SVCB answers),
-// reads the name a flow gives its server in its first bytes (TLS SNI, HTTP
-// Host, QUIC Initial SNI), keeps the bounded address → name table with each
-// client's own view and the bounded flow → name table, looks up PTR names in
-// the background, decides which end of a packet is local, and maps domains
-// to service nicknames.
+// follows every flow to the name it gives its server in its first bytes
+// (read by package firstbytes: TLS SNI, HTTP Host, QUIC Initial SNI), keeps
+// the bounded address → name table with each client's own view and the
+// bounded flow → name table, decides which end of a packet is local, and
+// maps domains to service nicknames.
 package resolver
 
 import (

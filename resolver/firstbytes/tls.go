@@ -1,4 +1,4 @@
-package resolver
+package firstbytes
 
 import (
 	"encoding/binary"
@@ -6,22 +6,12 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 )
 
-// status is what a first-bytes parser concluded from the bytes so far.
-type status uint8
-
-const (
-	// needMore: the bytes are a valid beginning; more may bring a name.
-	needMore status = iota
-	// found: the name is there.
-	found
-	// noName: the message is complete without a name, or the bytes are
-	// not this protocol. More bytes would not change that.
-	noName
-)
+// HandshakeRecord is the first byte of a TLS stream that begins with a
+// handshake (RFC 8446 §5.1): what a ClientHello starts with.
+const HandshakeRecord = 0x16
 
 // TLS constants (RFC 8446).
 const (
-	tlsRecordHandshake  = 0x16
 	tlsClientHello      = 1
 	tlsExtServerName    = 0x0000
 	tlsExtECH           = 0xfe0d // encrypted_client_hello (RFC 9849 drafts)
@@ -30,31 +20,31 @@ const (
 	tlsServerNameHostNm = 0
 )
 
-// helloInfo is what netmon reads from a ClientHello.
-type helloInfo struct {
-	sni   []byte // the server_name host name, aliasing the message; nil if absent
-	outer bool   // an ECH or ESNI extension was present: sni is the public name
+// Hello is what netmon reads from a ClientHello.
+type Hello struct {
+	SNI   []byte // the server_name host name, aliasing the message; nil if absent
+	Outer bool   // an ECH or ESNI extension was present: SNI is the public name
 }
 
-// tlsHello finds the first handshake message in a TLS client stream that
+// TLS finds the first handshake message in a TLS client stream that
 // may span several records, and parses it as a ClientHello. When the
 // message lies in one record (the usual case) it is read in place; a
 // message split over records is joined in *scratch. limit bounds the
 // message: one larger cannot be buffered and is given up.
-func tlsHello(stream []byte, scratch *[]byte, limit int) (helloInfo, status) {
+func TLS(stream []byte, scratch *[]byte, limit int) (Hello, Status) {
 	var hs []byte
 	joined := false
 	for off := 0; ; {
 		if len(stream)-off < 5 {
-			return helloInfo{}, needMore
+			return Hello{}, NeedMore
 		}
 		h := stream[off : off+5]
-		if h[0] != tlsRecordHandshake || h[1] != 3 {
-			return helloInfo{}, noName
+		if h[0] != HandshakeRecord || h[1] != 3 {
+			return Hello{}, NoName
 		}
 		n := int(binary.BigEndian.Uint16(h[3:]))
 		if n == 0 || n > tlsMaxRecord {
-			return helloInfo{}, noName
+			return Hello{}, NoName
 		}
 		frag := stream[off+5:]
 		partial := len(frag) < n
@@ -74,22 +64,22 @@ func tlsHello(stream []byte, scratch *[]byte, limit int) (helloInfo, status) {
 		}
 		if len(hs) >= 4 {
 			if hs[0] != tlsClientHello {
-				return helloInfo{}, noName
+				return Hello{}, NoName
 			}
 			need := 4 + (int(hs[1])<<16 | int(hs[2])<<8 | int(hs[3]))
 			if need > limit {
-				return helloInfo{}, noName
+				return Hello{}, NoName
 			}
 			if len(hs) >= need {
 				info, ok := parseClientHello(hs[4:need])
-				if !ok || info.sni == nil {
-					return info, noName
+				if !ok || info.SNI == nil {
+					return info, NoName
 				}
-				return info, found
+				return info, Found
 			}
 		}
 		if partial {
-			return helloInfo{}, needMore
+			return Hello{}, NeedMore
 		}
 		off += 5 + n
 	}
@@ -98,8 +88,8 @@ func tlsHello(stream []byte, scratch *[]byte, limit int) (helloInfo, status) {
 // parseClientHello reads the body of a ClientHello (RFC 8446 §4.1.2; the
 // TLS 1.2 form is the same up to the extensions). It reports false when
 // the body is malformed.
-func parseClientHello(body []byte) (helloInfo, bool) {
-	var info helloInfo
+func parseClientHello(body []byte) (Hello, bool) {
+	var info Hello
 	s := cryptobyte.String(body)
 	var version uint16
 	var random, sessionID, suites, compression cryptobyte.String
@@ -123,16 +113,16 @@ func parseClientHello(body []byte) (helloInfo, bool) {
 		}
 		switch typ {
 		case tlsExtServerName:
-			if info.sni != nil {
+			if info.SNI != nil {
 				return info, false // a repeated extension is a protocol error
 			}
 			name, ok := serverName(data)
 			if !ok {
 				return info, false
 			}
-			info.sni = name
+			info.SNI = name
 		case tlsExtECH, tlsExtESNI:
-			info.outer = true
+			info.Outer = true
 		}
 	}
 	return info, true

@@ -1,20 +1,20 @@
-package resolver
+package firstbytes
 
 import "bytes"
 
-// httpRequest is what netmon reads from the head of an HTTP/1.x request.
-type httpRequest struct {
-	host []byte // the server's host, without port; aliases the stream
-	// proxied: the name came from the request target (absolute form, or
+// Request is what netmon reads from the head of an HTTP/1.x request.
+type Request struct {
+	Host []byte // the server's host, without port; aliases the stream
+	// Proxied: the name came from the request target (absolute form, or
 	// CONNECT), so the connection's server is a proxy, not that host.
-	proxied bool
+	Proxied bool
 }
 
 // maxMethod bounds a request method: the longest registered ones
 // (VERSION-CONTROL, BASELINE-CONTROL) are 16 bytes.
 const maxMethod = 20
 
-// httpHost reads the request line and headers at the start of an HTTP/1.x
+// HTTP reads the request line and headers at the start of an HTTP/1.x
 // client stream (RFC 9112) and returns the host the request is for:
 //   - CONNECT host:port → host (authority form, §3.2.3);
 //   - GET http://host:port/path → host (absolute form, §3.2.2: a proxy
@@ -23,46 +23,46 @@ const maxMethod = 20
 //
 // It reads headers only as far as the Host line, so a name split from the
 // rest of a long header block is found as soon as its line is whole.
-func httpHost(stream []byte) (httpRequest, status) {
+func HTTP(stream []byte) (Request, Status) {
 	line, rest, ok := cutLine(stream)
 	if !ok {
 		if len(stream) > 0 && !methodPrefix(stream) {
-			return httpRequest{}, noName
+			return Request{}, NoName
 		}
-		return httpRequest{}, needMore
+		return Request{}, NeedMore
 	}
 	method, target, ok := requestLine(line)
 	if !ok {
-		return httpRequest{}, noName
+		return Request{}, NoName
 	}
 	if string(method) == "CONNECT" {
 		if h := hostOf(target); len(h) > 0 {
-			return httpRequest{host: h, proxied: true}, found
+			return Request{Host: h, Proxied: true}, Found
 		}
-		return httpRequest{}, noName
+		return Request{}, NoName
 	}
 	if auth, ok := absoluteAuthority(target); ok {
 		if h := hostOf(auth); len(h) > 0 {
-			return httpRequest{host: h, proxied: true}, found
+			return Request{Host: h, Proxied: true}, Found
 		}
-		return httpRequest{}, noName
+		return Request{}, NoName
 	}
 	for {
 		line, rest, ok = cutLine(rest)
 		if !ok {
-			return httpRequest{}, needMore
+			return Request{}, NeedMore
 		}
 		if len(line) == 0 {
-			return httpRequest{}, noName // end of headers, no Host
+			return Request{}, NoName // end of headers, no Host
 		}
 		name, value, ok := bytes.Cut(line, []byte{':'})
 		if !ok || !asciiEqualFold(name, "host") {
 			continue
 		}
 		if h := hostOf(bytes.TrimSpace(value)); len(h) > 0 {
-			return httpRequest{host: h}, found
+			return Request{Host: h}, Found
 		}
-		return httpRequest{}, noName
+		return Request{}, NoName
 	}
 }
 

@@ -1,4 +1,4 @@
-package resolver
+package firstbytes
 
 import (
 	"bytes"
@@ -174,11 +174,36 @@ func expandLabel(secret []byte, label string, n int) ([]byte, error) {
 	return out, nil
 }
 
-// quicState is a QUIC flow's progress toward its ClientHello.
-type quicState struct {
+// QUICFlow is a QUIC flow's progress toward its ClientHello, kept between
+// its datagrams.
+type QUICFlow struct {
 	keys   *quicKeys
-	crypto prefix // the CRYPTO stream from offset 0
+	crypto Stream // the CRYPTO stream from offset 0
 	tries  uint8  // Initials that failed to open
+}
+
+// Crypto returns the CRYPTO stream gathered so far.
+func (f *QUICFlow) Crypto() *Stream { return &f.crypto }
+
+// QUIC reads the Initial packets of QUIC clients. It holds the scratch
+// space that opening a packet needs, so that reading one allocates
+// nothing; one QUIC serves one goroutine.
+type QUIC struct {
+	pkt   []byte // a packet with its header protection removed
+	plain []byte // a decrypted payload
+	// mask and nonce live here: on the stack they would escape through
+	// the cipher interfaces, an allocation per packet.
+	mask  [16]byte
+	nonce [12]byte
+}
+
+// QUICCounts is what the packets of one datagram were, for the caller to
+// count.
+type QUICCounts struct {
+	Initials       int // Initial packets decrypted (and gQUIC CHLO packets read)
+	Undecryptable  int // long-header packets that could not be parsed or opened
+	Skipped        int // packets that cannot carry a ClientHello: 0-RTT, Handshake, short header, version negotiation
+	UnknownVersion int // Initials of an unknown version that opened with version 1 keys
 }
 
 // maxQUICTries bounds the Initials of one flow that may fail to open
@@ -186,10 +211,11 @@ type quicState struct {
 // a stream of them is not QUIC.
 const maxQUICTries = 4
 
-// quicDatagram reads the long-header packets of one client datagram. It
-// returns the ClientHello's name once the CRYPTO frames gathered so far
-// hold all of it.
-func (l *Learner) quicDatagram(st *quicState, dgram []byte, limit int) (helloInfo, status) {
+// Datagram reads the long-header packets of one client datagram of flow
+// st. It returns the ClientHello's name once the CRYPTO frames gathered so
+// far hold all of it, and what the datagram's packets were. limit bounds
+// the ClientHello: one larger cannot be buffered and is given up.
+func (q *QUIC) Datagram(st *QUICFlow, dgram []byte, limit int) (h Hello, s Status, c QUICCounts) {
 	for first := true; len(dgram) > 0; first = false {
 		if !first && (dgram[0]&0x80 == 0 || len(dgram) < 7 || binary.BigEndian.Uint32(dgram[1:5]) == 0) {
 			// What follows the long-header packets is a 1-RTT packet or
@@ -200,38 +226,40 @@ func (l *Learner) quicDatagram(st *quicState, dgram []byte, limit int) (helloInf
 			// Google QUIC up to Q043 has a public header whose flags say
 			// a version follows the 8-byte connection ID.
 			if len(dgram) > 13 && dgram[0]&0x09 == 0x09 && gquicClear(binary.BigEndian.Uint32(dgram[9:13])) {
-				l.c.quicInitials.Add(1)
-				return gquicCHLO(dgram)
+				c.Initials++
+				h, s = gquicCHLO(dgram)
+				return h, s, c
 			}
 			// A short header: the handshake is over, or this is not QUIC.
-			l.c.quicSkipped.Add(1)
-			return helloInfo{}, noName
+			c.Skipped++
+			return Hello{}, NoName, c
 		}
 		if len(dgram) < 7 {
-			l.c.quicUndecryptable.Add(1)
-			return helloInfo{}, noName
+			c.Undecryptable++
+			return Hello{}, NoName, c
 		}
 		version := binary.BigEndian.Uint32(dgram[1:5])
 		if version == 0 {
-			l.c.quicSkipped.Add(1) // version negotiation
-			return helloInfo{}, noName
+			c.Skipped++ // version negotiation
+			return Hello{}, NoName, c
 		}
 		if gquicClear(version) {
-			l.c.quicInitials.Add(1)
-			return gquicCHLO(dgram)
+			c.Initials++
+			h, s = gquicCHLO(dgram)
+			return h, s, c
 		}
 		suite, known := quicSuiteFor(version)
 		pkt, rest, pnOff, isInitial, ok := quicPacket(dgram, suite)
 		if !ok {
-			l.c.quicUndecryptable.Add(1)
+			c.Undecryptable++
 			if !first {
 				break // a damaged packet after good ones: keep what they gave
 			}
-			return helloInfo{}, noName
+			return Hello{}, NoName, c
 		}
 		dgram = rest
 		if !isInitial {
-			l.c.quicSkipped.Add(1) // 0-RTT or Handshake coalesced after the Initial
+			c.Skipped++ // 0-RTT or Handshake coalesced after the Initial
 			continue
 		}
 		suites := unknownSuites
@@ -240,49 +268,49 @@ func (l *Learner) quicDatagram(st *quicState, dgram []byte, limit int) (helloInf
 			one[0] = suite
 			suites = one[:]
 		}
-		plain, opened, ok := l.openInitial(st, suites, pkt, pnOff)
+		plain, opened, ok := q.openInitial(st, suites, pkt, pnOff)
 		if !ok {
-			l.c.quicUndecryptable.Add(1)
+			c.Undecryptable++
 			if st.tries++; st.tries >= maxQUICTries {
-				return helloInfo{}, noName
+				return Hello{}, NoName, c
 			}
 			continue
 		}
-		l.c.quicInitials.Add(1)
+		c.Initials++
 		if !known {
-			l.c.quicUnknownVersion.Add(1)
+			c.UnknownVersion++
 		}
 		if opened.chlo {
 			// Q050 frames are Google's own; the CHLO they carry is found
 			// by its tag, as in the clear versions.
-			if info, s := gquicCHLO(plain); s == found {
-				return info, s
+			if h, s = gquicCHLO(plain); s == Found {
+				return h, s, c
 			}
 			continue
 		}
 		if !cryptoFrames(plain, opened.crypto, &st.crypto, limit) {
-			return helloInfo{}, noName
+			return Hello{}, NoName, c
 		}
 	}
 	b := st.crypto.buf
 	if len(b) < 4 {
-		return helloInfo{}, needMore
+		return Hello{}, NeedMore, c
 	}
 	if b[0] != tlsClientHello {
-		return helloInfo{}, noName
+		return Hello{}, NoName, c
 	}
 	need := 4 + (int(b[1])<<16 | int(b[2])<<8 | int(b[3]))
 	if need > limit {
-		return helloInfo{}, noName
+		return Hello{}, NoName, c
 	}
 	if len(b) < need {
-		return helloInfo{}, needMore
+		return Hello{}, NeedMore, c
 	}
 	info, ok := parseClientHello(b[4:need])
-	if !ok || info.sni == nil {
-		return info, noName
+	if !ok || info.SNI == nil {
+		return info, NoName, c
 	}
-	return info, found
+	return info, Found, c
 }
 
 // quicPacket splits the first long-header packet off a datagram (RFC 9000
@@ -315,17 +343,17 @@ func quicPacket(b []byte, s *quicSuite) (pkt, rest []byte, pnOff int, initial, o
 }
 
 // openInitial removes header protection and decrypts one Initial packet
-// (RFC 9001 §5.3-5.4) into the learner's scratch, with the keys of the
+// (RFC 9001 §5.3-5.4) into q's scratch, with the keys of the
 // first of suites that opens it. It tries the flow's keys first: a client
 // keeps the keys of its first Initial even after the server's reply
 // changes the DCID it sends.
-func (l *Learner) openInitial(st *quicState, suites []*quicSuite, pkt []byte, pnOff int) ([]byte, *quicSuite, bool) {
+func (q *QUIC) openInitial(st *QUICFlow, suites []*quicSuite, pkt []byte, pnOff int) ([]byte, *quicSuite, bool) {
 	if len(pkt) < pnOff+4+16 {
 		return nil, nil, false
 	}
 	dcid := pkt[6 : 6+int(pkt[5])]
 	if k := st.keys; k != nil && slices.Contains(suites, k.suite) {
-		if plain, ok := l.unprotect(k, pkt, pnOff); ok {
+		if plain, ok := q.unprotect(k, pkt, pnOff); ok {
 			return plain, k.suite, true
 		}
 		if bytes.Equal(k.dcid[:k.dcidLen], dcid) {
@@ -337,7 +365,7 @@ func (l *Learner) openInitial(st *quicState, suites []*quicSuite, pkt []byte, pn
 		if err != nil {
 			return nil, nil, false
 		}
-		if plain, ok := l.unprotect(k, pkt, pnOff); ok {
+		if plain, ok := q.unprotect(k, pkt, pnOff); ok {
 			st.keys = k
 			return plain, s, true
 		}
@@ -345,12 +373,10 @@ func (l *Learner) openInitial(st *quicState, suites []*quicSuite, pkt []byte, pn
 	return nil, nil, false
 }
 
-func (l *Learner) unprotect(k *quicKeys, protected []byte, pnOff int) ([]byte, bool) {
-	pkt := append(l.qpkt[:0], protected...)
-	l.qpkt = pkt
-	// mask and nonce live in the learner: on the stack they would escape
-	// through the cipher interfaces, an allocation per packet.
-	mask := l.qmask[:]
+func (q *QUIC) unprotect(k *quicKeys, protected []byte, pnOff int) ([]byte, bool) {
+	pkt := append(q.pkt[:0], protected...)
+	q.pkt = pkt
+	mask := q.mask[:]
 	k.hp.Encrypt(mask, pkt[pnOff+4:pnOff+4+aes.BlockSize])
 	pkt[0] ^= mask[0] & 0x0f
 	pnLen := int(pkt[0]&3) + 1
@@ -359,16 +385,16 @@ func (l *Learner) unprotect(k *quicKeys, protected []byte, pnOff int) ([]byte, b
 		pkt[pnOff+i] ^= mask[1+i]
 		pn = pn<<8 | uint64(pkt[pnOff+i])
 	}
-	l.qnonce = k.iv
+	q.nonce = k.iv
 	for i := range 8 {
-		l.qnonce[11-i] ^= byte(pn >> (8 * i))
+		q.nonce[11-i] ^= byte(pn >> (8 * i))
 	}
 	hdr := pkt[:pnOff+pnLen]
-	plain, err := k.aead.Open(l.qplain[:0], l.qnonce[:], pkt[pnOff+pnLen:], hdr)
+	plain, err := k.aead.Open(q.plain[:0], q.nonce[:], pkt[pnOff+pnLen:], hdr)
 	if err != nil {
 		return nil, false
 	}
-	l.qplain = plain
+	q.plain = plain
 	return plain, true
 }
 
@@ -376,7 +402,7 @@ func (l *Learner) unprotect(k *quicKeys, protected []byte, pnOff int) ([]byte, b
 // crypto (RFC 9000 §19). An Initial may hold only PADDING, PING, ACK,
 // CRYPTO and CONNECTION_CLOSE; anything else ends the packet. It reports
 // false when the stream cannot be held.
-func cryptoFrames(p []byte, cryptoType uint64, crypto *prefix, limit int) bool {
+func cryptoFrames(p []byte, cryptoType uint64, crypto *Stream, limit int) bool {
 	s := cryptobyte.String(p)
 	for !s.Empty() {
 		var typ uint64
@@ -411,7 +437,7 @@ func cryptoFrames(p []byte, cryptoType uint64, crypto *prefix, limit int) bool {
 			if off >= uint64(limit) {
 				continue // beyond what a ClientHello netmon reads can reach
 			}
-			if !crypto.add(int(off), data, limit) {
+			if !crypto.Add(int(off), data, limit) {
 				return false
 			}
 		default: // CONNECTION_CLOSE, or a frame an Initial may not carry
@@ -450,19 +476,19 @@ func gquicClear(version uint32) bool {
 // message) in b and reads its SNI tag. The message sits in a stream frame
 // after a header and a hash whose layout changed with every version, so
 // it is found by its tag and then checked field by field.
-func gquicCHLO(b []byte) (helloInfo, status) {
+func gquicCHLO(b []byte) (Hello, Status) {
 	i := bytes.Index(b, []byte("CHLO"))
 	if i < 0 {
-		return helloInfo{}, noName
+		return Hello{}, NoName
 	}
 	m := b[i+4:]
 	if len(m) < 4 {
-		return helloInfo{}, noName
+		return Hello{}, NoName
 	}
 	n := int(binary.LittleEndian.Uint16(m))
 	table := m[4:]
 	if n == 0 || n > 128 || len(table) < 8*n {
-		return helloInfo{}, noName
+		return Hello{}, NoName
 	}
 	values := table[8*n:]
 	var start uint32
@@ -470,12 +496,12 @@ func gquicCHLO(b []byte) (helloInfo, status) {
 		tag := table[8*j : 8*j+4]
 		end := binary.LittleEndian.Uint32(table[8*j+4:])
 		if end < start || end > uint32(len(values)) {
-			return helloInfo{}, noName
+			return Hello{}, NoName
 		}
 		if string(tag) == "SNI\x00" && end > start {
-			return helloInfo{sni: values[start:end]}, found
+			return Hello{SNI: values[start:end]}, Found
 		}
 		start = end
 	}
-	return helloInfo{}, noName
+	return Hello{}, NoName
 }

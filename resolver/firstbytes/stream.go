@@ -1,21 +1,38 @@
-package resolver
+package firstbytes
 
 import "slices"
 
-// prefix reassembles the first bytes of a stream — a TCP connection's
+// Stream reassembles the first bytes of a stream — a TCP connection's
 // client bytes, a QUIC connection's CRYPTO stream — from pieces that may
 // repeat, overlap or arrive out of order. buf holds the bytes from offset
 // 0 without a gap; pieces beyond a gap wait in held.
-type prefix struct {
+type Stream struct {
 	buf   []byte
-	held  []heldSegment // seq is the piece's offset; sorted
+	held  []piece // sorted by offset
 	hbyte int
 }
 
-// add places data at off, keeping at most limit bytes of the stream. It
+// piece is a part of the stream that came after a gap.
+type piece struct {
+	seq  uint32 // offset in the stream
+	data []byte
+}
+
+// maxHeldSegments bounds the pieces held behind a gap; past it the gap is
+// taken as lost for good.
+const maxHeldSegments = 16
+
+// Bytes returns the bytes from offset 0 up to the first gap. They alias
+// the Stream's buffer.
+func (p *Stream) Bytes() []byte { return p.buf }
+
+// Held returns the bytes the Stream holds, before and after gaps.
+func (p *Stream) Held() int { return len(p.buf) + p.hbyte }
+
+// Add places data at off, keeping at most limit bytes of the stream. It
 // reports false when too many pieces wait behind a gap: the gap is taken
 // as lost for good.
-func (p *prefix) add(off int, data []byte, limit int) bool {
+func (p *Stream) Add(off int, data []byte, limit int) bool {
 	if off < 0 {
 		if -off >= len(data) {
 			return true
@@ -34,9 +51,9 @@ func (p *prefix) add(off int, data []byte, limit int) bool {
 				return true // a retransmission of a piece already held
 			}
 		}
-		p.held = append(p.held, heldSegment{seq: uint32(off), data: slices.Clone(data)})
+		p.held = append(p.held, piece{seq: uint32(off), data: slices.Clone(data)})
 		p.hbyte += len(data)
-		slices.SortFunc(p.held, func(a, b heldSegment) int { return int(a.seq) - int(b.seq) })
+		slices.SortFunc(p.held, func(a, b piece) int { return int(a.seq) - int(b.seq) })
 		return len(p.held) <= maxHeldSegments && p.hbyte <= limit
 	}
 	if end := off + len(data); end > len(p.buf) {
@@ -56,20 +73,20 @@ func (p *prefix) add(off int, data []byte, limit int) bool {
 	return true
 }
 
-// full reports whether the prefix holds limit bytes: more cannot come.
-func (p *prefix) full(limit int) bool { return len(p.buf) >= limit }
+// Full reports whether the Stream holds limit bytes: more cannot come.
+func (p *Stream) Full(limit int) bool { return len(p.buf) >= limit }
 
-// shift moves the stream's start back by n bytes: the bytes held so far
+// Shift moves the stream's start back by n bytes: the bytes held so far
 // begin n bytes later than was thought. Used when a TCP segment before the
 // first one seen arrives late and no SYN fixed the start.
-func (p *prefix) shift(n int) {
+func (p *Stream) Shift(n int) {
 	if len(p.buf) > 0 {
-		p.held = append(p.held, heldSegment{data: p.buf})
+		p.held = append(p.held, piece{data: p.buf})
 		p.hbyte += len(p.buf)
 		p.buf = nil
 	}
 	for i := range p.held {
 		p.held[i].seq += uint32(n)
 	}
-	slices.SortFunc(p.held, func(a, b heldSegment) int { return int(a.seq) - int(b.seq) })
+	slices.SortFunc(p.held, func(a, b piece) int { return int(a.seq) - int(b.seq) })
 }
