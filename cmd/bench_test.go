@@ -12,6 +12,7 @@ import (
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/bench/workload"
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/devices"
 )
 
 // discardStore is a store stage that takes every window and keeps nothing,
@@ -43,7 +44,7 @@ func benchPipeline(b *testing.B, packets int) {
 	if err := workload.Build(pcapDir(b), file, packets, 100_000); err != nil {
 		b.Fatal(err)
 	}
-	cfg := pipelineConfig{Window: aggregate.DefaultConfig().Width}
+	cfg := pipelineConfig{Window: aggregate.DefaultConfig().Width, Devices: devices.DefaultConfig()}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	in := []input{{name: file, open: func() (capture.Source, error) { return capture.OpenFile(file, capture.DefaultFilter) }}}
 	var before, after runtime.MemStats

@@ -16,6 +16,7 @@ import (
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/cmd/internal/telemetry"
+	"github.com/netmon/netmon/devices"
 )
 
 // TestMetricsCounterTables replays a capture through the pipeline with the
@@ -30,7 +31,7 @@ func TestMetricsCounterTables(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	cfg := pipelineConfig{Window: aggregate.DefaultConfig().Width, Observe: mon.Observe}
+	cfg := pipelineConfig{Window: aggregate.DefaultConfig().Width, Devices: devices.DefaultConfig(), Observe: mon.Observe}
 	in := []input{{name: file, open: func() (capture.Source, error) { return capture.OpenFile(file, capture.DefaultFilter) }}}
 	if _, err := runPipeline(context.Background(), cfg, in, &discardStore{}, log); err != nil {
 		t.Fatal(err)

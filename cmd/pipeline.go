@@ -32,7 +32,8 @@ type pipelineConfig struct {
 	// file's rules, the built-in catalogue, the owner of the address
 	// (--asn-db). nil: resolver.Named alone.
 	Named func(domain string, remote netip.Addr) (string, resolver.NickSource)
-	// Devices is what the user set about devices (names by MAC, OUI file).
+	// Devices is what the user set about devices (names by MAC, OUI file)
+	// over devices.DefaultConfig().
 	Devices devices.Config
 	// Observe, when set, is given the stages before they start, for the
 	// metrics to read their counters.
@@ -107,7 +108,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 		requester, devicePTR = reverse, reverse
 	}
 	registryRead := make(chan struct{})
-	tracker = devices.New(cfg.Devices, local, devices.Options{PTR: devicePTR, Log: log.With("component", "devices")})
+	tracker = devices.New(cfg.Devices, devices.Deps{Local: local, PTR: devicePTR, Log: log.With("component", "devices")})
 	acfg := aggregate.DefaultConfig()
 	acfg.Width = cfg.Window
 	acfg.Live = cfg.Live

@@ -170,10 +170,15 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 		st.Close()
 		return nil, err
 	}
+	dcfg := devices.DefaultConfig()
+	dcfg.Names = names
+	if f.ouiFile != "" { // --oui-file "" reads the default registry, as it always has
+		dcfg.OUIFile = f.ouiFile
+	}
 	return &prepared{
 		cfg: pipelineConfig{
 			Window: f.window, Live: live, Local: local, PTR: !f.noPTR, DNSMatch: f.dnsMatch.m,
-			Named: nicknamer.Named, Devices: devices.Config{Names: names, OUIFile: f.ouiFile},
+			Named: nicknamer.Named, Devices: dcfg,
 		},
 		store:   st,
 		writer:  w,

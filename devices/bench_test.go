@@ -10,7 +10,7 @@ import (
 // half downloads from remote ones: the steady state, which must not
 // allocate.
 func BenchmarkObserve(b *testing.B) {
-	tr := newTracker(b, Config{}, Options{})
+	tr := newTracker(b, DefaultConfig(), Deps{})
 	var frames [][]byte
 	for i := range 256 {
 		mac := [6]byte{0xd8, 0x30, 0x62, 0, 0, byte(i % 16)}

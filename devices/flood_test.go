@@ -2,6 +2,7 @@ package devices
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -10,7 +11,9 @@ import (
 // window, and all new devices at most MaxNewPerWindow: one window carries
 // a bounded number of devices to the store, and the known devices stay.
 func TestTrackerFloodCaps(t *testing.T) {
-	tr := newTracker(t, Config{}, Options{Limits: Limits{MaxNewPerWindow: 20, MaxNewPerRouter: 8}})
+	cfg := DefaultConfig()
+	cfg.MaxNewPerWindow, cfg.MaxNewPerRouter = 20, 8
+	tr := newTracker(t, cfg, Deps{})
 	phone := tcpFrame(t, macPhone, addr("192.168.1.20"), server4, 40000, 443)
 	if got := observe(t, tr, phone); len(got) != 1 {
 		t.Fatalf("first window: %d devices, want the phone", len(got))
@@ -48,4 +51,16 @@ func TestTrackerFloodCaps(t *testing.T) {
 	if st := tr.Stats(); st.NewCapped != 80 {
 		t.Errorf("NewCapped %d, want 80", st.NewCapped)
 	}
+}
+
+// TestNewRefusesZeroCaps: a Config that did not start from DefaultConfig
+// (caps of nothing) is refused when made, not found out at the first
+// device.
+func TestNewRefusesZeroCaps(t *testing.T) {
+	defer func() {
+		if msg, _ := recover().(string); !strings.Contains(msg, "MaxDevices 0") {
+			t.Errorf("New(Config{}): panic %q, want one naming the caps", msg)
+		}
+	}()
+	New(Config{}, Deps{})
 }

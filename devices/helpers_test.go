@@ -15,7 +15,6 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/netmon/netmon/capture"
-	"github.com/netmon/netmon/resolver/localnet"
 )
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -145,12 +144,12 @@ func testVendors(t testing.TB) *Vendors {
 
 // newTracker is a tracker of the default local networks with the test
 // registry.
-func newTracker(t testing.TB, cfg Config, opts Options) *Tracker {
+func newTracker(t testing.TB, cfg Config, deps Deps) *Tracker {
 	t.Helper()
-	if opts.Vendors == nil {
-		opts.Vendors = testVendors(t)
+	if deps.Vendors == nil {
+		deps.Vendors = testVendors(t)
 	}
-	return New(cfg, localnet.New(nil), opts)
+	return New(cfg, deps)
 }
 
 // observe runs frames through the decoder and the tracker, and returns

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/netmon/netmon/capture/capturetest"
-	"github.com/netmon/netmon/resolver/localnet"
 )
 
 // realVendors loads Debian's registry, failing with what to install when
@@ -84,7 +83,7 @@ func TestSharedCaptures(t *testing.T) {
 	vendors := realVendors(t)
 	for file, devs := range tests {
 		t.Run(file, func(t *testing.T) {
-			tr := New(Config{}, localnet.New(nil), Options{Vendors: vendors})
+			tr := New(DefaultConfig(), Deps{Vendors: vendors})
 			for _, b := range decodeFile(t, filepath.Join(dir, file)) {
 				tr.Observe(b)
 			}

@@ -13,16 +13,16 @@ import (
 // It returns nil, counted, when the window has had MaxNewPerWindow new
 // devices already.
 func (t *Tracker) create(mac [6]byte, hasMAC bool, a netip.Addr, ts int64) *entry {
-	if t.newSinceDrain >= t.lim.MaxNewPerWindow {
+	if t.newSinceDrain >= t.cfg.MaxNewPerWindow {
 		t.newCapped.Add(1)
 		return nil
 	}
 	t.newSinceDrain++
-	if t.n >= t.lim.MaxDevices && t.tail != nil {
+	if t.n >= t.cfg.MaxDevices && t.tail != nil {
 		t.evict(t.tail)
 	}
 	e := &entry{mac: mac, hasMAC: hasMAC, first: ts, last: ts, moved: ts,
-		addrs: make([]addrSeen, 0, min(4, t.lim.MaxAddrs))}
+		addrs: make([]addrSeen, 0, min(4, t.cfg.MaxAddrs))}
 	if hasMAC {
 		e.macStr = formatMAC(mac)
 		e.id = e.macStr
@@ -107,7 +107,7 @@ func (t *Tracker) addAddr(e *entry, a netip.Addr, ts int64) bool {
 		// now seen with its MAC): it is no longer the old one's.
 		other.dropAddr(a)
 	}
-	if len(e.addrs) >= t.lim.MaxAddrs {
+	if len(e.addrs) >= t.cfg.MaxAddrs {
 		oldest := 0
 		for i, s := range e.addrs {
 			if s.last < e.addrs[oldest].last {

@@ -16,28 +16,7 @@ import (
 	"github.com/netmon/netmon/resolver/localnet"
 )
 
-// Limits bound the tracker's state.
-type Limits struct {
-	// MaxDevices bounds the devices remembered; past it the least recently
-	// seen is forgotten (counted). Zero means DefaultMaxDevices.
-	MaxDevices int
-	// MaxAddrs bounds the addresses remembered per device; past it the
-	// least recently seen is dropped (counted). Zero means DefaultMaxAddrs.
-	MaxAddrs int
-	// MaxNewPerWindow bounds the devices first seen between two Drains
-	// (one window): past it a new device is not tracked (counted, its
-	// packets still counted as traffic), so that a flood of spoofed
-	// addresses neither evicts the known devices nor makes one window
-	// carry a device per address to the store. Zero means
-	// DefaultMaxNewPerWindow.
-	MaxNewPerWindow int
-	// MaxNewPerRouter bounds, likewise per window, the devices known by
-	// their address alone that one router's MAC brings (hosts of a subnet
-	// behind it). Zero means DefaultMaxNewPerRouter.
-	MaxNewPerRouter int
-}
-
-// Defaults of Limits. A home network has tens of devices, an office a few
+// Defaults of Config's caps. A home network has tens of devices, an office a few
 // hundred; 4,096 leaves room for a guest network's churn of randomised
 // MACs. A phone keeps an IPv4 address, a link-local and a few IPv6 privacy
 // addresses a day: 16 holds several days of them.
@@ -81,16 +60,19 @@ type PTRRequester interface {
 	RequestDevice(addr netip.Addr)
 }
 
-// Options are what a Tracker depends on besides its Config.
-type Options struct {
-	Limits Limits
+// Deps are the tracker's collaborators.
+type Deps struct {
+	// Local says which addresses are local devices'; nil means the
+	// built-in private ranges (localnet.New(nil)).
+	Local *localnet.Nets
 	// PTR, when set, is asked for the PTR name of devices that have no
 	// better name; nil means no PTR lookups (--no-ptr).
 	PTR PTRRequester
 	// Vendors, when set, is used instead of reading Config.OUIFile in
 	// ReadRegistry (tests share one registry).
 	Vendors *Vendors
-	// Log receives the one line about a missing registry or bad config.
+	// Log receives the one line about a missing registry or bad config;
+	// nil discards it.
 	Log *slog.Logger
 }
 
@@ -122,7 +104,7 @@ type Tracker struct {
 	local   *localnet.Nets
 	names   map[[6]byte]string // Config.Names by MAC
 	ptr     PTRRequester
-	lim     Limits
+	cfg     Config // the caps are read from it
 	ouiFile string // the registry ReadRegistry reads; "" once it has one
 	log     *slog.Logger
 
@@ -182,37 +164,32 @@ type addrSeen struct {
 	dirty bool
 }
 
-// New returns a tracker of the devices in the local networks local. It
-// reads nothing: ReadRegistry reads the vendor registry.
-func New(cfg Config, local *localnet.Nets, opts Options) *Tracker {
-	log := opts.Log
+// New returns a tracker of the devices in the local networks deps.Local.
+// It reads nothing: ReadRegistry reads the vendor registry. cfg is
+// DefaultConfig() with the settings the caller changes; New panics on caps
+// no tracker can run with (see Config.check), which only a caller's
+// mistake makes.
+func New(cfg Config, deps Deps) *Tracker {
+	if err := cfg.check(); err != nil {
+		panic("devices.New: " + err.Error())
+	}
+	log := deps.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if opts.Limits.MaxDevices <= 0 {
-		opts.Limits.MaxDevices = DefaultMaxDevices
-	}
-	if opts.Limits.MaxAddrs <= 0 {
-		opts.Limits.MaxAddrs = DefaultMaxAddrs
-	}
-	if opts.Limits.MaxNewPerWindow <= 0 {
-		opts.Limits.MaxNewPerWindow = DefaultMaxNewPerWindow
-	}
-	if opts.Limits.MaxNewPerRouter <= 0 {
-		opts.Limits.MaxNewPerRouter = DefaultMaxNewPerRouter
+	local := deps.Local
+	if local == nil {
+		local = localnet.New(nil)
 	}
 	t := &Tracker{
-		local: local, vendors: opts.Vendors, ptr: opts.PTR, lim: opts.Limits, log: log,
+		local: local, vendors: deps.Vendors, ptr: deps.PTR, cfg: cfg, log: log,
 		names: make(map[[6]byte]string, len(cfg.Names)),
 		byMAC: make(map[[6]byte]*entry), byAddr: make(map[netip.Addr]*entry),
 		newByRouter: make(map[[6]byte]int),
 	}
-	t.nVendors.Store(int64(opts.Vendors.Len()))
-	if opts.Vendors == nil {
+	t.nVendors.Store(int64(deps.Vendors.Len()))
+	if deps.Vendors == nil {
 		t.ouiFile = cfg.OUIFile
-		if t.ouiFile == "" {
-			t.ouiFile = DefaultOUIFile
-		}
 	}
 	for k, name := range cfg.Names {
 		mac, err := net.ParseMAC(k)
@@ -225,8 +202,8 @@ func New(cfg Config, local *localnet.Nets, opts Options) *Tracker {
 	return t
 }
 
-// ReadRegistry reads the vendor registry (Config.OUIFile, else
-// DefaultOUIFile) unless Options.Vendors gave one, and names the vendors of
+// ReadRegistry reads the vendor registry (Config.OUIFile; none when "")
+// unless Deps.Vendors gave one, and names the vendors of
 // the devices seen meanwhile. The pipeline runs it beside the stages: the
 // full registry takes tens of milliseconds to read (more on a Pi), which
 // capture must not wait for. A missing registry names no vendors and is
@@ -355,7 +332,7 @@ func (t *Tracker) behind(r *entry, a netip.Addr, ts int64) *entry {
 		t.touch(e, ts)
 		return e
 	}
-	if t.newByRouter[r.mac] >= t.lim.MaxNewPerRouter {
+	if t.newByRouter[r.mac] >= t.cfg.MaxNewPerRouter {
 		t.routerCapped.Add(1)
 		return nil
 	}

@@ -33,7 +33,7 @@ func TestTrackerNames(t *testing.T) {
 	phone4, phone6, phoneGUA := addr("192.168.1.23"), addr("fe80::da30:62ff:fe56:1c"), addr("2001:db8:5::a1b2")
 	laptop4, laptop6 := addr("192.168.1.24"), addr("fe80::4e6a:f6ff:fe9f:f627")
 	random4 := addr("192.168.1.25")
-	tr := newTracker(t, Config{}, Options{})
+	tr := newTracker(t, DefaultConfig(), Deps{})
 	got := byID(observe(t, tr,
 		// The phone: DISCOVER from 0.0.0.0, then REQUEST with option 50,
 		// host name and FQDN, the router's ACK, then traffic over IPv4,
@@ -111,7 +111,9 @@ func sameAddrs(got []Addr, want []netip.Addr) bool {
 func TestTrackerTrust(t *testing.T) {
 	a := addr("192.168.1.50")
 	ptr := &fakePTR{}
-	tr := newTracker(t, Config{Names: map[string]string{"4C:6A:F6:9F:F6:27": "Dad's laptop"}}, Options{PTR: ptr})
+	cfg := DefaultConfig()
+	cfg.Names = map[string]string{"4C:6A:F6:9F:F6:27": "Dad's laptop"}
+	tr := newTracker(t, cfg, Deps{PTR: ptr})
 	steps := []struct {
 		frame []byte
 		ptr   string
@@ -184,7 +186,9 @@ func (f *fakePTR) asked() []netip.Addr {
 // drained), and a MAC with many IPv4 addresses taken for a router whose
 // hosts become devices of their own.
 func TestTrackerBounds(t *testing.T) {
-	tr := newTracker(t, Config{}, Options{Limits: Limits{MaxDevices: 3, MaxAddrs: 4}})
+	cfg := DefaultConfig()
+	cfg.MaxDevices, cfg.MaxAddrs = 3, 4
+	tr := newTracker(t, cfg, Deps{})
 	var frames [][]byte
 	for i := range 6 {
 		frames = append(frames, tcpFrame(t, macPhone, addr(fmt.Sprintf("fe80::%d", i+1)), server6, 40000, 443))
@@ -225,7 +229,7 @@ func TestTrackerBounds(t *testing.T) {
 // internet; a device's own global IPv6 address toward a server port is
 // its own.
 func TestTrackerIdentity(t *testing.T) {
-	tr := newTracker(t, Config{}, Options{})
+	tr := newTracker(t, DefaultConfig(), Deps{})
 	mcast := [6]byte{0x01, 0x00, 0x5e, 0, 0, 0xfb}
 	got := byID(observe(t, tr,
 		tcpFrame(t, macRouter, addr("192.168.1.1"), server4, 53000, 443),
@@ -248,7 +252,7 @@ func TestTrackerIdentity(t *testing.T) {
 	}
 
 	// Raw IP: no MAC, so the address is the device.
-	raw := newTracker(t, Config{}, Options{})
+	raw := newTracker(t, DefaultConfig(), Deps{})
 	b := &capture.Batch{Packets: []capture.Packet{
 		{TS: t0, Src: addr("192.168.1.5"), Dst: server4, Proto: capture.ProtoTCP, SrcPort: 1, DstPort: 443},
 		{TS: t0, Src: server4, Dst: addr("192.168.1.5"), Proto: capture.ProtoTCP, SrcPort: 443, DstPort: 1},
@@ -264,7 +268,7 @@ func TestTrackerIdentity(t *testing.T) {
 // protocols' payloads out of the batch (the learner would follow them as
 // flows) and leaves every other payload.
 func TestTrackerConsumesPayloads(t *testing.T) {
-	tr := newTracker(t, Config{}, Options{})
+	tr := newTracker(t, DefaultConfig(), Deps{})
 	a := addr("192.168.1.23")
 	for _, b := range decodeFrames(t, [][]byte{
 		udpFrame(t, macPhone, a, mdns4, 5353, 5353, mdnsResponse(t, false, []mdnsRecord{{"p.local", a, 120}}, nil)),
@@ -311,7 +315,7 @@ func TestDeviceTrafficNotCounted(t *testing.T) {
 // TestTrackerConcurrent runs Observe, Drain and PTRName at once, as the
 // learn stage, the windows and the PTR workers do (for -race).
 func TestTrackerConcurrent(t *testing.T) {
-	tr := newTracker(t, Config{}, Options{PTR: &fakePTR{}})
+	tr := newTracker(t, DefaultConfig(), Deps{PTR: &fakePTR{}})
 	bs := decodeFrames(t, [][]byte{tcpFrame(t, macPhone, addr("192.168.1.2"), server4, 1, 443)})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -344,7 +348,9 @@ func TestReadRegistryLate(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "oui.csv"), []byte(csv), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tr := New(Config{OUIFile: filepath.Join(dir, "oui.csv")}, localnet.New(nil), Options{})
+	cfg := DefaultConfig()
+	cfg.OUIFile = filepath.Join(dir, "oui.csv")
+	tr := New(cfg, Deps{})
 	if d := observe(t, tr, tcpFrame(t, macPhone, addr("192.168.1.2"), server4, 1, 443)); len(d) != 1 || d[0].Vendor != "" {
 		t.Fatalf("before the registry: %+v", d)
 	}
@@ -355,7 +361,8 @@ func TestReadRegistryLate(t *testing.T) {
 	if st := tr.Stats(); st.Vendors != 1 {
 		t.Errorf("%d vendors loaded", st.Vendors)
 	}
-	missing := New(Config{OUIFile: filepath.Join(dir, "none.csv")}, localnet.New(nil), Options{})
+	cfg.OUIFile = filepath.Join(dir, "none.csv")
+	missing := New(cfg, Deps{})
 	missing.ReadRegistry()
 	if st := missing.Stats(); st.Vendors != 0 {
 		t.Errorf("missing registry: %d vendors", st.Vendors)
