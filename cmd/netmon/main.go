@@ -6,8 +6,10 @@ import (
 	"os"
 
 	"github.com/netmon/netmon/cmd"
+	"github.com/netmon/netmon/cmd/internal/memlimit"
 )
 
 func main() {
+	memlimit.Start()
 	os.Exit(cmd.Execute())
 }
