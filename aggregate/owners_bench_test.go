@@ -11,7 +11,7 @@ import (
 
 	"github.com/netmon/netmon/asn"
 	"github.com/netmon/netmon/capture"
-	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/nickname"
 )
 
 // benchASN is the ASN data for BenchmarkWindowOwners: @ip-location-db/asn
@@ -69,7 +69,7 @@ func BenchmarkWindowOwners(b *testing.B) {
 		}
 		for _, owners := range []bool{false, true} {
 			b.Run(fmt.Sprintf("rows=%d/asn=%v", n, owners), func(b *testing.B) {
-				nn := resolver.NewNicknamer(nil)
+				nn := nickname.New(nil)
 				if owners {
 					nn = nn.WithOwners(db)
 				}
@@ -82,7 +82,7 @@ func BenchmarkWindowOwners(b *testing.B) {
 						res := w.close(win)
 						rows += len(res.Rows)
 						for _, r := range res.Rows {
-							if r.NickSource == resolver.NickFromASN {
+							if r.NickSource == nickname.FromASN {
 								byASN++
 							}
 						}

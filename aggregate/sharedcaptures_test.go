@@ -10,6 +10,7 @@ import (
 	"github.com/netmon/netmon/capture/capturetest"
 	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/localnet"
+	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -63,8 +64,8 @@ func TestSharedCapturesEncryptedDNS(t *testing.T) {
 		source             source.Source
 		packets            uint64 // of the capture's flows to the resolver (tcpdump "port 853", "port 443")
 	}{
-		{"googledns_android10.pcap", "dns.google", resolver.NickDoT, source.SNI, 528},
-		{"dns_doh.pcap", "mozilla.cloudflare-dns.com", resolver.NickDoH, source.SNI, 142},
+		{"googledns_android10.pcap", "dns.google", nickname.DoT, source.SNI, 528},
+		{"dns_doh.pcap", "mozilla.cloudflare-dns.com", nickname.DoH, source.SNI, 142},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
 			var got, other uint64

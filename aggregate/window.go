@@ -9,6 +9,7 @@ import (
 
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -49,7 +50,7 @@ type Row struct {
 	Nickname string
 	// NickSource says where Nickname came from (catalogue, rule, asn,
 	// label, address).
-	NickSource resolver.NickSource
+	NickSource nickname.Source
 	Source     source.Source
 	Count      uint64 // packets, both directions
 	Bytes      uint64 // wire bytes, both directions
@@ -63,6 +64,6 @@ type Correction struct {
 	New         string
 	NewNickname string
 	// NewNickSource says where NewNickname came from.
-	NewNickSource resolver.NickSource
+	NewNickSource nickname.Source
 	NewSource     source.Source
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/nickname"
 )
 
 // Config sets how windows are cut and bounded.
@@ -81,8 +82,8 @@ type Deps struct {
 	PTR   PTRRequester // nil: no reverse lookups
 	// Named gives the nickname of a row from its domain and the remote
 	// address it was counted for (address rules), and where the nickname
-	// came from; nil: the catalogue's (resolver.Named).
-	Named func(domain string, remote netip.Addr) (string, resolver.NickSource)
+	// came from; nil: the catalogue's (nickname.Named).
+	Named func(domain string, remote netip.Addr) (string, nickname.Source)
 	// Devices, when set, is drained at every close into Window.Devices.
 	Devices DeviceSource
 	// Cut, when set, says which batches mark the end of an input (a
@@ -137,8 +138,8 @@ type Stats struct {
 	Windows          atomic.Uint64 // windows closed
 	Rows             atomic.Uint64 // rows produced
 	// RowsByNickSource counts rows produced by where their nickname came
-	// from, indexed by resolver.NickSource.
-	RowsByNickSource [resolver.NickFromCatalogue + 1]atomic.Uint64
+	// from, indexed by nickname.Source.
+	RowsByNickSource [nickname.FromCatalogue + 1]atomic.Uint64
 	Corrections      atomic.Uint64 // corrections produced
 	GuessEvict       atomic.Uint64 // guessed addresses forgotten at MaxGuesses (their rows stay uncorrected)
 	// FlowsUnnamedAtClose counts keys of flows still awaiting their name
@@ -235,7 +236,7 @@ func New(cfg Config, deps Deps) *Windows {
 		panic("aggregate.New: " + err.Error())
 	}
 	if deps.Named == nil {
-		deps.Named = func(domain string, _ netip.Addr) (string, resolver.NickSource) { return resolver.Named(domain) }
+		deps.Named = func(domain string, _ netip.Addr) (string, nickname.Source) { return nickname.Named(domain) }
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -482,7 +483,7 @@ func (w *Windows) close(win *window) *Window {
 	rows := make(map[rowKey]int) // far fewer than keys: most keys are flows of a few names
 	type named struct {
 		nick string
-		src  resolver.NickSource
+		src  nickname.Source
 	}
 	nick := make(map[string]named)
 	for i, k := range win.order {
@@ -504,7 +505,7 @@ func (w *Windows) close(win *window) *Window {
 			}
 			if fn != nil && fn.Nickname != "" {
 				res.Rows[j].Nickname = fn.Nickname // the protocol is surer than the name
-				res.Rows[j].NickSource = resolver.NickFromCatalogue
+				res.Rows[j].NickSource = nickname.FromCatalogue
 			}
 			continue
 		}
@@ -512,12 +513,12 @@ func (w *Windows) close(win *window) *Window {
 		if !ok {
 			n.nick, n.src = w.deps.Named(domain, k.Remote)
 			if k.Remote == (netip.Addr{}) {
-				n = named{OverflowDomain, resolver.NickFromAddress}
+				n = named{OverflowDomain, nickname.FromAddress}
 			}
 			nick[domain] = n
 		}
 		if fn != nil && fn.Nickname != "" {
-			n = named{fn.Nickname, resolver.NickFromCatalogue}
+			n = named{fn.Nickname, nickname.FromCatalogue}
 		}
 		rows[rk] = len(res.Rows)
 		res.Rows = append(res.Rows, Row{

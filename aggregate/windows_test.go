@@ -13,6 +13,7 @@ import (
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -122,11 +123,11 @@ func TestWindowsCountAndName(t *testing.T) {
 	))
 	want := []*Window{
 		{Start: time.Unix(1000, 0).UTC(), Rows: []Row{
-			{Client: client, Domain: "www.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: source.DNS, Count: 2, Bytes: 1600},
-			{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", NickSource: resolver.NickFromAddress, Source: source.IP, Count: 1, Bytes: 60},
+			{Client: client, Domain: "www.github.com", Nickname: "GitHub", NickSource: nickname.FromCatalogue, Source: source.DNS, Count: 2, Bytes: 1600},
+			{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", NickSource: nickname.FromAddress, Source: source.IP, Count: 1, Bytes: 60},
 		}},
 		{Start: time.Unix(1010, 0).UTC(), Rows: []Row{
-			{Client: client, Domain: "www.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: source.DNS, Count: 1, Bytes: 40},
+			{Client: client, Domain: "www.github.com", Nickname: "GitHub", NickSource: nickname.FromCatalogue, Source: source.DNS, Count: 1, Bytes: 40},
 		}},
 	}
 	if d := cmp.Diff(want, got, addrCmp); d != "" {
@@ -136,8 +137,8 @@ func TestWindowsCountAndName(t *testing.T) {
 		t.Errorf("counted %d packets, want 4", n)
 	}
 	st := w.Stats()
-	if c, a, l := st.RowsByNickSource[resolver.NickFromCatalogue].Load(), st.RowsByNickSource[resolver.NickFromAddress].Load(),
-		st.RowsByNickSource[resolver.NickFromLabel].Load(); c != 2 || a != 1 || l != 0 {
+	if c, a, l := st.RowsByNickSource[nickname.FromCatalogue].Load(), st.RowsByNickSource[nickname.FromAddress].Load(),
+		st.RowsByNickSource[nickname.FromLabel].Load(); c != 2 || a != 1 || l != 0 {
 		t.Errorf("rows by nickname source: catalogue %d, address %d, label %d; want 2, 1, 0", c, a, l)
 	}
 }
@@ -188,15 +189,15 @@ func TestWindowsCorrections(t *testing.T) {
 	}
 
 	wantFirst := []Row{
-		{Client: client, Domain: "lb-140-82-112-3-iad.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: source.PTR, Count: 1, Bytes: 10},
-		{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", NickSource: resolver.NickFromAddress, Source: source.IP, Count: 1, Bytes: 10},
+		{Client: client, Domain: "lb-140-82-112-3-iad.github.com", Nickname: "GitHub", NickSource: nickname.FromCatalogue, Source: source.PTR, Count: 1, Bytes: 10},
+		{Client: client, Domain: "162.125.1.1", Nickname: "162.125.1.1", NickSource: nickname.FromAddress, Source: source.IP, Count: 1, Bytes: 10},
 	}
 	if d := cmp.Diff(wantFirst, first.Rows, addrCmp); d != "" {
 		t.Errorf("first window (-want +got):\n%s", d)
 	}
 	wantCorr := []Correction{
-		{Addr: github, Old: "lb-140-82-112-3-iad.github.com", New: "github.com", NewNickname: "GitHub", NewNickSource: resolver.NickFromCatalogue, NewSource: source.DNS},
-		{Addr: dropbox, Old: "162.125.1.1", New: "t8.dropbox.com", NewNickname: "Dropbox", NewNickSource: resolver.NickFromCatalogue, NewSource: source.DNS},
+		{Addr: github, Old: "lb-140-82-112-3-iad.github.com", New: "github.com", NewNickname: "GitHub", NewNickSource: nickname.FromCatalogue, NewSource: source.DNS},
+		{Addr: dropbox, Old: "162.125.1.1", New: "t8.dropbox.com", NewNickname: "Dropbox", NewNickSource: nickname.FromCatalogue, NewSource: source.DNS},
 	}
 	if d := cmp.Diff(wantCorr, second.Corrections, addrCmp); d != "" {
 		t.Errorf("corrections (-want +got):\n%s", d)
@@ -355,9 +356,9 @@ func TestWindowsFlowNames(t *testing.T) {
 		),
 	)
 	want := []Row{
-		{Client: client, Domain: "api.github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: source.SNI, Count: 4, Bytes: 2220},
-		{Client: client, Domain: "github.com", Nickname: "GitHub", NickSource: resolver.NickFromCatalogue, Source: source.DNS, Count: 2, Bytes: 90},
-		{Client: client, Domain: "203.0.113.3", Nickname: "DNS-over-TLS", NickSource: resolver.NickFromCatalogue, Source: source.IP, Count: 1, Bytes: 100},
+		{Client: client, Domain: "api.github.com", Nickname: "GitHub", NickSource: nickname.FromCatalogue, Source: source.SNI, Count: 4, Bytes: 2220},
+		{Client: client, Domain: "github.com", Nickname: "GitHub", NickSource: nickname.FromCatalogue, Source: source.DNS, Count: 2, Bytes: 90},
+		{Client: client, Domain: "203.0.113.3", Nickname: "DNS-over-TLS", NickSource: nickname.FromCatalogue, Source: source.IP, Count: 1, Bytes: 100},
 	}
 	if len(got) != 1 {
 		t.Fatalf("%d windows, want 1", len(got))
@@ -393,7 +394,7 @@ func TestWindowsFlowNamesInLateWindows(t *testing.T) {
 			rows = append(rows, win.Rows...)
 		}
 	}
-	want := []Row{{Client: client, Domain: "late.example", Nickname: "Late", NickSource: resolver.NickFromLabel, Source: source.SNI, Count: 2, Bytes: 30}}
+	want := []Row{{Client: client, Domain: "late.example", Nickname: "Late", NickSource: nickname.FromLabel, Source: source.SNI, Count: 2, Bytes: 30}}
 	if d := cmp.Diff(want, rows, addrCmp); d != "" {
 		t.Errorf("late window rows (-want +got):\n%s", d)
 	}
@@ -423,9 +424,9 @@ func TestWindowsFlowKeysFolded(t *testing.T) {
 	}
 	got := collect(t, w)
 	want := []Row{
-		{Client: client, Domain: "a.example", Nickname: "A", NickSource: resolver.NickFromLabel, Source: source.SNI, Count: 3 * flows, Bytes: 620 * flows},
-		{Client: client2, Domain: "140.82.112.3", Nickname: "140.82.112.3", NickSource: resolver.NickFromAddress, Source: source.IP, Count: 3, Bytes: 21},
-		{Client: client, Domain: "140.82.112.3", Nickname: "140.82.112.3", NickSource: resolver.NickFromAddress, Source: source.IP, Count: 1, Bytes: 60},
+		{Client: client, Domain: "a.example", Nickname: "A", NickSource: nickname.FromLabel, Source: source.SNI, Count: 3 * flows, Bytes: 620 * flows},
+		{Client: client2, Domain: "140.82.112.3", Nickname: "140.82.112.3", NickSource: nickname.FromAddress, Source: source.IP, Count: 3, Bytes: 21},
+		{Client: client, Domain: "140.82.112.3", Nickname: "140.82.112.3", NickSource: nickname.FromAddress, Source: source.IP, Count: 1, Bytes: 60},
 	}
 	if len(got) != 1 {
 		t.Fatalf("%d windows, want 1", len(got))

@@ -19,8 +19,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/netmon/netmon/capture"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/localnet"
+	"github.com/netmon/netmon/resolver/nickname"
 )
 
 // The config file holds every flag of every command under the flag's own
@@ -128,7 +128,7 @@ type configFile struct {
 	values map[string]*yaml.Node
 	lines  map[string]int
 	// rules are the encrypted-dns resolvers, then the nicknames in file order.
-	rules   []resolver.NicknameRule
+	rules   []nickname.Rule
 	devices map[string]string // names by lower-case aa:bb:cc:dd:ee:ff
 	errs    []configError
 }
@@ -193,7 +193,7 @@ func parseConfig(path string, data []byte, known keySet) *configFile {
 		return f
 	}
 	seen := map[string]int{}
-	var doh, nick []resolver.NicknameRule
+	var doh, nick []nickname.Rule
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], resolveAlias(top.Content[i+1])
 		key := k.Value
@@ -542,7 +542,7 @@ func (s *settings) load(c *cobra.Command) error {
 }
 
 // sections returns the nickname rules and device names of the file.
-func (s *settings) sections() ([]resolver.NicknameRule, map[string]string, error) {
+func (s *settings) sections() ([]nickname.Rule, map[string]string, error) {
 	if s == nil || s.file == nil {
 		return nil, nil, nil
 	}

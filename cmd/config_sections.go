@@ -11,18 +11,19 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/netmon/netmon/resolver"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/netmon/netmon/resolver/nickname"
 )
 
 // parseNicknames reads the nicknames section: a list of rules, each with
 // exactly one of keyword, suffix and cidr, and a nickname.
-func (f *configFile) parseNicknames(v *yaml.Node) []resolver.NicknameRule {
+func (f *configFile) parseNicknames(v *yaml.Node) []nickname.Rule {
 	if v.Kind != yaml.SequenceNode {
 		f.errorf(v.Line, keyNicknames, "nicknames: want a list of rules such as \"- {cidr: 104.244.40.0/21, nickname: Twitter}\", got %s", kindName(v))
 		return nil
 	}
-	var rules []resolver.NicknameRule
+	var rules []nickname.Rule
 	for _, item := range v.Content {
 		item = resolveAlias(item)
 		if item.Kind != yaml.MappingNode {
@@ -35,7 +36,7 @@ func (f *configFile) parseNicknames(v *yaml.Node) []resolver.NicknameRule {
 		for i := 0; i+1 < len(item.Content); i += 2 {
 			k, val := item.Content[i], item.Content[i+1]
 			switch k.Value {
-			case resolver.RuleKeyword, resolver.RuleSuffix, resolver.RuleCIDR:
+			case nickname.RuleKeyword, nickname.RuleSuffix, nickname.RuleCIDR:
 				kinds = append(kinds, k.Value)
 				kindNode = val
 			case "nickname":
@@ -64,16 +65,16 @@ func (f *configFile) parseNicknames(v *yaml.Node) []resolver.NicknameRule {
 		if err == nil {
 			// A placeholder nickname first, so that an error is the
 			// value's, on the value's line.
-			_, err = resolver.NewNicknameRule(kinds[0], value, "x")
+			_, err = nickname.NewRule(kinds[0], value, "x")
 		}
 		if err != nil {
 			f.errorf(kindNode.Line, keyNicknames, "nicknames: %s: %v", kinds[0], err)
 			continue
 		}
 		nick, err := scalar(nickNode)
-		var r resolver.NicknameRule
+		var r nickname.Rule
 		if err == nil {
-			r, err = resolver.NewNicknameRule(kinds[0], value, nick)
+			r, err = nickname.NewRule(kinds[0], value, nick)
 		}
 		if err != nil {
 			f.errorf(nickNode.Line, keyNicknames, "nicknames: nickname: %v", err)
@@ -86,17 +87,17 @@ func (f *configFile) parseNicknames(v *yaml.Node) []resolver.NicknameRule {
 
 // parseEncryptedDNS reads the encrypted-dns section: a list of resolver
 // names and addresses or CIDRs.
-func (f *configFile) parseEncryptedDNS(v *yaml.Node) []resolver.NicknameRule {
+func (f *configFile) parseEncryptedDNS(v *yaml.Node) []nickname.Rule {
 	if v.Kind != yaml.SequenceNode {
 		f.errorf(v.Line, keyEncryptedDNS, "encrypted-dns: want a list of resolver names, addresses and CIDRs, got %s", kindName(v))
 		return nil
 	}
-	var rules []resolver.NicknameRule
+	var rules []nickname.Rule
 	for _, item := range v.Content {
 		s, err := scalar(item)
-		var r resolver.NicknameRule
+		var r nickname.Rule
 		if err == nil {
-			r, err = resolver.EncryptedDNSRule(s)
+			r, err = nickname.EncryptedDNSRule(s)
 		}
 		if err != nil {
 			f.errorf(item.Line, keyEncryptedDNS, "encrypted-dns: %v", err)

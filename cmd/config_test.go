@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/store/storetest"
 )
 
@@ -253,14 +253,14 @@ func TestConfigExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := resolver.NewNicknamer(rules)
+	n := nickname.New(rules)
 	for _, tt := range []struct{ domain, remote, want string }{
 		{"104.244.42.65", "104.244.42.65", "Twitter"},
 		{"pbs.twimg.com", "104.244.43.1", "Twitter"},
 		{"203.0.113.9", "203.0.113.9", "203.0.113.9"},
 		{"plex.tv", "203.0.113.9", "Plex"},
-		{"doh.example.net", "203.0.113.9", resolver.NickDoH},
-		{"2001:db8:53::1", "2001:db8:53::1", resolver.NickDoH},
+		{"doh.example.net", "203.0.113.9", nickname.DoH},
+		{"2001:db8:53::1", "2001:db8:53::1", nickname.DoH},
 		{"vpn.example.org", "2001:db8:42::1", "Office VPN"},
 	} {
 		if got := n.Nickname(tt.domain, netip.MustParseAddr(tt.remote)); got != tt.want {

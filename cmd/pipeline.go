@@ -17,6 +17,7 @@ import (
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/localnet"
+	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/ptr"
 )
 
@@ -30,8 +31,8 @@ type pipelineConfig struct {
 	DNSMatch resolver.DNSMatch
 	// Named names services and says where the name came from: the config
 	// file's rules, the built-in catalogue, the owner of the address
-	// (--asn-db). nil: resolver.Named alone.
-	Named func(domain string, remote netip.Addr) (string, resolver.NickSource)
+	// (--asn-db). nil: nickname.Named alone.
+	Named func(domain string, remote netip.Addr) (string, nickname.Source)
 	// Devices is what the user set about devices (names by MAC, OUI file)
 	// over devices.DefaultConfig().
 	Devices devices.Config

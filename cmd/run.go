@@ -3,6 +3,7 @@ package cmd
 import (
 	"github.com/netmon/netmon/asn"
 	"github.com/netmon/netmon/resolver/localnet"
+	"github.com/netmon/netmon/resolver/nickname"
 
 	"context"
 	"errors"
@@ -21,7 +22,6 @@ import (
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/devices"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/store"
 )
 
@@ -128,7 +128,7 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	nicknamer := resolver.NewNicknamer(rules)
+	nicknamer := nickname.New(rules)
 	if len(f.asnDB) > 0 {
 		owners, err := asn.Load(f.asnDB...)
 		if err != nil {

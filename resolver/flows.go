@@ -9,6 +9,7 @@ import (
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/resolver/firstbytes"
 	"github.com/netmon/netmon/resolver/lru"
+	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -38,14 +39,6 @@ const (
 	// closedLinger keeps a flow that saw FIN or RST a little longer than
 	// the packets that close it need.
 	closedLinger = int64(30e9)
-)
-
-// Nicknames of encrypted DNS, which a user wants to see as such: those
-// devices bypass the local resolver.
-const (
-	NickDoH = "DNS-over-HTTPS"
-	NickDoT = "DNS-over-TLS"
-	NickDoQ = "DNS-over-QUIC"
 )
 
 // dotPort is the port of DNS over TLS (RFC 7858) and over QUIC (RFC 9250).
@@ -442,9 +435,9 @@ func dnsNick(f *nameFlow) string {
 		return ""
 	}
 	if f.key.proto == capture.ProtoUDP {
-		return NickDoQ
+		return nickname.DoQ
 	}
-	return NickDoT
+	return nickname.DoT
 }
 
 // sweepFlows drops flows idle longer than FlowIdle (closed ones after

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
+	"github.com/netmon/netmon/resolver/nickname"
 
 	"fmt"
 	"net/netip"
@@ -224,9 +225,9 @@ func TestFlowDNSOverTLS(t *testing.T) {
 	l.Learn(bt)
 	got := []capture.FlowName{*bt.Packets[1].Name, *bt.Packets[2].Name, *bt.Packets[3].Name}
 	want := []capture.FlowName{
-		{Domain: "dns.google", Source: source.SNI, Nickname: NickDoT},
-		{Nickname: NickDoT},
-		{Nickname: NickDoQ},
+		{Domain: "dns.google", Source: source.SNI, Nickname: nickname.DoT},
+		{Nickname: nickname.DoT},
+		{Nickname: nickname.DoQ},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("names (-want +got):\n%s", d)

@@ -3,8 +3,11 @@
 // follows every flow to the name it gives its server in its first bytes
 // (read by package firstbytes: TLS SNI, HTTP Host, QUIC Initial SNI), keeps
 // the bounded address → name table with each client's own view and the
-// bounded flow → name table, decides which end of a packet is local, and
-// maps domains to service nicknames.
+// bounded flow → name table, and decides which end of a packet is local.
+// Its sub-packages do one job each: firstbytes (the first-bytes parsers),
+// nickname (domain → service), localnet (which addresses are local), lru
+// (the tables' recency list), ptr (reverse lookups), source (where a name
+// came from).
 package resolver
 
 import (

@@ -15,6 +15,7 @@ import (
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -265,12 +266,12 @@ func parseSource(s string) (source.Source, error) {
 
 // parseNickSource reads a nickname source back; a spool file written before
 // it was kept has none, and the catalogue's word for the domain stands in.
-func parseNickSource(s, domain string) (resolver.NickSource, error) {
+func parseNickSource(s, domain string) (nickname.Source, error) {
 	if s == "" {
-		_, src := resolver.Named(domain)
+		_, src := nickname.Named(domain)
 		return src, nil
 	}
-	src, err := resolver.ParseNickSource(s)
+	src, err := nickname.ParseSource(s)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", errCorrupt, err)
 	}

@@ -15,8 +15,9 @@ import (
 	"net/netip"
 	"os"
 
-	"github.com/netmon/netmon/resolver"
 	_ "modernc.org/sqlite"
+
+	"github.com/netmon/netmon/resolver/nickname"
 )
 
 func main() {
@@ -78,7 +79,7 @@ func classify(domain, nick string) string {
 	case isAddr(domain) || domain == "":
 		return "asn"
 	}
-	if _, src := resolver.Named(domain); src == resolver.NickFromCatalogue {
+	if _, src := nickname.Named(domain); src == nickname.FromCatalogue {
 		return "catalogue"
 	}
 	return "label"

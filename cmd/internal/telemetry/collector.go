@@ -4,7 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netmon/netmon/devices"
-	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/nickname"
 )
 
 // pipelineCollector turns the stages' counters into metrics at scrape
@@ -202,7 +202,7 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(p.windows, w.Windows.Load())
 	counter(p.rows, w.Rows.Load())
 	for s := range w.RowsByNickSource {
-		counter(p.rowsByNickSource, w.RowsByNickSource[s].Load(), resolver.NickSource(s).String())
+		counter(p.rowsByNickSource, w.RowsByNickSource[s].Load(), nickname.Source(s).String())
 	}
 	counter(p.packetsCounted, w.Packets.Load())
 	counter(p.overflow, w.Overflow.Load())

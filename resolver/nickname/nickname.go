@@ -1,4 +1,10 @@
-package resolver
+// Package nickname maps domains to the services a person would call them
+// (t8.dropbox.com → Dropbox): the built-in catalogue (catalogue.go and
+// doh.txt, data only), the user's own rules (keyword, suffix, CIDR, and
+// encrypted-DNS resolvers), and the owner of an address no name was
+// learned for (--asn-db). It runs once per row per window, at close, never
+// on the packet path.
+package nickname
 
 import (
 	_ "embed"
@@ -10,28 +16,36 @@ import (
 	"golang.org/x/net/publicsuffix"
 )
 
-// Nickname maps a domain to the service a person would call it:
+// Nicknames of encrypted DNS, which a user wants to see as such: those
+// devices bypass the local resolver.
+const (
+	DoH = "DNS-over-HTTPS"
+	DoT = "DNS-over-TLS"
+	DoQ = "DNS-over-QUIC"
+)
+
+// Of maps a domain to the service a person would call it:
 // t8.dropbox.com → Dropbox, r3---sn-x.googlevideo.com → YouTube. Keywords
 // match whole labels, and the leftmost (most specific) matching label wins.
 // Without a keyword the answer is the registrable name's first label with
 // its first letter upper-cased (news.bbc.co.uk → Bbc). An IP literal, an
 // empty name or one the Public Suffix List cannot place is returned as it
 // is. The result is always valid UTF-8.
-func Nickname(domain string) string {
+func Of(domain string) string {
 	nick, _ := Named(domain)
 	return nick
 }
 
-// Named is Nickname with where the nickname came from: the catalogue, the
+// Named is Of with where the nickname came from: the catalogue, the
 // domain's label, or the name itself when it is an address, empty or
 // beyond the Public Suffix List.
-func Named(domain string) (string, NickSource) {
+func Named(domain string) (string, Source) {
 	d := strings.TrimSuffix(strings.ToLower(domain), ".")
 	if d == "" {
-		return strings.ToValidUTF8(domain, "\uFFFD"), NickFromAddress
+		return strings.ToValidUTF8(domain, "\uFFFD"), FromAddress
 	}
 	if ipLiteral(d) {
-		return strings.ToValidUTF8(domain, "\uFFFD"), NickFromAddress
+		return strings.ToValidUTF8(domain, "\uFFFD"), FromAddress
 	}
 	if inner, _, ok := cdnCustomer(d); ok {
 		return Named(inner)
@@ -42,15 +56,15 @@ func Named(domain string) (string, NickSource) {
 		regStart = len(d) - len(reg)
 	}
 	if nick, _ := catalogue(d, regStart); nick != "" {
-		return nick, NickFromCatalogue
+		return nick, FromCatalogue
 	}
 	if err != nil {
-		return strings.ToValidUTF8(domain, "\uFFFD"), NickFromLabel
+		return strings.ToValidUTF8(domain, "\uFFFD"), FromLabel
 	}
 	first, _, _ := strings.Cut(reg, ".")
 	first = strings.ToValidUTF8(first, "\uFFFD")
 	r, n := utf8.DecodeRuneInString(first)
-	return string(unicode.ToUpper(r)) + first[n:], NickFromLabel
+	return string(unicode.ToUpper(r)) + first[n:], FromLabel
 }
 
 // dohList is the public encrypted-DNS resolvers, one name a line; a

@@ -1,4 +1,4 @@
-package resolver
+package nickname
 
 import (
 	"fmt"
@@ -50,9 +50,9 @@ var catalogueExamples = []struct{ host, want string }{
 	{"www.office", "Microsoft"}, {"www.skype", "Microsoft"}, {"www.azure", "Microsoft"}, {"www.hotmail", "Microsoft"},
 	{"about.netflix", "Netflix"}, {"www.playstation", "PlayStation"}, {"www.sony", "Sony"},
 	// doh.txt's suffix lines
-	{"mozilla.cloudflare-dns.com", NickDoH}, {"security.cloudflare-dns.com", NickDoH},
-	{"abc123.cloudflare-gateway.com", NickDoH}, {"abc123.dns.nextdns.io", NickDoH},
-	{"abc123.d.adguard-dns.com", NickDoH}, {"p2.dns.controld.com", NickDoH},
+	{"mozilla.cloudflare-dns.com", DoH}, {"security.cloudflare-dns.com", DoH},
+	{"abc123.cloudflare-gateway.com", DoH}, {"abc123.dns.nextdns.io", DoH},
+	{"abc123.d.adguard-dns.com", DoH}, {"p2.dns.controld.com", DoH},
 	// labelTable, as the registrable name's first label only
 	{"www.hotmail.com", "Microsoft"}, {"emea.ng.msg.teams-msgapi.trafficmanager.net", "Microsoft"},
 	{"northeuropecns.trafficmanager.net", "Microsoft"}, {"presence.services.sfb.trafficmanager.net", "Microsoft"},
@@ -189,8 +189,8 @@ var catalogueNearMisses = []struct{ host, not string }{
 	// where anyone may take the name.
 	{"alexa.github.io", "Amazon"}, {"discord.js.org", "Discord"}, {"apple.blogspot.com", "Apple"},
 	// Keys inside longer labels.
-	{"online.com", "Microsoft"}, {"laws.com", "AWS"}, {"notcloudflare-dns.com", NickDoH}, {"www.xt.com", "Twitter"},
-	{"example.app", "Google"}, {"www.naver.jp", "LINE"}, {"about.me", "Apple"}, {"ffmuc.net", NickDoH},
+	{"online.com", "Microsoft"}, {"laws.com", "AWS"}, {"notcloudflare-dns.com", DoH}, {"www.xt.com", "Twitter"},
+	{"example.app", "Google"}, {"www.naver.jp", "LINE"}, {"about.me", "Apple"}, {"ffmuc.net", DoH},
 }
 
 // catalogueRule is one rule of the catalogue and the service it names.
@@ -232,13 +232,13 @@ func catalogueRules(t *testing.T) []catalogueRule {
 		}
 	}
 	for h := range dohHosts {
-		rules = append(rules, catalogueRule{ruleRef{ruleDoHHost, h}, NickDoH})
+		rules = append(rules, catalogueRule{ruleRef{ruleDoHHost, h}, DoH})
 	}
 	for _, suf := range cdnCustomerSuffixes {
 		rules = append(rules, catalogueRule{ruleRef{ruleCDNCustomer, suf}, "(the customer's)"})
 	}
 	for h := range dohSuffixes {
-		rules = append(rules, catalogueRule{ruleRef{ruleDoHSuffix, h}, NickDoH})
+		rules = append(rules, catalogueRule{ruleRef{ruleDoHSuffix, h}, DoH})
 	}
 	slices.SortFunc(rules, func(a, b catalogueRule) int { return strings.Compare(a.String(), b.String()) })
 	return rules
@@ -270,7 +270,7 @@ func TestCatalogueEveryRule(t *testing.T) {
 	fired := map[ruleRef]bool{}
 	for _, ex := range catalogueExamples {
 		nick, src := Named(ex.host)
-		if nick != ex.want || src != NickFromCatalogue {
+		if nick != ex.want || src != FromCatalogue {
 			t.Errorf("Named(%q) = %q %s, want %q from the catalogue", ex.host, nick, src, ex.want)
 			continue
 		}
@@ -278,7 +278,7 @@ func TestCatalogueEveryRule(t *testing.T) {
 		fired[ref] = true
 	}
 	for h := range dohHosts {
-		if nick, ref := matchRule(h); nick == NickDoH {
+		if nick, ref := matchRule(h); nick == DoH {
 			fired[ref] = true
 		}
 	}
@@ -286,7 +286,7 @@ func TestCatalogueEveryRule(t *testing.T) {
 	for _, nm := range catalogueNearMisses {
 		// The domain's label may spell the service (max.de is "Max"), but
 		// the catalogue must not name it.
-		if got, src := Named(nm.host); got == nm.not && src == NickFromCatalogue {
+		if got, src := Named(nm.host); got == nm.not && src == FromCatalogue {
 			t.Errorf("Named(%q) = %q from the catalogue, a near miss that must not be", nm.host, got)
 			continue
 		}
@@ -333,8 +333,8 @@ func TestCatalogueEveryRule(t *testing.T) {
 			// Only a whole host name inside counts, and then as itself.
 			for host, want := range map[string]string{"www.example.com." + r.ref.key: "Example",
 				"e1." + r.ref.key: "Akamai", "www.example.x." + r.ref.key: "Akamai"} {
-				if got := Nickname(host); got != want {
-					t.Errorf("rule %s: Nickname(%q) = %q, want %q", r, host, got, want)
+				if got := Of(host); got != want {
+					t.Errorf("rule %s: Of(%q) = %q, want %q", r, host, got, want)
 				}
 			}
 		}
@@ -352,8 +352,8 @@ func TestCatalogueEveryRule(t *testing.T) {
 // trailing dot.
 func TestCatalogueCase(t *testing.T) {
 	for _, ex := range catalogueExamples {
-		if got := Nickname(strings.ToUpper(ex.host) + "."); got != ex.want {
-			t.Errorf("Nickname(%q) = %q, want %q", strings.ToUpper(ex.host)+".", got, ex.want)
+		if got := Of(strings.ToUpper(ex.host) + "."); got != ex.want {
+			t.Errorf("Of(%q) = %q, want %q", strings.ToUpper(ex.host)+".", got, ex.want)
 		}
 	}
 }

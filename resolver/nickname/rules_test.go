@@ -1,4 +1,4 @@
-package resolver
+package nickname
 
 import (
 	"net/netip"
@@ -6,16 +6,16 @@ import (
 	"testing"
 )
 
-func mustRule(t *testing.T, kind, value, nick string) NicknameRule {
+func mustRule(t *testing.T, kind, value, nick string) Rule {
 	t.Helper()
-	r, err := NewNicknameRule(kind, value, nick)
+	r, err := NewRule(kind, value, nick)
 	if err != nil {
-		t.Fatalf("NewNicknameRule(%q, %q, %q): %v", kind, value, nick, err)
+		t.Fatalf("NewRule(%q, %q, %q): %v", kind, value, nick, err)
 	}
 	return r
 }
 
-func mustDoH(t *testing.T, value string) NicknameRule {
+func mustDoH(t *testing.T, value string) Rule {
 	t.Helper()
 	r, err := EncryptedDNSRule(value)
 	if err != nil {
@@ -25,7 +25,7 @@ func mustDoH(t *testing.T, value string) NicknameRule {
 }
 
 func TestNicknamerRules(t *testing.T) {
-	n := NewNicknamer([]NicknameRule{
+	n := New([]Rule{
 		mustDoH(t, "doh.example.net"),
 		mustDoH(t, "192.0.2.53"),
 		mustRule(t, RuleCIDR, "104.244.40.0/21", "Twitter"),
@@ -64,13 +64,13 @@ func TestNicknamerRules(t *testing.T) {
 		{"notexample.com", none, "Notexample"},
 		{"example.com.evil.net", none, "Evil"},
 		// encrypted DNS the user named: a name and its subdomains, an address.
-		{"doh.example.net", none, NickDoH},
-		{"eu.doh.example.net", none, NickDoH},
+		{"doh.example.net", none, DoH},
+		{"eu.doh.example.net", none, DoH},
 		{"xdoh.example.net", none, "Example"},
-		{"resolver.example.org", netip.MustParseAddr("192.0.2.53"), NickDoH},
+		{"resolver.example.org", netip.MustParseAddr("192.0.2.53"), DoH},
 		// no rule: the built-in table.
 		{"t8.dropbox.com", none, "Dropbox"},
-		{"dns.google", none, NickDoH},
+		{"dns.google", none, DoH},
 		{"", none, ""},
 	}
 	for _, tt := range tests {
@@ -81,10 +81,10 @@ func TestNicknamerRules(t *testing.T) {
 }
 
 func TestNicknamerNoRulesIsBuiltIn(t *testing.T) {
-	n := NewNicknamer(nil)
+	n := New(nil)
 	for _, d := range []string{"t8.dropbox.com", "104.244.42.65", "news.bbc.co.uk", "cloudflare-dns.com", ""} {
-		if got, want := n.Nickname(d, netip.MustParseAddr("104.244.42.65")), Nickname(d); got != want {
-			t.Errorf("Nickname(%q) = %q, want the built-in %q", d, got, want)
+		if got, want := n.Nickname(d, netip.MustParseAddr("104.244.42.65")), Of(d); got != want {
+			t.Errorf("Of(%q) = %q, want the built-in %q", d, got, want)
 		}
 	}
 }
@@ -112,9 +112,9 @@ func TestNewNicknameRuleErrors(t *testing.T) {
 		{"regex", "x", "X", "unknown kind"},
 	}
 	for _, tt := range tests {
-		_, err := NewNicknameRule(tt.kind, tt.value, tt.nick)
+		_, err := NewRule(tt.kind, tt.value, tt.nick)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("NewNicknameRule(%q, %q, %q) = %v, want an error containing %q", tt.kind, tt.value, tt.nick, err, tt.want)
+			t.Errorf("NewRule(%q, %q, %q) = %v, want an error containing %q", tt.kind, tt.value, tt.nick, err, tt.want)
 		}
 	}
 }
@@ -123,11 +123,11 @@ func TestEncryptedDNSRule(t *testing.T) {
 	tests := []struct {
 		in      string
 		wantErr string
-		want    NicknameRule
+		want    Rule
 	}{
-		{in: "DoH.Example.net", want: NicknameRule{Suffix: "doh.example.net", Nickname: NickDoH}},
-		{in: "192.0.2.53", want: NicknameRule{Prefix: netip.MustParsePrefix("192.0.2.53/32"), Nickname: NickDoH}},
-		{in: "2001:db8::/32", want: NicknameRule{Prefix: netip.MustParsePrefix("2001:db8::/32"), Nickname: NickDoH}},
+		{in: "DoH.Example.net", want: Rule{Suffix: "doh.example.net", Nickname: DoH}},
+		{in: "192.0.2.53", want: Rule{Prefix: netip.MustParsePrefix("192.0.2.53/32"), Nickname: DoH}},
+		{in: "2001:db8::/32", want: Rule{Prefix: netip.MustParsePrefix("2001:db8::/32"), Nickname: DoH}},
 		{in: "192.0.2.0/33", wantErr: "not a CIDR"},
 		{in: "192.0.2.300", wantErr: "not an address or CIDR"},
 		{in: "doh example", wantErr: "neither a host name nor an address"},

@@ -1,4 +1,4 @@
-package resolver
+package nickname
 
 import (
 	"github.com/netmon/netmon/asn"
@@ -11,12 +11,12 @@ import (
 	"unicode/utf8"
 )
 
-// NicknameRule is one of the user's own nicknames (a line of the config
+// Rule is one of the user's own nicknames (a line of the config
 // file), tried before the built-in table: "104.244.40.0/21 → Twitter" names
 // the traffic to Twitter's addresses that no DNS answer or SNI named.
-// Exactly one of Keyword, Suffix and Prefix is set; NewNicknameRule and
+// Exactly one of Keyword, Suffix and Prefix is set; NewRule and
 // EncryptedDNSRule make valid ones.
-type NicknameRule struct {
+type Rule struct {
 	// Keyword matches a whole label of the name, as the built-in keywords
 	// do: "plex" matches plex.tv and x.plex.direct, not complex.com.
 	Keyword string
@@ -39,13 +39,13 @@ const (
 // maxNickname is the nickname column's size (VARCHAR(255)) in characters.
 const maxNickname = 255
 
-// NewNicknameRule checks a rule and puts it in the form Nicknamer matches:
+// NewRule checks a rule and puts it in the form Namer matches:
 // kind is RuleKeyword, RuleSuffix or RuleCIDR. Names are lower-cased, as
 // the names on the wire are before they are nicknamed; a CIDR may also be
 // a single address. The error says what is wrong with the value, without
 // the kind, which the caller knows.
-func NewNicknameRule(kind, value, nickname string) (NicknameRule, error) {
-	var r NicknameRule
+func NewRule(kind, value, nickname string) (Rule, error) {
+	var r Rule
 	nick, err := checkNickname(nickname)
 	if err != nil {
 		return r, err
@@ -79,20 +79,20 @@ func NewNicknameRule(kind, value, nickname string) (NicknameRule, error) {
 
 // EncryptedDNSRule makes the rule for an encrypted-DNS resolver the user
 // named beyond the built-in list: a host name (it and the names under it)
-// or an address or CIDR, all nicknamed NickDoH, as the built-in ones are.
-func EncryptedDNSRule(s string) (NicknameRule, error) {
+// or an address or CIDR, all nicknamed DoH, as the built-in ones are.
+func EncryptedDNSRule(s string) (Rule, error) {
 	v := strings.TrimSpace(s)
 	if p, err := rulePrefix(v); err == nil {
-		return NicknameRule{Prefix: p, Nickname: NickDoH}, nil
+		return Rule{Prefix: p, Nickname: DoH}, nil
 	} else if strings.ContainsAny(v, "/:") || strings.Trim(v, "0123456789.") == "" {
 		// It was meant as an address: say why it is not one.
-		return NicknameRule{}, err
+		return Rule{}, err
 	}
 	name, err := ruleName(v)
 	if err != nil {
-		return NicknameRule{}, fmt.Errorf("%q is neither a host name nor an address or CIDR", s)
+		return Rule{}, fmt.Errorf("%q is neither a host name nor an address or CIDR", s)
 	}
-	return NicknameRule{Suffix: name, Nickname: NickDoH}, nil
+	return Rule{Suffix: name, Nickname: DoH}, nil
 }
 
 // ruleName checks a suffix: a host name, lower-cased, without the dots a
@@ -159,11 +159,11 @@ func checkNickname(n string) (string, error) {
 	return n, nil
 }
 
-// Nicknamer names services by the user's rules, in their order, the first
-// that matches winning; then by the built-in Nickname. It is immutable, so
+// Namer names services by the user's rules, in their order, the first
+// that matches winning; then by the built-in catalogue (Of). It is immutable, so
 // one may serve any number of goroutines.
-type Nicknamer struct {
-	rules []NicknameRule
+type Namer struct {
+	rules []Rule
 	// byAddr says whether any rule looks at addresses: if none does, a name
 	// is never parsed as one.
 	byAddr bool
@@ -176,19 +176,19 @@ type Nicknamer struct {
 // address by the address's owner in db: the service a well-known network
 // serves, else the organisation's readable name. A nil n stands for no
 // rules.
-func (n *Nicknamer) WithOwners(db *asn.DB) *Nicknamer {
+func (n *Namer) WithOwners(db *asn.DB) *Namer {
 	if n == nil {
-		n = NewNicknamer(nil)
+		n = New(nil)
 	}
 	c := *n
 	c.owners = db
 	return &c
 }
 
-// NewNicknamer returns a Nicknamer over rules, which it copies. Rules are
-// expected as NewNicknameRule and EncryptedDNSRule make them.
-func NewNicknamer(rules []NicknameRule) *Nicknamer {
-	n := &Nicknamer{rules: append([]NicknameRule(nil), rules...)}
+// New returns a Namer over rules, which it copies. Rules are
+// expected as NewRule and EncryptedDNSRule make them.
+func New(rules []Rule) *Namer {
+	n := &Namer{rules: append([]Rule(nil), rules...)}
 	for _, r := range n.rules {
 		n.byAddr = n.byAddr || r.Prefix.IsValid()
 	}
@@ -198,40 +198,40 @@ func NewNicknamer(rules []NicknameRule) *Nicknamer {
 // Nickname names the service of a row counted under domain for the remote
 // address remote (invalid when unknown). It runs once per row per window,
 // not per packet.
-func (n *Nicknamer) Nickname(domain string, remote netip.Addr) string {
+func (n *Namer) Nickname(domain string, remote netip.Addr) string {
 	nick, _ := n.Named(domain, remote)
 	return nick
 }
 
-// NickSource says where a nickname came from, so that a user can see how
+// Source says where a nickname came from, so that a user can see how
 // much traffic each names and where a rule is worth adding.
-type NickSource uint8
+type Source uint8
 
 const (
-	NickFromAddress   NickSource = iota // no name and no owner: the address itself
-	NickFromLabel                       // the registrable name's first label
-	NickFromASN                         // the owner of the address (--asn-db)
-	NickFromRule                        // the user's nicknames or encrypted-dns
-	NickFromCatalogue                   // the built-in catalogue
+	FromAddress   Source = iota // no name and no owner: the address itself
+	FromLabel                   // the registrable name's first label
+	FromASN                     // the owner of the address (--asn-db)
+	FromRule                    // the user's nicknames or encrypted-dns
+	FromCatalogue               // the built-in catalogue
 )
 
-func (s NickSource) String() string {
+func (s Source) String() string {
 	switch s {
-	case NickFromLabel:
+	case FromLabel:
 		return "label"
-	case NickFromASN:
+	case FromASN:
 		return "asn"
-	case NickFromRule:
+	case FromRule:
 		return "rule"
-	case NickFromCatalogue:
+	case FromCatalogue:
 		return "catalogue"
 	}
 	return "address"
 }
 
-// ParseNickSource is the inverse of NickSource.String.
-func ParseNickSource(s string) (NickSource, error) {
-	for v := NickFromAddress; v <= NickFromCatalogue; v++ {
+// ParseSource is the inverse of Source.String.
+func ParseSource(s string) (Source, error) {
+	for v := FromAddress; v <= FromCatalogue; v++ {
 		if v.String() == s {
 			return v, nil
 		}
@@ -240,9 +240,9 @@ func ParseNickSource(s string) (NickSource, error) {
 }
 
 // Named is Nickname with where the nickname came from.
-func (n *Nicknamer) Named(domain string, remote netip.Addr) (string, NickSource) {
+func (n *Namer) Named(domain string, remote netip.Addr) (string, Source) {
 	nick, src := n.byRules(domain, remote)
-	if n.owners != nil && src == NickFromAddress {
+	if n.owners != nil && src == FromAddress {
 		// Only an address is known: its owner is the next best thing. A
 		// literal the row is counted under names the address best.
 		a := remote
@@ -250,13 +250,13 @@ func (n *Nicknamer) Named(domain string, remote netip.Addr) (string, NickSource)
 			a = l
 		}
 		if s, ok := n.owners.Service(a); ok {
-			return s, NickFromASN
+			return s, FromASN
 		}
 	}
 	return nick, src
 }
 
-func (n *Nicknamer) byRules(domain string, remote netip.Addr) (string, NickSource) {
+func (n *Namer) byRules(domain string, remote netip.Addr) (string, Source) {
 	if len(n.rules) == 0 {
 		return Named(domain)
 	}
@@ -272,15 +272,15 @@ func (n *Nicknamer) byRules(domain string, remote netip.Addr) (string, NickSourc
 		switch {
 		case r.Keyword != "":
 			if hasLabel(d, r.Keyword) {
-				return r.Nickname, NickFromRule
+				return r.Nickname, FromRule
 			}
 		case r.Suffix != "":
 			if d == r.Suffix || strings.HasSuffix(d, r.Suffix) && d[len(d)-len(r.Suffix)-1] == '.' {
-				return r.Nickname, NickFromRule
+				return r.Nickname, FromRule
 			}
 		case r.Prefix.IsValid():
 			if r.Prefix.Contains(remote) || r.Prefix.Contains(literal) {
-				return r.Nickname, NickFromRule
+				return r.Nickname, FromRule
 			}
 		}
 	}

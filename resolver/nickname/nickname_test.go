@@ -1,4 +1,4 @@
-package resolver
+package nickname
 
 import (
 	"testing"
@@ -86,12 +86,12 @@ func TestNickname(t *testing.T) {
 		{"bad\xff", "bad\uFFFD"},
 	}
 	for _, tt := range tests {
-		got := Nickname(tt.in)
+		got := Of(tt.in)
 		if got != tt.want {
-			t.Errorf("Nickname(%q) = %q, want %q", tt.in, got, tt.want)
+			t.Errorf("Of(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 		if !utf8.ValidString(got) {
-			t.Errorf("Nickname(%q) = %q, not valid UTF-8", tt.in, got)
+			t.Errorf("Of(%q) = %q, not valid UTF-8", tt.in, got)
 		}
 	}
 }
@@ -99,7 +99,7 @@ func TestNickname(t *testing.T) {
 func BenchmarkNickname(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		Nickname("r3---sn-x.googlevideo.com")
-		Nickname("news.bbc.co.uk")
+		Of("r3---sn-x.googlevideo.com")
+		Of("news.bbc.co.uk")
 	}
 }

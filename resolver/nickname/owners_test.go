@@ -1,4 +1,4 @@
-package resolver
+package nickname
 
 import (
 	"net/netip"
@@ -19,27 +19,27 @@ func TestNicknamerOwners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rule, err := NewNicknameRule(RuleCIDR, "5.9.1.0/24", "My server")
+	rule, err := NewRule(RuleCIDR, "5.9.1.0/24", "My server")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
-		n              *Nicknamer
+		n              *Namer
 		domain, remote string
 		want           string
 	}{
-		{(*Nicknamer)(nil).WithOwners(db), "23.246.11.141", "23.246.11.141", "Netflix"},
-		{NewNicknamer(nil).WithOwners(db), "", "23.246.11.141", "Netflix"},
-		{NewNicknamer(nil).WithOwners(db), "5.9.2.2", "5.9.2.2", "Hetzner Online"},
+		{(*Namer)(nil).WithOwners(db), "23.246.11.141", "23.246.11.141", "Netflix"},
+		{New(nil).WithOwners(db), "", "23.246.11.141", "Netflix"},
+		{New(nil).WithOwners(db), "5.9.2.2", "5.9.2.2", "Hetzner Online"},
 		// A name wins over the owner: the address is a CDN's, the name the service's.
-		{NewNicknamer(nil).WithOwners(db), "www.example.com", "23.246.11.141", "Example"},
+		{New(nil).WithOwners(db), "www.example.com", "23.246.11.141", "Example"},
 		// The user's rules win over the owner.
-		{NewNicknamer([]NicknameRule{rule}).WithOwners(db), "5.9.1.7", "5.9.1.7", "My server"},
-		{NewNicknamer([]NicknameRule{rule}).WithOwners(db), "5.9.2.7", "5.9.2.7", "Hetzner Online"},
+		{New([]Rule{rule}).WithOwners(db), "5.9.1.7", "5.9.1.7", "My server"},
+		{New([]Rule{rule}).WithOwners(db), "5.9.2.7", "5.9.2.7", "Hetzner Online"},
 		// No owner known: the address stays.
-		{NewNicknamer(nil).WithOwners(db), "192.0.2.1", "192.0.2.1", "192.0.2.1"},
+		{New(nil).WithOwners(db), "192.0.2.1", "192.0.2.1", "192.0.2.1"},
 		// Without ASN data, the address stays.
-		{NewNicknamer(nil), "23.246.11.141", "23.246.11.141", "23.246.11.141"},
+		{New(nil), "23.246.11.141", "23.246.11.141", "23.246.11.141"},
 	} {
 		if got := tt.n.Nickname(tt.domain, netip.MustParseAddr(tt.remote)); got != tt.want {
 			t.Errorf("Nickname(%q, %s) = %q, want %q", tt.domain, tt.remote, got, tt.want)
@@ -56,23 +56,23 @@ func TestNamedSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rule, err := NewNicknameRule(RuleSuffix, "example.com", "Mine")
+	rule, err := NewRule(RuleSuffix, "example.com", "Mine")
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := NewNicknamer([]NicknameRule{rule}).WithOwners(db)
+	n := New([]Rule{rule}).WithOwners(db)
 	remote := netip.MustParseAddr("23.246.11.141")
 	for _, tt := range []struct {
 		domain, nick string
-		src          NickSource
+		src          Source
 	}{
-		{"www.netflix.com", "Netflix", NickFromCatalogue},
-		{"dns.google", NickDoH, NickFromCatalogue},
-		{"www.example.com", "Mine", NickFromRule},
-		{"news.bbc.co.uk", "Bbc", NickFromLabel},
-		{"localhost", "localhost", NickFromLabel},
-		{"23.246.11.141", "Netflix", NickFromASN},
-		{"192.0.2.1", "192.0.2.1", NickFromAddress},
+		{"www.netflix.com", "Netflix", FromCatalogue},
+		{"dns.google", DoH, FromCatalogue},
+		{"www.example.com", "Mine", FromRule},
+		{"news.bbc.co.uk", "Bbc", FromLabel},
+		{"localhost", "localhost", FromLabel},
+		{"23.246.11.141", "Netflix", FromASN},
+		{"192.0.2.1", "192.0.2.1", FromAddress},
 	} {
 		a := remote
 		if tt.domain == "192.0.2.1" {
@@ -83,7 +83,7 @@ func TestNamedSource(t *testing.T) {
 			t.Errorf("Named(%q) = %q %s, want %q %s", tt.domain, nick, src, tt.nick, tt.src)
 		}
 	}
-	for s, want := range map[NickSource]string{NickFromAddress: "address", NickFromLabel: "label", NickFromASN: "asn", NickFromRule: "rule", NickFromCatalogue: "catalogue"} {
+	for s, want := range map[Source]string{FromAddress: "address", FromLabel: "label", FromASN: "asn", FromRule: "rule", FromCatalogue: "catalogue"} {
 		if s.String() != want {
 			t.Errorf("%d.String() = %q, want %q", s, s.String(), want)
 		}

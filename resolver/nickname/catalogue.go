@@ -1,4 +1,4 @@
-package resolver
+package nickname
 
 import (
 	"strings"
@@ -219,7 +219,7 @@ var labelRules = func() map[string]labelRule {
 // the name (sha2.san.akam.nflximg.net is Netflix's, served by Akamai).
 func catalogue(d string, regStart int) (string, ruleRef) {
 	if ref, ok := encryptedDNS(d); ok {
-		return NickDoH, ref
+		return DoH, ref
 	}
 	if regStart >= 0 {
 		if nick := registrable[d[regStart:]]; nick != "" {
