@@ -103,9 +103,9 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	// only start answering once the pipeline runs.
 	var tracker *devices.Tracker
 	if cfg.PTR {
-		reverse = ptr.New(ptr.Config{
-			DeviceName: func(a netip.Addr, name string) { tracker.PTRName(a, name) },
-		}, table)
+		reverse = ptr.New(ptr.DefaultConfig(), ptr.Deps{
+			Table: table, DeviceName: func(a netip.Addr, name string) { tracker.PTRName(a, name) },
+		})
 		requester, devicePTR = reverse, reverse
 	}
 	registryRead := make(chan struct{})

@@ -16,7 +16,7 @@ import (
 // t0 is the wall time tests start at.
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable time source for Config.Now and the table's Now.
+// clock is a settable time source for Deps.Now and the table's Now.
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -35,6 +35,16 @@ func (c *clock) Add(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// config is DefaultConfig with change made to it.
+func config(change func(c *Config)) Config {
+	c := DefaultConfig()
+	change(&c)
+	return c
+}
+
+// unlimited is DefaultConfig without a rate limit.
+func unlimited() Config { return config(func(c *Config) { c.Rate = -1 }) }
 
 // newTestTable is an address table on c's time.
 func newTestTable(tb testing.TB, c *clock) *resolver.Table {

@@ -6,6 +6,7 @@ package ptr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -16,7 +17,8 @@ import (
 	"github.com/netmon/netmon/resolver/source"
 )
 
-// Config tunes the background reverse lookups.
+// Config tunes the background reverse lookups. DefaultConfig gives the
+// defaults.
 type Config struct {
 	// Workers is the number of lookups in flight at once.
 	Workers int
@@ -34,52 +36,44 @@ type Config struct {
 	NegativeTTL time.Duration
 	// NegativeCap bounds the failed addresses remembered.
 	NegativeCap int
-	// Lookup does one reverse lookup.
+}
+
+// DefaultConfig returns the settings netmon runs with: 4 workers, a queue
+// of 1,024, 2 s per lookup, 20 lookups a second, failures not asked again
+// for 10 minutes, 10,000 of them remembered.
+func DefaultConfig() Config {
+	return Config{
+		Workers: 4, Queue: 1024, Timeout: 2 * time.Second, Rate: 20,
+		NegativeTTL: 10 * time.Minute, NegativeCap: 10_000,
+	}
+}
+
+// check reports a setting no Resolver can run with.
+func (c Config) check() error {
+	switch {
+	case c.Workers <= 0 || c.Queue <= 0 || c.NegativeCap <= 0:
+		return fmt.Errorf("Workers %d, Queue %d, NegativeCap %d: want all positive", c.Workers, c.Queue, c.NegativeCap)
+	case c.Timeout <= 0 || c.NegativeTTL <= 0:
+		return fmt.Errorf("Timeout %s, NegativeTTL %s: want both positive", c.Timeout, c.NegativeTTL)
+	case c.Rate == 0:
+		return errors.New("Rate 0: want lookups per second, or negative for no limit")
+	}
+	return nil
+}
+
+// Deps are the Resolver's collaborators.
+type Deps struct {
+	// Table is where the answers go; required.
+	Table Table
+	// Lookup does one reverse lookup; nil: net.DefaultResolver.LookupAddr.
 	Lookup func(ctx context.Context, addr string) ([]string, error)
 	// Now is the clock for latencies, negative caching, rate and record
-	// times.
+	// times; nil: time.Now.
 	Now func() time.Time
 	// DeviceName receives the names of lookups asked for with
 	// RequestDevice, instead of the table: a local device's name is not a
 	// server's. Nil drops them.
 	DeviceName func(addr netip.Addr, name string)
-}
-
-// DefaultConfig returns the defaults documented on Config's fields.
-func DefaultConfig() Config {
-	return Config{
-		Workers: 4, Queue: 1024, Timeout: 2 * time.Second, Rate: 20,
-		NegativeTTL: 10 * time.Minute, NegativeCap: 10_000,
-		Lookup: net.DefaultResolver.LookupAddr, Now: time.Now,
-	}
-}
-
-func (c *Config) fill() {
-	d := DefaultConfig()
-	if c.Workers <= 0 {
-		c.Workers = d.Workers
-	}
-	if c.Queue <= 0 {
-		c.Queue = d.Queue
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = d.Timeout
-	}
-	if c.Rate == 0 {
-		c.Rate = d.Rate
-	}
-	if c.NegativeTTL <= 0 {
-		c.NegativeTTL = d.NegativeTTL
-	}
-	if c.NegativeCap <= 0 {
-		c.NegativeCap = d.NegativeCap
-	}
-	if c.Lookup == nil {
-		c.Lookup = d.Lookup
-	}
-	if c.Now == nil {
-		c.Now = d.Now
-	}
 }
 
 // Stats are the reverse lookup counters since the Resolver was made.
@@ -125,7 +119,7 @@ type Table interface {
 // always beats.
 type Resolver struct {
 	cfg   Config
-	table Table
+	deps  Deps
 	queue chan request
 
 	mu sync.Mutex
@@ -143,18 +137,32 @@ type Resolver struct {
 // request is one address to look up, and where its name goes.
 type request struct {
 	addr   netip.Addr
-	device bool // to Config.DeviceName, not the table
+	device bool // to Deps.DeviceName, not the table
 }
 
-// New returns a Resolver writing into t. Nothing runs until Run.
-func New(cfg Config, t Table) *Resolver {
-	cfg.fill()
+// New returns a Resolver writing into deps.Table. Nothing runs until Run.
+// cfg is DefaultConfig() with the settings the caller changes; New panics
+// on settings no Resolver can run with (see Config.check), which only a
+// caller's mistake makes.
+func New(cfg Config, deps Deps) *Resolver {
+	if err := cfg.check(); err != nil {
+		panic("ptr.New: " + err.Error())
+	}
+	if deps.Table == nil {
+		panic("ptr.New: no Deps.Table")
+	}
+	if deps.Lookup == nil {
+		deps.Lookup = net.DefaultResolver.LookupAddr
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
 	return &Resolver{
 		cfg:   cfg,
-		table: t,
+		deps:  deps,
 		queue: make(chan request, cfg.Queue),
 		state: make(map[netip.Addr]int64),
-		lim:   limiter{rate: cfg.Rate, now: cfg.Now},
+		lim:   limiter{rate: cfg.Rate, now: deps.Now},
 	}
 }
 
@@ -163,7 +171,7 @@ func New(cfg Config, t Table) *Resolver {
 func (p *Resolver) Request(addr netip.Addr) {
 	p.c.requests.Add(1)
 	addr = addr.Unmap()
-	if !addr.IsValid() || p.table.Named(addr) {
+	if !addr.IsValid() || p.deps.Table.Named(addr) {
 		p.c.known.Add(1)
 		return
 	}
@@ -171,13 +179,13 @@ func (p *Resolver) Request(addr netip.Addr) {
 }
 
 // RequestDevice asks for the reverse name of a local device's address, for
-// Config.DeviceName: home routers answer them from their DHCP leases.
+// Deps.DeviceName: home routers answer them from their DHCP leases.
 // It shares the queue, rate limit, negative cache and host-name check of
 // Request, and never blocks either.
 func (p *Resolver) RequestDevice(addr netip.Addr) {
 	p.c.requests.Add(1)
 	addr = addr.Unmap()
-	if !addr.IsValid() || p.cfg.DeviceName == nil {
+	if !addr.IsValid() || p.deps.DeviceName == nil {
 		p.c.known.Add(1)
 		return
 	}
@@ -188,7 +196,7 @@ func (p *Resolver) RequestDevice(addr netip.Addr) {
 // recently, or the queue is full.
 func (p *Resolver) enqueue(r request) {
 	addr := r.addr
-	now := p.cfg.Now().UnixNano()
+	now := p.deps.Now().UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if until, ok := p.state[addr]; ok {
@@ -261,11 +269,11 @@ func (p *Resolver) work(ctx context.Context) {
 
 func (p *Resolver) lookup(ctx context.Context, r request) {
 	addr := r.addr
-	start := p.cfg.Now()
+	start := p.deps.Now()
 	lctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-	names, err := p.cfg.Lookup(lctx, addr.String())
+	names, err := p.deps.Lookup(lctx, addr.String())
 	cancel()
-	p.observe(p.cfg.Now().Sub(start))
+	p.observe(p.deps.Now().Sub(start))
 
 	name := ""
 	switch {
@@ -297,16 +305,16 @@ func (p *Resolver) lookup(ctx context.Context, r request) {
 	case name == "":
 	case r.device:
 		p.c.ok.Add(1)
-		p.cfg.DeviceName(addr, name)
+		p.deps.DeviceName(addr, name)
 	default:
 		p.c.ok.Add(1)
-		p.table.Learn(resolver.Record{TS: p.cfg.Now(), Addr: addr, Domain: name, Source: source.PTR}, 0)
+		p.deps.Table.Learn(resolver.Record{TS: p.deps.Now(), Addr: addr, Domain: name, Source: source.PTR}, 0)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.state, addr)
 	if name == "" {
-		p.remember(addr, p.cfg.Now().Add(p.cfg.NegativeTTL).UnixNano())
+		p.remember(addr, p.deps.Now().Add(p.cfg.NegativeTTL).UnixNano())
 	}
 }
 
@@ -314,7 +322,7 @@ func (p *Resolver) lookup(ctx context.Context, r request) {
 // reached: lapsed entries go, and if none had lapsed, an arbitrary one.
 func (p *Resolver) remember(addr netip.Addr, until int64) {
 	if p.negatives >= p.cfg.NegativeCap {
-		now := p.cfg.Now().UnixNano()
+		now := p.deps.Now().UnixNano()
 		for a, u := range p.state {
 			if u != 0 && u <= now {
 				delete(p.state, a)

@@ -22,12 +22,12 @@ func TestPTRRequestDevice(t *testing.T) {
 	var mu sync.Mutex
 	got := map[netip.Addr]string{}
 	tab := resolver.NewTable(resolver.TableConfig{})
-	p := New(Config{Lookup: f.Lookup, Rate: -1, Now: func() time.Time { return t0 },
+	p := New(unlimited(), Deps{Table: tab, Lookup: f.Lookup, Now: func() time.Time { return t0 },
 		DeviceName: func(a netip.Addr, name string) {
 			mu.Lock()
 			got[a] = name
 			mu.Unlock()
-		}}, tab)
+		}})
 	for _, a := range []string{"192.168.1.23", "192.168.1.24", "::ffff:192.168.1.25"} {
 		p.RequestDevice(netip.MustParseAddr(a))
 	}
@@ -49,7 +49,7 @@ func TestPTRRequestDevice(t *testing.T) {
 		t.Errorf("a failed device address asked again: %d deduped, want 1", st.Deduped)
 	}
 
-	off := New(Config{Lookup: f.Lookup, Rate: -1}, tab)
+	off := New(unlimited(), Deps{Table: tab, Lookup: f.Lookup})
 	off.RequestDevice(netip.MustParseAddr("192.168.1.23"))
 	if st := off.Stats(); st.Queued != 0 || st.Known != 1 {
 		t.Errorf("without DeviceName: %+v, want nothing queued", st)

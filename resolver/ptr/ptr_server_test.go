@@ -73,11 +73,11 @@ func TestPTRDeviceOverDNS(t *testing.T) {
 	}}
 	var mu sync.Mutex
 	got := map[netip.Addr]string{}
-	p := New(Config{Lookup: res.LookupAddr, Rate: -1, DeviceName: func(a netip.Addr, name string) {
+	p := New(unlimited(), Deps{Table: resolver.NewTable(resolver.TableConfig{}), Lookup: res.LookupAddr, DeviceName: func(a netip.Addr, name string) {
 		mu.Lock()
 		got[a] = name
 		mu.Unlock()
-	}}, resolver.NewTable(resolver.TableConfig{}))
+	}})
 	p.RequestDevice(netip.MustParseAddr("192.168.1.23"))
 	p.RequestDevice(netip.MustParseAddr("192.168.1.24"))
 	runPTR(t, p)(2)

@@ -119,7 +119,7 @@ func TestPTR(t *testing.T) {
 			c := newClock()
 			tab := newTestTable(t, c)
 			f := &fakeLookup{answers: tt.answers, errs: tt.errs}
-			p := New(Config{Lookup: f.Lookup, Timeout: 20 * time.Millisecond, Rate: -1, Now: c.Now}, tab)
+			p := New(config(func(c *Config) { c.Timeout, c.Rate = 20*time.Millisecond, -1 }), Deps{Table: tab, Lookup: f.Lookup, Now: c.Now})
 			addr := netip.MustParseAddr(tt.addr)
 			p.Request(addr)
 			runPTR(t, p)(1)
@@ -154,7 +154,7 @@ func TestPTRRequestNeverBlocks(t *testing.T) {
 	c := newClock()
 	tab := newTestTable(t, c)
 	f := &fakeLookup{}
-	p := New(Config{Queue: 2, Lookup: f.Lookup, Now: c.Now}, tab)
+	p := New(config(func(c *Config) { c.Queue = 2 }), Deps{Table: tab, Lookup: f.Lookup, Now: c.Now})
 	tab.Learn(dnsRec(t0, "198.51.100.9", "named.example"), 0)
 
 	done := make(chan struct{})
@@ -183,7 +183,7 @@ func TestPTRNegativeTTL(t *testing.T) {
 	c := newClock()
 	tab := newTestTable(t, c)
 	f := &fakeLookup{answers: map[string][]string{"198.51.100.1": nil}}
-	p := New(Config{Lookup: f.Lookup, NegativeTTL: time.Minute, Rate: -1, Now: c.Now}, tab)
+	p := New(config(func(c *Config) { c.NegativeTTL, c.Rate = time.Minute, -1 }), Deps{Table: tab, Lookup: f.Lookup, Now: c.Now})
 	addr := netip.MustParseAddr("198.51.100.1")
 	p.Request(addr)
 	runPTR(t, p)(1)
@@ -201,7 +201,7 @@ func TestPTRNegativeCap(t *testing.T) {
 	for i := range 5 {
 		f.answers[netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String()] = nil
 	}
-	p := New(Config{Lookup: f.Lookup, NegativeCap: 3, Rate: -1, Now: c.Now}, newTestTable(t, c))
+	p := New(config(func(c *Config) { c.NegativeCap, c.Rate = 3, -1 }), Deps{Table: newTestTable(t, c), Lookup: f.Lookup, Now: c.Now})
 	for i := range 5 {
 		p.Request(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
 	}
@@ -216,7 +216,7 @@ func TestPTRRate(t *testing.T) {
 	for i := range 4 {
 		f.answers[netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String()] = nil
 	}
-	p := New(Config{Lookup: f.Lookup, Rate: 10}, resolver.NewTable(resolver.TableConfig{}))
+	p := New(config(func(c *Config) { c.Rate = 10 }), Deps{Table: resolver.NewTable(resolver.TableConfig{}), Lookup: f.Lookup})
 	start := time.Now()
 	for i := range 4 {
 		p.Request(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
@@ -228,7 +228,7 @@ func TestPTRRate(t *testing.T) {
 		t.Errorf("4 lookups at 10/s took %v", d)
 	}
 
-	p = New(Config{Lookup: f.Lookup, Rate: 2}, resolver.NewTable(resolver.TableConfig{}))
+	p = New(config(func(c *Config) { c.Rate = 2 }), Deps{Table: resolver.NewTable(resolver.TableConfig{}), Lookup: f.Lookup})
 	start = time.Now()
 	for i := range 4 {
 		p.Request(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
@@ -241,7 +241,7 @@ func TestPTRRate(t *testing.T) {
 }
 
 func TestPTRRunTwice(t *testing.T) {
-	p := New(Config{}, resolver.NewTable(resolver.TableConfig{}))
+	p := New(DefaultConfig(), Deps{Table: resolver.NewTable(resolver.TableConfig{})})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -294,5 +294,26 @@ func TestHostName(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("hostName(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestNewRefusesUnusableConfig: settings no Resolver can run with (a Config
+// that did not start from DefaultConfig: no workers, a rate of 0) are
+// refused when it is made, with the setting named.
+func TestNewRefusesUnusableConfig(t *testing.T) {
+	tab := resolver.NewTable(resolver.TableConfig{})
+	for name, cfg := range map[string]Config{
+		"Workers 0": {},
+		"Rate 0":    config(func(c *Config) { c.Rate = 0 }),
+		"Timeout 0": config(func(c *Config) { c.Timeout = 0 }),
+	} {
+		func() {
+			defer func() {
+				if msg, _ := recover().(string); !strings.Contains(msg, name) {
+					t.Errorf("New with %s: panic %q, want one naming it", name, msg)
+				}
+			}()
+			New(cfg, Deps{Table: tab})
+		}()
 	}
 }
