@@ -120,9 +120,12 @@ mariadb:
 # Every test: formatting, vet, and the race-enabled suite (unit, real
 # captures, real MariaDB, live capture on a veth pair, short fuzz runs),
 # then the unit tests again as arm64 code under qemu, then the Debian
-# packages (test-deb).
+# packages (test-deb). -tags e2e adds cmd's end-to-end tests (the files
+# cmd/*_e2e_test.go: the built binary, veth, browser, private MariaDB
+# servers, floods, make install), which a plain go test ./cmd leaves out to
+# stay quick; TestE2ETag in cmd checks that the two lines here keep it.
 test: deps mariadb lint
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m -tags e2e ./...
 	$(MAKE) fuzz-short
 	$(MAKE) test-arm64
 	$(MAKE) test-deb
@@ -165,7 +168,7 @@ fuzz-short:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
 
 # Speed, as BENCHMARKS.md reports it: every Go benchmark with -benchmem (each
 # stage and the whole pipeline), then the whole-process comparison with

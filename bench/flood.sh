@@ -17,8 +17,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 NETMON_FLOOD_N="${N:-1000000}" NETMON_FLOOD_RSS_MB="${RSS_MB:-300}" \
-	go test -count 1 -timeout 30m -run '^TestFlood$' -v ./cmd
+	go test -tags e2e -count 1 -timeout 30m -run '^TestFlood$' -v ./cmd
 NETMON_LANFLOOD_LOCAL="${LOCAL:-1000000}" NETMON_LANFLOOD_REMOTE="${REMOTE:-1000000}" \
 NETMON_LANFLOOD_SNI="${SNI:-1000000}" NETMON_LANFLOOD_SNI_RATE="${SNI_RATE:-10000}" \
 NETMON_LANFLOOD_RSS_MB="${RSS_MB:-300}" \
-	go test -count 1 -timeout 30m -run '^TestLANFlood$' -v ./cmd
+	go test -tags e2e -count 1 -timeout 30m -run '^TestLANFlood$' -v ./cmd

@@ -121,7 +121,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-			binary, "run", "-i", "lo", "--dsn", dsn, "--no-ptr", "--state-dir", state)
+			netmonBinary(t), "run", "-i", "lo", "--dsn", dsn, "--no-ptr", "--state-dir", state)
 		out, err := cmd.CombinedOutput()
 		ee, ok := err.(*exec.ExitError)
 		if !ok || ee.ExitCode() != 1 {

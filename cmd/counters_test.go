@@ -1,8 +1,10 @@
 package cmd
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -93,4 +95,23 @@ func TestMetricsCounterTables(t *testing.T) {
 		}
 	}
 	t.Logf("%d table counters, %d nonzero, in /metrics and the exit log", n, nonzero)
+}
+
+func parseMetrics(t *testing.T, r io.Reader) map[string]float64 {
+	t.Helper()
+	m := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		m[line[:i]] = v
+	}
+	return m
 }

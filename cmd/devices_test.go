@@ -356,7 +356,7 @@ func TestDevicesHostileNames(t *testing.T) {
 	run := func(args ...string) string {
 		t.Helper()
 		var out, errb bytes.Buffer
-		cmd := exec.Command(binary, args...)
+		cmd := exec.Command(netmonBinary(t), args...)
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("netmon %v: %v\n%s", args, err, errb.String())

@@ -320,3 +320,43 @@ func TestFileSizes(t *testing.T) {
 		t.Errorf("%s, more than %d: split it by job", o, maxFileLines)
 	}
 }
+
+// TestE2ETag keeps the end-to-end tests findable and run: a test file of cmd
+// carries the e2e build tag exactly when its name ends in _e2e_test.go, and
+// make test (which CI runs) vets and runs the suite with -tags e2e, so that
+// leaving them out of a quick go test ./cmd leaves them out of nothing else.
+func TestE2ETag(t *testing.T) {
+	files, err := filepath.Glob("*_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tagged := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hasTag := bytes.HasPrefix(data, []byte("//go:build e2e\n"))
+		if named := strings.HasSuffix(f, "_e2e_test.go"); hasTag != named {
+			t.Errorf("%s: build tag e2e %v, name ending in _e2e_test.go %v: want both or neither", f, hasTag, named)
+		}
+		if hasTag {
+			tagged++
+		}
+	}
+	if tagged == 0 {
+		t.Error("no file carries the e2e build tag")
+	}
+	mk, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^\t\$\(GO\) test -race .*-tags e2e .*\./\.\.\.$`),
+		regexp.MustCompile(`(?m)^\t\$\(GO\) vet -tags e2e \./\.\.\.$`),
+	} {
+		if !want.Match(mk) {
+			t.Errorf("the Makefile has no line matching %s: make test would leave the e2e tests out", want)
+		}
+	}
+}

@@ -57,7 +57,7 @@ func freeAddr(t testing.TB) string {
 func replayWatched(t *testing.T, capture []byte, ready func(map[string]float64) bool, args ...string) (map[string]float64, string, int) {
 	t.Helper()
 	listen := freeAddr(t)
-	cmd := exec.Command(binary, append(append([]string{"replay", "--no-ptr", "--listen", listen}, args...), "-")...)
+	cmd := exec.Command(netmonBinary(t), append(append([]string{"replay", "--no-ptr", "--listen", listen}, args...), "-")...)
 	cmd.Stdin = nil
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -149,7 +149,7 @@ func TestReplayUnknownLinkType(t *testing.T) {
 		}
 	}
 	// The same frame through standard input.
-	cmd := exec.Command(binary, "replay", "--db", filepath.Join(t.TempDir(), "n.db"), "--no-ptr", "-")
+	cmd := exec.Command(netmonBinary(t), "replay", "--db", filepath.Join(t.TempDir(), "n.db"), "--no-ptr", "-")
 	cmd.Stdin = bytes.NewReader(pcapngOf(layers.LinkType(147), oneTCP(t), uint64(time.Now().UnixNano())))
 	out, _ := cmd.CombinedOutput()
 	r := result{code: cmd.ProcessState.ExitCode(), stderr: string(out)}
@@ -256,7 +256,7 @@ func TestLimits(t *testing.T) {
 		t.Helper()
 		dir := t.TempDir()
 		db, state := filepath.Join(dir, "n.db"), filepath.Join(dir, "state")
-		cmd := exec.Command(binary, args...)
+		cmd := exec.Command(netmonBinary(t), args...)
 		cmd.Env = append(os.Environ(), append([]string{"NETMON_DB=" + db, "NETMON_STATE_DIR=" + state, "NETMON_DSN="}, env...)...)
 		out, _ := cmd.CombinedOutput()
 		for _, p := range []string{db, state} {
@@ -354,7 +354,7 @@ func TestFileCaps(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			db, state := filepath.Join(dir, "n.db"), filepath.Join(dir, "state")
-			cmd := exec.Command(binary, tc.args...)
+			cmd := exec.Command(netmonBinary(t), tc.args...)
 			cmd.Env = append(os.Environ(), "NETMON_DB="+db, "NETMON_STATE_DIR="+state, "NETMON_DSN=")
 			out, _ := cmd.CombinedOutput()
 			r := result{code: cmd.ProcessState.ExitCode(), stderr: string(out)}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,9 +22,36 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// binary is netmon built once for the tests that need a separate process
-// (standard input, another user, another network namespace).
-var binary string
+// binDir holds this run's state, default database and, once a test asks
+// for it, the netmon binary.
+var binDir string
+
+var (
+	binaryOnce sync.Once
+	binary     string
+	binaryErr  error
+)
+
+// netmonBinary is netmon built for the tests that need a separate process
+// (standard input, another user, another network namespace, a process's
+// peak memory): built once, by the first test that asks, so that a run of
+// tests that need none (go test ./cmd -run Config) does not wait for it.
+func netmonBinary(t testing.TB) string {
+	t.Helper()
+	binaryOnce.Do(func() {
+		path := filepath.Join(binDir, "netmon")
+		build := exec.Command("go", "build", "-o", path, "./netmon")
+		if out, err := build.CombinedOutput(); err != nil {
+			binaryErr = fmt.Errorf("build netmon: %v\n%s", err, out)
+			return
+		}
+		binary = path
+	})
+	if binaryErr != nil {
+		t.Fatal(binaryErr)
+	}
+	return binary
+}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -32,7 +60,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "netmon")
+	binDir = dir
 	// Every command under test spools under this run's own directory, not
 	// /var/lib/netmon, so test runs never share (and lock) a spool.
 	os.Setenv("NETMON_STATE_DIR", filepath.Join(dir, "state"))
@@ -52,12 +80,6 @@ func TestMain(m *testing.M) {
 	noConfig.Close()
 	os.Chmod(noConfig.Name(), 0o644)
 	os.Setenv("NETMON_CONFIG", noConfig.Name())
-	build := exec.Command("go", "build", "-o", binary, "./netmon")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build netmon:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Remove(noConfig.Name())

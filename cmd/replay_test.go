@@ -221,7 +221,7 @@ func TestReplayFilesAndStdin(t *testing.T) {
 	netmon(t, "replay", "--dsn", dsn, "--agent", "both", "--no-ptr", a, b).mustSucceed(t)
 	netmon(t, "replay", "--dsn", dsn, "--agent", "a", "--no-ptr", a).mustSucceed(t)
 
-	cmd := exec.Command(binary, "replay", "--dsn", dsn, "--agent", "b", "--no-ptr", "-")
+	cmd := exec.Command(netmonBinary(t), "replay", "--dsn", dsn, "--agent", "b", "--no-ptr", "-")
 	f, err := os.Open(b)
 	if err != nil {
 		t.Fatal(err)

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package cmd
 
 import (
@@ -105,7 +107,7 @@ func TestFlood(t *testing.T) {
 
 	// The binary, not execute: its peak resident memory is the figure.
 	start = time.Now()
-	cmd := exec.Command(binary, "replay", "--dsn", dsn, "--agent", "flood", "--no-ptr", fw.Path)
+	cmd := exec.Command(netmonBinary(t), "replay", "--dsn", dsn, "--agent", "flood", "--no-ptr", fw.Path)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, out)

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package cmd
 
 import (
@@ -134,7 +136,7 @@ func (r floodRun) counter(key string) int64 {
 func replayFlood(t *testing.T, dsn, agent, file string) floodRun {
 	t.Helper()
 	start := time.Now()
-	cmd := exec.Command(binary, "replay", "--dsn", dsn, "--agent", agent, "--no-ptr", file)
+	cmd := exec.Command(netmonBinary(t), "replay", "--dsn", dsn, "--agent", agent, "--no-ptr", file)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, out)

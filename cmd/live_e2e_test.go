@@ -1,7 +1,8 @@
+//go:build e2e
+
 package cmd
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -9,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,24 +17,6 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
 )
-
-// syncBuffer collects a process's output while the test polls it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // liveSensor is `netmon run` capturing inside a network namespace.
 type liveSensor struct {
@@ -50,7 +32,7 @@ func startSensor(t *testing.T, ns string, ready func() bool, args ...string) *li
 	t.Helper()
 	s := &liveSensor{logs: &syncBuffer{}, exited: make(chan error, 1)}
 	// ip netns exec execs netmon in place, so the PID is netmon's.
-	s.cmd = exec.Command("ip", append([]string{"netns", "exec", ns, binary, "run"}, args...)...)
+	s.cmd = exec.Command("ip", append([]string{"netns", "exec", ns, netmonBinary(t), "run"}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -179,15 +161,6 @@ func TestLiveVeth(t *testing.T) {
 		t.Errorf("live totals differ from a replay of %s (-replay +live):\n%s", file, d)
 	}
 	t.Logf("live: %d rows; sensor said: %s", len(live), lastLogLine(logs.String()))
-}
-
-func stripAgent(rows []dbRow) []dbRow {
-	out := make([]dbRow, len(rows))
-	for i, r := range rows {
-		r.Agent = ""
-		out[i] = r
-	}
-	return out
 }
 
 func clientTotals(rows []dbRow) map[string][2]uint64 {
