@@ -1,5 +1,7 @@
 package capture
 
+import "hash/maphash"
+
 // The first bytes a client sends on a connection name its server: the TLS
 // ClientHello's server_name, the HTTP request's Host, the QUIC Initial's
 // SNI. The resolver reads them, so the Decoder must copy them; copying every
@@ -36,10 +38,18 @@ type flowStart struct {
 
 // flowStarts tracks the TCP connections whose first client bytes are being
 // copied. It is used by the Decoder's goroutine only.
+//
+// The table is keyed by a 64-bit hash of the connection's startKey, seeded
+// per process: a slot takes 24 bytes instead of 56, 0.5 MiB instead of
+// 1.3 at the default 16,384 connections. Two connections that shared a
+// hash would share an entry and one might lose its name; among 16,384
+// connections that happens with a chance of about 1 in 10^11, and nobody
+// outside can aim for it without the seed.
 type flowStarts struct {
 	limit     uint32 // FlowStartBytes
 	max       int    // MaxFlowStarts
-	m         map[startKey]flowStart
+	m         map[uint64]flowStart
+	seed      maphash.Seed
 	lastSweep int64
 	// lastDone is the last connection looked up, when it copies nothing
 	// any more: the segments of an upload come in a row, and comparing a
@@ -47,12 +57,15 @@ type flowStarts struct {
 	lastDone    startKey
 	hasLastDone bool
 	// scratch of evict
-	scratch, scratch2 []startKey
+	scratch, scratch2 []uint64
 }
 
 func newFlowStarts(limit, max int) *flowStarts {
-	return &flowStarts{limit: uint32(limit), max: max, m: make(map[startKey]flowStart)}
+	return &flowStarts{limit: uint32(limit), max: max, m: make(map[uint64]flowStart), seed: maphash.MakeSeed()}
 }
+
+// key is the table's key for one direction of a connection.
+func (fs *flowStarts) key(k startKey) uint64 { return maphash.Comparable(fs.seed, k) }
 
 // namePort reports whether port is one of DecoderConfig.NamePorts.
 func (d *Decoder) namePort(port uint16) bool {
@@ -82,10 +95,11 @@ func (d *Decoder) keepStart(p *Packet, payload []byte) bool {
 	}
 	ts := p.TS.UnixNano()
 	fs.sweep(ts)
-	k := startKey{src: p.Src.As16(), dst: p.Dst.As16(), sport: p.SrcPort, dport: p.DstPort}
-	if fs.hasLastDone && !syn && !end && k == fs.lastDone {
+	sk := startKey{src: p.Src.As16(), dst: p.Dst.As16(), sport: p.SrcPort, dport: p.DstPort}
+	if fs.hasLastDone && !syn && !end && sk == fs.lastDone {
 		return false
 	}
+	k := fs.key(sk)
 	e, ok := fs.m[k]
 	seq := p.Seq
 	if syn {
@@ -149,7 +163,7 @@ func (d *Decoder) keepStart(p *Packet, payload []byte) bool {
 	case !ok || e != before:
 		fs.m[k] = e
 	}
-	fs.lastDone, fs.hasLastDone = k, e.done && !end
+	fs.lastDone, fs.hasLastDone = sk, e.done && !end
 	return keep
 }
 

@@ -9,7 +9,7 @@ import "testing"
 func TestFlowStartsTieredEviction(t *testing.T) {
 	d := &Decoder{}
 	fs := newFlowStarts(DefaultFlowStartBytes, 640)
-	key := func(i int) startKey { return startKey{sport: uint16(i), dport: 443} }
+	key := func(i int) uint64 { return fs.key(startKey{sport: uint16(i), dport: 443}) }
 	started := key(60000)
 	fs.m[started] = flowStart{first: true, syn: true, last: 1}
 	for i := range 100 {
