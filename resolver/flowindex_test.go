@@ -13,8 +13,8 @@ import (
 func TestFlowIndexMatchesMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	keyOf := func(n int) nameFlowKey {
-		return nameFlowKey{a: netip.AddrFrom4([4]byte{10, 0, byte(n >> 8), byte(n)}),
-			b: netip.MustParseAddr("192.0.2.1"), pa: uint16(n), pb: 443, proto: 6}
+		return nameFlowKey{a: netip.AddrFrom4([4]byte{10, 0, byte(n >> 8), byte(n)}).As16(),
+			b: netip.MustParseAddr("192.0.2.1").As16(), pa: uint16(n), pb: 443, proto: 6}
 	}
 	x := newFlowIndex()
 	var entries []nameFlow

@@ -46,17 +46,30 @@ const dotPort = 853
 
 // nameFlowKey is a TCP or UDP flow in both directions: the lower endpoint
 // first.
+// The addresses are held as 16 bytes (IPv4 mapped), not as netip.Addr,
+// whose zone pointer makes it 24: the key is 40 bytes instead of 56, for
+// each of up to Flows entries, and holds no pointer.
 type nameFlowKey struct {
-	a, b   netip.Addr
+	a, b   [16]byte
 	pa, pb uint16
 	proto  uint8
+	v6     bool // a and b are IPv6 addresses, else IPv4
 }
 
 func nameKeyOf(p *capture.Packet) nameFlowKey {
+	v6 := !p.Src.Is4()
 	if c := p.Src.Compare(p.Dst); c < 0 || c == 0 && p.SrcPort <= p.DstPort {
-		return nameFlowKey{a: p.Src, b: p.Dst, pa: p.SrcPort, pb: p.DstPort, proto: p.Proto}
+		return nameFlowKey{a: p.Src.As16(), b: p.Dst.As16(), pa: p.SrcPort, pb: p.DstPort, proto: p.Proto, v6: v6}
 	}
-	return nameFlowKey{a: p.Dst, b: p.Src, pa: p.DstPort, pb: p.SrcPort, proto: p.Proto}
+	return nameFlowKey{a: p.Dst.As16(), b: p.Src.As16(), pa: p.DstPort, pb: p.SrcPort, proto: p.Proto, v6: v6}
+}
+
+// addr is one of the key's addresses as a netip.Addr.
+func (k *nameFlowKey) addr(a [16]byte) netip.Addr {
+	if k.v6 {
+		return netip.AddrFrom16(a)
+	}
+	return netip.AddrFrom16(a).Unmap()
 }
 
 // lruStep is how stale a flow's place in the LRU list may get before a
@@ -87,17 +100,17 @@ type nameFlow struct {
 // fromClient reports whether p goes from the flow's client to its server.
 func (f *nameFlow) fromClient(p *capture.Packet) bool {
 	if f.clientA {
-		return p.SrcPort == f.key.pa && p.Src == f.key.a
+		return p.SrcPort == f.key.pa && p.Src.As16() == f.key.a
 	}
-	return p.SrcPort == f.key.pb && p.Src == f.key.b
+	return p.SrcPort == f.key.pb && p.Src.As16() == f.key.b
 }
 
 // server returns the end the flow's client opened it to.
 func (f *nameFlow) server() (netip.Addr, uint16) {
 	if f.clientA {
-		return f.key.b, f.key.pb
+		return f.key.addr(f.key.b), f.key.pb
 	}
-	return f.key.a, f.key.pa
+	return f.key.addr(f.key.a), f.key.pa
 }
 
 // firstBytes holds what a pending flow has sent so far, when its first
@@ -237,7 +250,7 @@ func (l *Learner) openFlow(k nameFlowKey, p *capture.Packet, ts int64) (int32, b
 	fromSrc := syn || !(p.SrcPort < 1024 && p.SrcPort < p.DstPort)
 	// Without a SYN, a packet from the well-known port is a server's, of a
 	// connection that began before netmon.
-	f.clientA = fromSrc == (k.a == p.Src && k.pa == p.SrcPort)
+	f.clientA = fromSrc == (k.a == p.Src.As16() && k.pa == p.SrcPort)
 	if syn {
 		f.base, f.based, f.synBase = p.Seq+1, true, true
 	}
