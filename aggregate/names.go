@@ -10,7 +10,6 @@ import (
 	"slices"
 
 	"github.com/netmon/netmon/capture"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -82,7 +81,7 @@ func (w *Windows) drainNames(res *Window) {
 	if len(w.drainBuf) == 0 {
 		return
 	}
-	res.Names = append([]resolver.Record(nil), w.drainBuf...)
+	res.Names = append([]source.Record(nil), w.drainBuf...)
 	for _, rec := range w.drainBuf {
 		if !rec.Source.Definite() {
 			continue

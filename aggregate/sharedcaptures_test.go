@@ -9,6 +9,7 @@ import (
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/capture/capturetest"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/addrtable"
 	"github.com/netmon/netmon/resolver/localnet"
 	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/source"
@@ -24,7 +25,7 @@ func replayRows(t *testing.T, file string) []Row {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	tab := resolver.NewTable(resolver.TableConfig{Now: func() time.Time { return time.Unix(0, 0) }})
+	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: func() time.Time { return time.Unix(0, 0) }})
 	learner := resolver.NewLearner(resolver.LearnerConfig{}, tab)
 	classifier := resolver.NewClassifier(localnet.New(nil))
 	w := New(DefaultConfig(), Deps{Names: tab})

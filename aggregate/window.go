@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/netmon/netmon/devices"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/source"
 )
@@ -27,7 +26,7 @@ type Window struct {
 	Rows []Row
 	// Names are the address → name mappings learned or changed since the
 	// previous window, for dns_records.
-	Names []resolver.Record
+	Names []source.Record
 	// Corrections rename rows already written under a guess (a PTR name or
 	// the address literal) once a definite name for that address is known.
 	Corrections []Correction

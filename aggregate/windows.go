@@ -9,8 +9,8 @@ import (
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/devices"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/nickname"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // Config sets how windows are cut and bounded.
@@ -67,8 +67,8 @@ func DefaultConfig() Config {
 
 // Names is what the windows need from the address table.
 type Names interface {
-	Lookup(client, remote netip.Addr) (resolver.Record, bool)
-	Drain(dst []resolver.Record) []resolver.Record
+	Lookup(client, remote netip.Addr) (source.Record, bool)
+	Drain(dst []source.Record) []source.Record
 }
 
 // PTRRequester starts a background reverse lookup; it must never block.
@@ -206,7 +206,7 @@ type Windows struct {
 
 	guessed   map[netip.Addr]string // address → guessed domain written for it
 	guessFIFO []netip.Addr          // eviction order of guessed
-	drainBuf  []resolver.Record
+	drainBuf  []source.Record
 	closing   []*window // scratch of closeUntil
 
 	// known holds the busiest clients of the windows closed so far, with

@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/netmon/netmon/capture"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/source"
 )
@@ -20,22 +19,22 @@ import (
 // fakeNames is a name table the test controls.
 type fakeNames struct {
 	mu      sync.Mutex
-	names   map[netip.Addr]resolver.Record
-	pending []resolver.Record
+	names   map[netip.Addr]source.Record
+	pending []source.Record
 	lookups int
 }
 
-func newFakeNames() *fakeNames { return &fakeNames{names: map[netip.Addr]resolver.Record{}} }
+func newFakeNames() *fakeNames { return &fakeNames{names: map[netip.Addr]source.Record{}} }
 
 func (f *fakeNames) learn(addr, domain string, src source.Source) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	rec := resolver.Record{Addr: netip.MustParseAddr(addr), Domain: domain, Source: src}
+	rec := source.Record{Addr: netip.MustParseAddr(addr), Domain: domain, Source: src}
 	f.names[rec.Addr] = rec
 	f.pending = append(f.pending, rec)
 }
 
-func (f *fakeNames) Lookup(_, remote netip.Addr) (resolver.Record, bool) {
+func (f *fakeNames) Lookup(_, remote netip.Addr) (source.Record, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lookups++
@@ -43,7 +42,7 @@ func (f *fakeNames) Lookup(_, remote netip.Addr) (resolver.Record, bool) {
 	return r, ok
 }
 
-func (f *fakeNames) Drain(dst []resolver.Record) []resolver.Record {
+func (f *fakeNames) Drain(dst []source.Record) []source.Record {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	dst = append(dst, f.pending...)

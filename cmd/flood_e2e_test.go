@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/addrtable"
 )
 
 // floodRate is the packets per second of packet time each flood sends:
@@ -131,8 +131,8 @@ func TestFlood(t *testing.T) {
 
 	if m := regexp.MustCompile(`table_entries=(\d+)`).FindStringSubmatch(string(out)); m == nil {
 		t.Error("no table_entries in the log")
-	} else if v, _ := strconv.Atoi(m[1]); v > resolver.DefaultTableConfig().Cap {
-		t.Errorf("name table holds %d addresses, over its cap %d", v, resolver.DefaultTableConfig().Cap)
+	} else if v, _ := strconv.Atoi(m[1]); v > addrtable.DefaultConfig().Cap {
+		t.Errorf("name table holds %d addresses, over its cap %d", v, addrtable.DefaultConfig().Cap)
 	}
 
 	// The real device's packets, every one, per server; the HTTP flow

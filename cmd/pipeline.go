@@ -16,6 +16,7 @@ import (
 	"github.com/netmon/netmon/cmd/internal/telemetry"
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/addrtable"
 	"github.com/netmon/netmon/resolver/localnet"
 	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/ptr"
@@ -92,7 +93,7 @@ const (
 func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out windowStore, log *slog.Logger) (pipelineResult, error) {
 	var res pipelineResult
 
-	table := resolver.NewTable(resolver.TableConfig{})
+	table := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
 	learner := resolver.NewLearner(resolver.LearnerConfig{DNSMatch: cfg.DNSMatch}, table)
 	local := localnet.New(cfg.Local)
 	classifier := resolver.NewClassifier(local)

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"github.com/netmon/netmon/resolver/addrtable"
 	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
 
 	"testing"
@@ -12,7 +13,7 @@ import (
 // already have their name: a table lookup and a pointer set. It must not
 // allocate.
 func BenchmarkLearnNamedFlow(b *testing.B) {
-	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	const flows = 64
 	for i := range flows {
 		l.Learn(batch(seg(0, dev, web, devPrt+uint16(i), 443, syn, 0, nil),
@@ -40,7 +41,7 @@ func BenchmarkLearnNamedFlow(b *testing.B) {
 // BenchmarkLearnNewFlow is the learner's cost of a new TLS connection:
 // SYN, SYN-ACK, ACK and a one-segment ClientHello, a name already known.
 func BenchmarkLearnNewFlow(b *testing.B) {
-	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	hello := fbt.GoClientHello(b, "www.example.com")
 	bt := batch(seg(0, dev, web, 0, 443, syn, 0, nil), seg(1, web, dev, 443, 0, synack, 0, nil),
 		seg(2, dev, web, 0, 443, ack, 1, nil), seg(3, dev, web, 0, 443, ack, 1, hello))

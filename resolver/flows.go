@@ -420,7 +420,7 @@ func (l *Learner) conclude(f *nameFlow, st firstbytes.Status, raw []byte, src so
 		return
 	}
 	server, _ := f.server()
-	l.table.Learn(Record{TS: time.Unix(0, f.last).UTC(), Addr: server, Domain: f.name.Domain, Source: src}, 0)
+	l.table.Learn(source.Record{TS: time.Unix(0, f.last).UTC(), Addr: server, Domain: f.name.Domain, Source: src}, 0)
 }
 
 // unnamed settles a flow without a name of its own, counting it under

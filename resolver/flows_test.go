@@ -1,10 +1,10 @@
 package resolver
 
 import (
+	"github.com/netmon/netmon/resolver/addrtable"
 	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
 	"github.com/netmon/netmon/resolver/nickname"
 
-	"fmt"
 	"net/netip"
 	"runtime"
 	"testing"
@@ -59,7 +59,7 @@ func TestFlowNamedByClientHello(t *testing.T) {
 	rec := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "Split.Example.COM", Pad: 600}))
 	a, b := rec[:400], rec[400:]
 	const isn = 1000
-	tab := NewTable(TableConfig{Now: func() time.Time { return t0 }})
+	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: func() time.Time { return t0 }})
 	l := NewLearner(LearnerConfig{}, tab)
 	bt := batch(
 		seg(0, dev, web, devPrt, 443, syn, isn, nil),
@@ -84,7 +84,7 @@ func TestFlowNamedByClientHello(t *testing.T) {
 	if n.Source != source.SNI || n.Outer || n.Nickname != "" {
 		t.Errorf("name %+v, want plain SNI", *n)
 	}
-	if d := cmp.Diff([]Record{{TS: t0.Add(23 * time.Millisecond), Addr: web, Domain: "split.example.com", Source: source.SNI}},
+	if d := cmp.Diff([]source.Record{{TS: t0.Add(23 * time.Millisecond), Addr: web, Domain: "split.example.com", Source: source.SNI}},
 		learned(tab), cmpOpts); d != "" {
 		t.Errorf("table (-want +got):\n%s", d)
 	}
@@ -116,7 +116,7 @@ func TestFlowNamedByClientHello(t *testing.T) {
 // A capture that starts at the ClientHello (no SYN), over IPv6; and HTTP
 // whose request head spans two segments.
 func TestFlowWithoutHandshake(t *testing.T) {
-	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	req := []byte("GET /index.html HTTP/1.1\r\nUser-Agent: test\r\nHost: www.example.org\r\n\r\n")
 	bt := batch(
 		seg(0, dev6, web6, devPrt, 443, ack, 5, fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "v6.example"}))),
@@ -156,7 +156,7 @@ func TestFlowUnnamed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab := NewTable(TableConfig{})
+			tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
 			l := NewLearner(LearnerConfig{}, tab)
 			bt := batch(seg(0, dev, web, devPrt, tt.port, syn, 0, nil), seg(1, dev, web, devPrt, tt.port, ack, 1, tt.payload),
 				seg(2, web, dev, tt.port, devPrt, ack, 1, nil))
@@ -185,7 +185,7 @@ func TestFlowNamedByQUIC(t *testing.T) {
 	dcid := []byte{8, 7, 6, 5, 4, 3, 2, 1}
 	i0 := fbt.QUICInitial(t, fbt.InitialOpts{Version: fbt.QUICv1, DCID: dcid, PNLen: 1, Frames: fbt.CryptoFrame(0, hello[:1000]), PadTo: 1150})
 	i1 := fbt.QUICInitial(t, fbt.InitialOpts{Version: fbt.QUICv1, DCID: dcid, PN: 1, PNLen: 1, Frames: fbt.CryptoFrame(1000, hello[1000:]), PadTo: 1150})
-	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	bt := batch(dgram(0, dev, web, devPrt, 443, i0), dgram(10, web, dev, 443, devPrt, nil),
 		dgram(11, dev, web, devPrt, 443, i1), dgram(20, web, dev, 443, devPrt, nil))
 	l.Learn(bt)
@@ -214,7 +214,7 @@ func TestFlowNamedByQUIC(t *testing.T) {
 // Port 853 is DNS over TLS (or over QUIC): named by its SNI when it has
 // one, nicknamed by its port always, even when seen mid-stream.
 func TestFlowDNSOverTLS(t *testing.T) {
-	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	bt := batch(
 		seg(0, dev, web, devPrt, 853, syn, 0, nil),
 		seg(1, dev, web, devPrt, 853, ack, 1, fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "dns.google"}))),
@@ -238,7 +238,7 @@ func TestFlowDNSOverTLS(t *testing.T) {
 // first, idle flows forgotten, a wait that ends, buffers bounded.
 func TestFlowBounds(t *testing.T) {
 	t.Run("cap", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{Flows: 2}, NewTable(TableConfig{}))
+		l := NewLearner(LearnerConfig{Flows: 2}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 		for i := range 3 {
 			l.Learn(batch(seg(i, dev, web, devPrt+uint16(i), 443, syn, 0, nil)))
 		}
@@ -254,7 +254,7 @@ func TestFlowBounds(t *testing.T) {
 		}
 	})
 	t.Run("idle", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{FlowIdle: time.Minute}, NewTable(TableConfig{}))
+		l := NewLearner(LearnerConfig{FlowIdle: time.Minute}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 		l.Learn(batch(seg(0, dev, web, devPrt, 443, syn, 0, nil), seg(1, dev, web, devPrt, 443, ack, 1,
 			fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "idle.example"})))))
 		l.Learn(batch(seg(30_000, dev, web, devPrt+1, 443, fin, 0, nil))) // not followed: no SYN, no bytes
@@ -270,7 +270,7 @@ func TestFlowBounds(t *testing.T) {
 		}
 	})
 	t.Run("wait", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+		l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 		var ps []capture.Packet
 		ps = append(ps, seg(0, dev, web, devPrt, 443, syn, 0, nil))
 		for i := range maxPendingPackets + 5 {
@@ -283,7 +283,7 @@ func TestFlowBounds(t *testing.T) {
 		}
 	})
 	t.Run("buffers", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{FlowBuffers: 1}, NewTable(TableConfig{}))
+		l := NewLearner(LearnerConfig{FlowBuffers: 1}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 		rec := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "b.example"}))
 		l.Learn(batch(seg(0, dev, web, devPrt, 443, ack, 1, rec[:20]), seg(1, dev, web, devPrt+1, 443, ack, 1, rec[:20])))
 		if s := l.Stats(); s.FlowBuffersFull != 1 || l.ft.buffering != 1 {
@@ -295,7 +295,7 @@ func TestFlowBounds(t *testing.T) {
 		}
 	})
 	t.Run("first bytes past FlowBytes", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{FlowBytes: 1024}, NewTable(TableConfig{}))
+		l := NewLearner(LearnerConfig{FlowBytes: 1024}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 		rec := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "huge.example", Pad: 3000}), 500)
 		var ps []capture.Packet
 		for off := 0; off < len(rec); off += 400 {
@@ -310,7 +310,7 @@ func TestFlowBounds(t *testing.T) {
 
 // The per-packet cost of a flow that has its name: no allocation.
 func TestNamedFlowDoesNotAllocate(t *testing.T) {
-	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	l.Learn(batch(seg(0, dev, web, devPrt, 443, syn, 0, nil), seg(1, dev, web, devPrt, 443, ack, 1,
 		fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "alloc.example"})))))
 	bt := batch(seg(2, web, dev, 443, devPrt, ack, 1, nil), seg(3, dev, web, devPrt, 443, ack, 1, nil))
@@ -341,62 +341,18 @@ func TestLearnSVCBHints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab := NewTable(TableConfig{})
+	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
 	l := NewLearner(LearnerConfig{}, tab)
 	l.Learn(batch(udpPacket(t0, msg)))
-	svcb := func(a string) Record {
-		return Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "www.example.com", Source: source.SVCB}
+	svcb := func(a string) source.Record {
+		return source.Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "www.example.com", Source: source.SVCB}
 	}
-	want := []Record{svcb("198.51.100.1"), svcb("198.51.100.2"), svcb("2001:db8::1")}
+	want := []source.Record{svcb("198.51.100.1"), svcb("198.51.100.2"), svcb("2001:db8::1")}
 	if d := cmp.Diff(want, learned(tab), cmpOpts); d != "" {
 		t.Errorf("learned (-want +got):\n%s", d)
 	}
 	if s := l.Stats(); s.SVCBHints != 3 || s.Addresses != 3 {
 		t.Errorf("stats %+v, want 3 hints", s)
-	}
-}
-
-// Each client's own DNS answer names a shared address for that client;
-// a client with no answer of its own gets the latest any client got.
-func TestTableClientViews(t *testing.T) {
-	c := newClock()
-	tab := newTestTable(t, c)
-	a := netip.MustParseAddr("198.51.100.9")
-	tab.LearnFor(dev, dnsRec(t0, a.String(), "one.example"), 0)
-	tab.LearnFor(dev2, dnsRec(t0, a.String(), "two.example"), 0)
-	other := netip.MustParseAddr("192.168.1.99")
-	for _, tt := range []struct {
-		client netip.Addr
-		want   string
-	}{{dev, "one.example"}, {dev2, "two.example"}, {other, "two.example"}, {netip.Addr{}, "two.example"}} {
-		if r, ok := tab.Lookup(tt.client, a); !ok || r.Domain != tt.want {
-			t.Errorf("Lookup(%v) = %q, want %q", tt.client, r.Domain, tt.want)
-		}
-	}
-	// A name from a flow does not change a client's view, and the known
-	// answer is refreshed without allocating.
-	tab.Learn(sniRec(t0, a.String(), "sni.example"), 0)
-	if r, _ := tab.Lookup(dev, a); r.Domain != "one.example" {
-		t.Errorf("a flow's name changed the client's view: %q", r.Domain)
-	}
-	if !tab.refresh(dev2, a, []byte("two.example"), source.DNS, 0) {
-		t.Error("a known answer for a known client is not refreshed")
-	}
-	if tab.refresh(dev, a, []byte("one.example"), source.DNS, 0) {
-		t.Error("refreshed an answer that changes the address's latest name")
-	}
-	if tab.refresh(other, a, []byte("two.example"), source.DNS, 0) {
-		t.Error("a client without a view refreshed: its view would be lost")
-	}
-	// The views are bounded per address.
-	for i := range maxViews + 2 {
-		tab.LearnFor(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), dnsRec(t0, a.String(), "many.example"), 0)
-	}
-	if s := tab.Stats(); s.ViewsEvicted != 4 {
-		t.Errorf("views evicted %d, want 4", s.ViewsEvicted)
-	}
-	if r, _ := tab.Lookup(dev, a); r.Domain != "many.example" {
-		t.Errorf("an evicted view still answers: %q", r.Domain)
 	}
 }
 
@@ -410,7 +366,7 @@ func TestFlowMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	l := NewLearner(LearnerConfig{}, NewTable(TableConfig{}))
+	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	hello := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "mem.example"}))
 	bt := batch(seg(0, dev, web, 0, 443, syn, 0, nil), seg(1, dev, web, 0, 443, ack, 1, hello))
 	for i := range n {
@@ -430,31 +386,5 @@ func TestFlowMemory(t *testing.T) {
 	}
 	if per > 350 && !raceEnabled {
 		t.Errorf("%.0f bytes/flow, want at most 350", per)
-	}
-}
-
-// TestTableViewMemory is TestTableMemory with one client's view per
-// address, as DNS answers make.
-func TestTableViewMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills 50k entries")
-	}
-	const n = 50_000
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	tab := NewTable(TableConfig{Cap: n})
-	for i := range n {
-		name := fmt.Sprintf("host%06d.example-cdn.net", i)
-		tab.LearnFor(dev, Record{TS: t0, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Domain: name, Source: source.DNS}, 0)
-	}
-	tab.Drain(nil)
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	runtime.KeepAlive(tab)
-	per := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
-	t.Logf("table memory with one client view per address: %.0f bytes/entry", per)
-	if per > 500 && !raceEnabled {
-		t.Errorf("%.0f bytes/entry, want at most 500", per)
 	}
 }

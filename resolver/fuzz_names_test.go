@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"github.com/netmon/netmon/resolver/addrtable"
 	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
 
 	"testing"
@@ -13,7 +14,7 @@ import (
 // connection, cut into segments at the sizes cuts gives and with every
 // other pair swapped, and checks what the learner made of it.
 func fuzzFlow(t *testing.T, stream, cuts []byte) {
-	l := NewLearner(LearnerConfig{FlowBytes: 4096, FlowBuffers: 4}, NewTable(TableConfig{}))
+	l := NewLearner(LearnerConfig{FlowBytes: 4096, FlowBuffers: 4}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	// Beyond FlowBytes and maxPendingPackets the learner reads nothing
 	// more; a larger input would only slow the fuzzer down.
 	stream = stream[:min(len(stream), 8192)]
@@ -80,7 +81,7 @@ func FuzzFlowQUIC(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		bt := batch(dgram(0, dev, web, devPrt, 443, a), dgram(1, dev, web, devPrt, 443, b))
-		l := NewLearner(LearnerConfig{FlowBuffers: 4}, NewTable(TableConfig{}))
+		l := NewLearner(LearnerConfig{FlowBuffers: 4}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 		l.Learn(bt)
 		for _, f := range l.ft.entries {
 			if f.first != nil && f.first.quic.Crypto().Held() > l.cfg.FlowBytes {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/addrtable"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -148,19 +149,26 @@ func batch(ps ...capture.Packet) *capture.Batch {
 }
 
 // learned drains t and returns its records in address order.
-func learned(t *Table) []Record {
+func learned(t *addrtable.Table) []source.Record {
 	r := t.Drain(nil)
-	slices.SortFunc(r, func(a, b Record) int { return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Domain, b.Domain)) })
+	slices.SortFunc(r, func(a, b source.Record) int { return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Domain, b.Domain)) })
 	return r
 }
 
-func dnsRec(ts time.Time, addr, name string) Record {
-	return Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: source.DNS}
+func dnsRec(ts time.Time, addr, name string) source.Record {
+	return source.Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: source.DNS}
 }
 
-func newTestTable(tb testing.TB, c *clock) *Table {
+func newTestTable(tb testing.TB, c *clock) *addrtable.Table {
 	tb.Helper()
-	return NewTable(TableConfig{Now: c.Now})
+	return addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: c.Now})
+}
+
+// newTableWith is an address table with the default settings changed by set.
+func newTableWith(set func(*addrtable.Config), deps addrtable.Deps) *addrtable.Table {
+	cfg := addrtable.DefaultConfig()
+	set(&cfg)
+	return addrtable.New(cfg, deps)
 }
 
 // Endpoints of the flows built in these tests.

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/addrtable"
 	"github.com/netmon/netmon/resolver/firstbytes"
 	"github.com/netmon/netmon/resolver/source"
 )
@@ -209,7 +210,7 @@ type cnameAnswer struct{ owner, target span }
 // be called from one goroutine; Stats may be called from any.
 type Learner struct {
 	cfg   LearnerConfig
-	table *Table
+	table *addrtable.Table
 
 	// Scratch for one message, kept between messages so that parsing a
 	// known answer allocates nothing.
@@ -237,7 +238,7 @@ type Learner struct {
 }
 
 // NewLearner returns a learner that writes into t.
-func NewLearner(cfg LearnerConfig, t *Table) *Learner {
+func NewLearner(cfg LearnerConfig, t *addrtable.Table) *Learner {
 	cfg.fill()
 	return &Learner{cfg: cfg, table: t, flows: make(map[flowKey]*tcpFlow), ft: newFlowTable()}
 }
@@ -503,14 +504,14 @@ func (l *Learner) teach(ts time.Time, client netip.Addr) {
 		if src == source.None {
 			src = source.DNS
 		}
-		if l.table.refresh(client, a.addr, name, src, ttl) {
+		if l.table.Refresh(client, a.addr, name, src, ttl) {
 			l.c.known.Add(1)
 			continue
 		}
 		if l.lastName != string(name) {
 			l.lastName = string(name)
 		}
-		l.table.LearnFor(client, Record{TS: ts, Addr: a.addr, Domain: l.lastName, Source: src}, ttl)
+		l.table.LearnFor(client, source.Record{TS: ts, Addr: a.addr, Domain: l.lastName, Source: src}, ttl)
 	}
 }
 

@@ -1,7 +1,9 @@
 package resolver
 
 import (
+	"github.com/netmon/netmon/resolver/addrtable"
 	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
+	"github.com/netmon/netmon/resolver/source"
 
 	"encoding/binary"
 	"net/netip"
@@ -46,13 +48,13 @@ func TestLearnUDP(t *testing.T) {
 	tests := []struct {
 		name  string
 		msg   []byte
-		want  []Record
+		want  []source.Record
 		stats LearnerStats
 	}{
 		{
 			name:  "A",
 			msg:   good,
-			want:  []Record{dnsRec(t0, "198.51.100.1", "a.example")},
+			want:  []source.Record{dnsRec(t0, "198.51.100.1", "a.example")},
 			stats: LearnerStats{Addresses: 1},
 		},
 		{
@@ -60,7 +62,7 @@ func TestLearnUDP(t *testing.T) {
 			msg: response("dual.example", []dnsmessage.Resource{
 				rrAAAA("dual.example", "2001:db8::1"), rrA("dual.example", "198.51.100.7"),
 			}),
-			want: []Record{
+			want: []source.Record{
 				dnsRec(t0, "198.51.100.7", "dual.example"),
 				dnsRec(t0, "2001:db8::1", "dual.example"),
 			},
@@ -71,7 +73,7 @@ func TestLearnUDP(t *testing.T) {
 			msg: response("www.github.com", []dnsmessage.Resource{
 				rrCNAME("www.github.com", "github.com"), rrA("github.com", "140.82.112.3"),
 			}),
-			want:  []Record{dnsRec(t0, "140.82.112.3", "www.github.com")},
+			want:  []source.Record{dnsRec(t0, "140.82.112.3", "www.github.com")},
 			stats: LearnerStats{Addresses: 1},
 		},
 		{
@@ -83,7 +85,7 @@ func TestLearnUDP(t *testing.T) {
 				rrCNAME("www.apple.com.edgekey.net.globalredir.akadns.net", "e6858.dscx.akamaiedge.net"),
 				rrCNAME("www.apple.com", "www.apple.com.edgekey.net"),
 			}),
-			want: []Record{
+			want: []source.Record{
 				dnsRec(t0, "23.1.2.3", "www.apple.com"),
 				dnsRec(t0, "2a02:26f0::1", "www.apple.com"),
 			},
@@ -95,7 +97,7 @@ func TestLearnUDP(t *testing.T) {
 				rrCNAME("www.example.com", "edge.example.net"), rrA("edge.example.net", "198.51.100.1"),
 				rrA("unrelated.example.org", "198.51.100.9"),
 			}),
-			want:  []Record{dnsRec(t0, "198.51.100.1", "www.example.com")},
+			want:  []source.Record{dnsRec(t0, "198.51.100.1", "www.example.com")},
 			stats: LearnerStats{Addresses: 1, OffChain: 1},
 		},
 		{
@@ -111,7 +113,7 @@ func TestLearnUDP(t *testing.T) {
 			msg: response("evil.test", []dnsmessage.Resource{
 				rrCNAME("bank.example", "evil.test"), rrA("bank.example", "198.51.100.23"), rrA("evil.test", "198.51.100.24"),
 			}),
-			want:  []Record{dnsRec(t0, "198.51.100.24", "evil.test")},
+			want:  []source.Record{dnsRec(t0, "198.51.100.24", "evil.test")},
 			stats: LearnerStats{Addresses: 1, OffChain: 1},
 		},
 		{
@@ -120,7 +122,7 @@ func TestLearnUDP(t *testing.T) {
 				rrCNAME("a.loop.example", "b.loop.example"), rrCNAME("b.loop.example", "a.loop.example"),
 				rrA("b.loop.example", "198.51.100.4"),
 			}),
-			want:  []Record{dnsRec(t0, "198.51.100.4", "a.loop.example")},
+			want:  []source.Record{dnsRec(t0, "198.51.100.4", "a.loop.example")},
 			stats: LearnerStats{Addresses: 1},
 		},
 		{
@@ -128,7 +130,7 @@ func TestLearnUDP(t *testing.T) {
 			msg: response("WWW.Ex\xC9ample.COM.", []dnsmessage.Resource{
 				rrCNAME("www.EX\xC9AMPLE.com.", "CDN.Example.NET."), rrA("cdn.example.net.", "198.51.100.5"),
 			}),
-			want:  []Record{dnsRec(t0, "198.51.100.5", "www.ex\xC9ample.com")},
+			want:  []source.Record{dnsRec(t0, "198.51.100.5", "www.ex\xC9ample.com")},
 			stats: LearnerStats{Addresses: 1},
 		},
 		{
@@ -139,7 +141,7 @@ func TestLearnUDP(t *testing.T) {
 		{
 			name:  "4-in-6 AAAA is the IPv4 address",
 			msg:   response("mapped.example", []dnsmessage.Resource{rrAAAA("mapped.example", "::ffff:198.51.100.8")}),
-			want:  []Record{dnsRec(t0, "198.51.100.8", "mapped.example")},
+			want:  []source.Record{dnsRec(t0, "198.51.100.8", "mapped.example")},
 			stats: LearnerStats{Addresses: 1},
 		},
 		{
@@ -165,7 +167,7 @@ func TestLearnUDP(t *testing.T) {
 		{
 			name:  "TC bit: what is there is used",
 			msg:   response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")}, truncBit),
-			want:  []Record{dnsRec(t0, "198.51.100.1", "a.example")},
+			want:  []source.Record{dnsRec(t0, "198.51.100.1", "a.example")},
 			stats: LearnerStats{Addresses: 1, TCBit: 1},
 		},
 		{
@@ -180,7 +182,7 @@ func TestLearnUDP(t *testing.T) {
 		{
 			name: "cut inside the third A keeps two",
 			msg:  threeA[:len(threeA)-2],
-			want: []Record{
+			want: []source.Record{
 				dnsRec(t0, "198.51.100.1", "multi.example"),
 				dnsRec(t0, "198.51.100.2", "multi.example"),
 			},
@@ -189,7 +191,7 @@ func TestLearnUDP(t *testing.T) {
 		{
 			name: "DNSSEC answer cut inside the RRSIG",
 			msg:  dnssec[:len(dnssec)-60],
-			want: []Record{
+			want: []source.Record{
 				dnsRec(t0, "198.51.100.1", "signed.example"),
 				dnsRec(t0, "198.51.100.2", "signed.example"),
 			},
@@ -213,13 +215,13 @@ func TestLearnUDP(t *testing.T) {
 		{
 			name:  "answer pointer loop keeps the answer before",
 			msg:   aLoop,
-			want:  []Record{dnsRec(t0, "198.51.100.1", "a.example")},
+			want:  []source.Record{dnsRec(t0, "198.51.100.1", "a.example")},
 			stats: LearnerStats{Addresses: 1, Truncated: 1},
 		},
 		{
 			name:  "answer pointer past the end keeps the answer before",
 			msg:   aPastEnd,
-			want:  []Record{dnsRec(t0, "198.51.100.1", "a.example")},
+			want:  []source.Record{dnsRec(t0, "198.51.100.1", "a.example")},
 			stats: LearnerStats{Addresses: 1, Truncated: 1},
 		},
 	}
@@ -267,7 +269,7 @@ func TestLearnRepeat(t *testing.T) {
 	msg := response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")})
 	l.Learn(batch(udpPacket(t0, msg)))
 	l.Learn(batch(udpPacket(t0.Add(time.Second), msg)))
-	if diff := cmp.Diff(learned(tab), []Record{dnsRec(t0, "198.51.100.1", "a.example")}, cmpOpts); diff != "" {
+	if diff := cmp.Diff(learned(tab), []source.Record{dnsRec(t0, "198.51.100.1", "a.example")}, cmpOpts); diff != "" {
 		t.Errorf("records (-got +want):\n%s", diff)
 	}
 	if s := l.Stats(); s.Addresses != 2 || s.Known != 1 {
@@ -275,7 +277,7 @@ func TestLearnRepeat(t *testing.T) {
 	}
 	moved := response("b.example", []dnsmessage.Resource{rrA("b.example", "198.51.100.1")})
 	l.Learn(batch(udpPacket(t0.Add(2*time.Second), moved)))
-	if diff := cmp.Diff(learned(tab), []Record{dnsRec(t0.Add(2*time.Second), "198.51.100.1", "b.example")}, cmpOpts); diff != "" {
+	if diff := cmp.Diff(learned(tab), []source.Record{dnsRec(t0.Add(2*time.Second), "198.51.100.1", "b.example")}, cmpOpts); diff != "" {
 		t.Errorf("records (-got +want):\n%s", diff)
 	}
 }
@@ -285,7 +287,7 @@ func TestLearnTooManyAnswers(t *testing.T) {
 	for i := range maxAnswers + 10 {
 		rs = append(rs, rrA("many.example", netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String()))
 	}
-	tab := NewTable(TableConfig{})
+	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
 	l := NewLearner(LearnerConfig{}, tab)
 	l.Learn(batch(udpPacket(t0, response("many.example", rs))))
 	if s := l.Stats(); s.Addresses != maxAnswers || s.TooMany != 1 {
@@ -302,7 +304,7 @@ func FuzzDNS(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		tab := NewTable(TableConfig{})
+		tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
 		l := NewLearner(LearnerConfig{}, tab)
 		l.Learn(batch(udpPacket(t0, msg)))
 		for _, r := range tab.Drain(nil) {
@@ -329,7 +331,7 @@ func FuzzDNSTCP(f *testing.F) {
 			return
 		}
 		sizes, stream := data[:3], data[3:]
-		tab := NewTable(TableConfig{})
+		tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
 		l := NewLearner(LearnerConfig{TCPFlowBytes: 4096}, tab)
 		var ps []capture.Packet
 		seq := uint32(1 << 31)
@@ -366,7 +368,7 @@ func BenchmarkLearnKnown(b *testing.B) {
 		})},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			tab := NewTable(TableConfig{})
+			tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
 			l := NewLearner(LearnerConfig{}, tab)
 			bt := batch(udpPacket(t0, bc.msg))
 			l.Learn(bt)
@@ -380,7 +382,7 @@ func BenchmarkLearnKnown(b *testing.B) {
 }
 
 func TestLearnKnownDoesNotAllocate(t *testing.T) {
-	tab := NewTable(TableConfig{})
+	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
 	l := NewLearner(LearnerConfig{}, tab)
 	bt := batch(udpPacket(t0, response("www.github.com", []dnsmessage.Resource{
 		rrCNAME("www.github.com", "github.com"), rrA("github.com", "140.82.112.3"), rrAAAA("github.com", "2001:db8::3"),

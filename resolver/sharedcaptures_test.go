@@ -14,6 +14,7 @@ import (
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/capture/capturetest"
+	"github.com/netmon/netmon/resolver/addrtable"
 )
 
 // knownMisses names, per capture, why its expected DNS rows are not
@@ -116,7 +117,7 @@ func TestSharedCapturesFirstFragments(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	tab := NewTable(TableConfig{Cap: 1 << 20, PendingCap: 1 << 20, Now: func() time.Time { return t0 }})
+	tab := newTableWith(func(c *addrtable.Config) { c.Cap = 1 << 20; c.PendingCap = 1 << 20 }, addrtable.Deps{Now: func() time.Time { return t0 }})
 	l := NewLearner(LearnerConfig{}, tab)
 	for {
 		data, ci, err := src.ReadPacketData()
@@ -245,7 +246,7 @@ func replayDNS(t *testing.T, path string, cfg LearnerConfig) (map[string]bool, L
 	// The table must forget nothing: the check is about what was learned
 	// at any time, not what survives.
 	now := func() time.Time { return t0 }
-	tab := NewTable(TableConfig{Cap: 1 << 20, PendingCap: 1 << 20, Now: now})
+	tab := newTableWith(func(c *addrtable.Config) { c.Cap = 1 << 20; c.PendingCap = 1 << 20 }, addrtable.Deps{Now: now})
 	l := NewLearner(cfg, tab)
 	dec := capture.NewDecoder(capture.DecoderConfig{})
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/addrtable"
 )
 
 // knownNameMisses lists, per capture and expected row ("address name"),
@@ -200,7 +201,7 @@ func replayNames(t *testing.T, path string) (map[string]bool, LearnerStats) {
 		t.Fatalf("open %s: %v", path, err)
 	}
 	defer src.Close()
-	tab := NewTable(TableConfig{Now: func() time.Time { return t0 }})
+	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: func() time.Time { return t0 }})
 	l := NewLearner(LearnerConfig{}, tab)
 	dec := capture.NewDecoder(capture.DecoderConfig{})
 

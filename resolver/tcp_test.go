@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // frame puts each message behind its two-byte length, as DNS over TCP does.
@@ -46,8 +47,8 @@ func TestLearnTCP(t *testing.T) {
 	one := frame(m1)
 	thirds := split(one, 1, len(one)/2) // the first cut splits the length prefix
 	const isn = 0xFFFFFF00              // sequence numbers wrap during the stream
-	want1 := []Record{dnsRec(t0, "198.51.100.1", "one.example")}
-	want2 := []Record{dnsRec(t0, "198.51.100.1", "one.example"), dnsRec(t0, "2001:db8::2", "two.example")}
+	want1 := []source.Record{dnsRec(t0, "198.51.100.1", "one.example")}
+	want2 := []source.Record{dnsRec(t0, "198.51.100.1", "one.example"), dnsRec(t0, "2001:db8::2", "two.example")}
 
 	seqs := func(parts [][]byte) []uint32 {
 		out := make([]uint32, len(parts))
@@ -63,7 +64,7 @@ func TestLearnTCP(t *testing.T) {
 	tests := []struct {
 		name  string
 		pkts  []capture.Packet
-		want  []Record
+		want  []source.Record
 		stats LearnerStats
 		flows int
 	}{

@@ -7,7 +7,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/netmon/netmon/aggregate"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store/storetest"
 )
@@ -27,7 +26,7 @@ func TestApplyIdempotent(t *testing.T) {
 		win := withID(aggregate.Window{
 			Start:       t0,
 			Rows:        []aggregate.Row{row(c1, "x.example", "X", source.DNS, 3, 300)},
-			Names:       []resolver.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: source.DNS}},
+			Names:       []source.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: source.DNS}},
 			Corrections: []aggregate.Correction{{Addr: r2, Old: r2.String(), New: "y.example", NewNickname: "Y", NewSource: source.DNS}},
 		}, 1)
 		late := withID(aggregate.Window{Start: t0, Rows: []aggregate.Row{row(c1, "x.example", "X", source.DNS, 1, 100)}}, 2)

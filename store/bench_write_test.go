@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/netmon/netmon/aggregate"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
@@ -38,7 +37,7 @@ func BenchmarkWriteWindow10k(b *testing.B) {
 				}
 			}
 			for i := range 500 {
-				w.Names = append(w.Names, resolver.Record{TS: t0, Addr: netip.AddrFrom4([4]byte{198, 51, byte(i / 250), byte(i % 250)}),
+				w.Names = append(w.Names, source.Record{TS: t0, Addr: netip.AddrFrom4([4]byte{198, 51, byte(i / 250), byte(i % 250)}),
 					Domain: fmt.Sprintf("n%d.example", i), Source: source.DNS})
 			}
 			start := t0

@@ -13,7 +13,6 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/devices"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
@@ -27,7 +26,7 @@ func bigWindow(n int) *aggregate.Window {
 		c := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
 		w.Rows = append(w.Rows, row(c, "x.example", "X", source.DNS, uint64(i+1), uint64(10*(i+1))))
 	}
-	w.Names = []resolver.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: source.DNS},
+	w.Names = []source.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: source.DNS},
 		{TS: t0, Addr: r2, Domain: "y.example", Source: source.DNS}}
 	w.Corrections = []aggregate.Correction{{Addr: r2, Old: r2.String(), New: "y.example", NewNickname: "Y", NewSource: source.DNS}}
 	for i := range 3 {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/netmon/netmon/aggregate"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
@@ -36,7 +35,7 @@ func TestPrune(t *testing.T) {
 						row(c1, "x.example", "X", source.DNS, 1, 1),
 						row(c2, "y.example", "Y", source.DNS, 1, 1),
 					},
-					Names: []resolver.Record{{TS: start, Addr: netipFrom(i), Domain: "x.example", Source: source.DNS}},
+					Names: []source.Record{{TS: start, Addr: netipFrom(i), Domain: "x.example", Source: source.DNS}},
 				}, byte(i))
 				if _, err := d.store(agent).Apply(t.Context(), &w); err != nil {
 					t.Fatal(err)

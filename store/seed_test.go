@@ -11,7 +11,6 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/netmon/netmon/aggregate"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
@@ -116,7 +115,7 @@ func TestAdoptSeed(t *testing.T) {
 	win := func(start time.Time, n uint64) *aggregate.Window {
 		return &aggregate.Window{Start: start, Rows: []aggregate.Row{{Client: client, Domain: "www.youtube.com", Nickname: "YouTube",
 			Source: source.DNS, Count: n, Bytes: 1000 * n}},
-			Names: []resolver.Record{{Addr: netip.MustParseAddr("142.250.74.110"), Domain: "www.youtube.com", Source: source.DNS}}}
+			Names: []source.Record{{Addr: netip.MustParseAddr("142.250.74.110"), Domain: "www.youtube.com", Source: source.DNS}}}
 	}
 	newT := seedT.Add(20 * time.Second)
 	for _, n := range []uint64{5, 6} {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/devices"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -34,7 +33,7 @@ func sampleWindow(i int) *aggregate.Window {
 			{Client: netip.MustParseAddr("fd00::1"), Domain: "bad\xff\xfe-utf8", Nickname: "Bad", Source: source.SNI, Count: 2, Bytes: 3},
 			{Domain: aggregate.OverflowDomain, Nickname: aggregate.OverflowDomain, Source: source.IP, Count: 1 << 40, Bytes: 1<<63 + 5},
 		},
-		Names: []resolver.Record{
+		Names: []source.Record{
 			{TS: spoolT0.Add(3 * time.Second), Addr: netip.MustParseAddr("203.0.113.7"), Domain: "www.example.com", Source: source.DNS},
 			{Addr: netip.MustParseAddr("2001:db8::1"), Domain: "host.ptr.example", Source: source.PTR},
 		},
@@ -155,7 +154,7 @@ func TestSpoolCoversWindow(t *testing.T) {
 		reflect.TypeFor[devices.Device]():       {"ID", "MAC", "Addrs", "Hostname", "NameSource", "Vendor", "Randomised", "FirstSeen", "LastSeen"},
 		reflect.TypeFor[devices.Addr]():         {"Addr", "LastSeen"},
 		reflect.TypeFor[aggregate.Row]():        {"Client", "Domain", "Nickname", "NickSource", "Source", "Count", "Bytes"},
-		reflect.TypeFor[resolver.Record]():      {"TS", "Addr", "Domain", "Source"},
+		reflect.TypeFor[source.Record]():        {"TS", "Addr", "Domain", "Source"},
 		reflect.TypeFor[aggregate.Correction](): {"Addr", "Old", "New", "NewNickname", "NewNickSource", "NewSource"},
 	}
 	for typ, want := range known {

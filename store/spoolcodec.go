@@ -14,7 +14,6 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/devices"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/source"
 )
@@ -210,10 +209,10 @@ func decodeWindow(b []byte) (*aggregate.Window, error) {
 		}
 	}
 	if len(sw.Names) > 0 {
-		w.Names = make([]resolver.Record, len(sw.Names))
+		w.Names = make([]source.Record, len(sw.Names))
 	}
 	for i, n := range sw.Names {
-		w.Names[i] = resolver.Record{TS: n.TS, Addr: n.Addr, Domain: n.Domain}
+		w.Names[i] = source.Record{TS: n.TS, Addr: n.Addr, Domain: n.Domain}
 		if w.Names[i].Source, err = parseSource(n.Source); err != nil {
 			return nil, err
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/netmon/netmon/aggregate"
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/source"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/store/storetest"
@@ -282,7 +281,7 @@ func TestWriteWindowOneTransaction(t *testing.T) {
 		w := aggregate.Window{
 			Start: t0,
 			Rows:  rows,
-			Names: []resolver.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: source.DNS}},
+			Names: []source.Record{{TS: t0, Addr: r1, Domain: "x.example", Source: source.DNS}},
 		}
 		err = d.store("a").WriteWindow(t.Context(), &w)
 		if err == nil || !strings.Contains(err.Error(), "refused by test trigger") {
@@ -325,10 +324,10 @@ func TestWriteWindowEmpty(t *testing.T) {
 func TestDNSRecords(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b storetest.Backend) {
-		rec := func(ts time.Time, addr netip.Addr, domain string, src source.Source) resolver.Record {
-			return resolver.Record{TS: ts, Addr: addr, Domain: domain, Source: src}
+		rec := func(ts time.Time, addr netip.Addr, domain string, src source.Source) source.Record {
+			return source.Record{TS: ts, Addr: addr, Domain: domain, Source: src}
 		}
-		names := func(agent string, start time.Time, rs ...resolver.Record) step {
+		names := func(agent string, start time.Time, rs ...source.Record) step {
 			return step{agent, aggregate.Window{Start: start, Names: rs}}
 		}
 		tests := []struct {
@@ -614,14 +613,14 @@ func TestHostileStrings(t *testing.T) {
 		var wantNames []name
 		for ai, agent := range agents {
 			var rows []aggregate.Row
-			var recs []resolver.Record
+			var recs []source.Record
 			for i, dom := range append(append([]string{}, hostile...), invalid...) {
 				nick := nicknames[i%len(nicknames)]
 				client := netip.AddrFrom4([4]byte{10, 0, byte(ai), byte(i)})
 				rows = append(rows, row(client, dom, nick, source.SNI, uint64(i+1), 1))
 				want = append(want, record{t0, agent, client.String(), dom, nick, "sni", uint64(i + 1), 1})
 				addr := netip.AddrFrom4([4]byte{198, 51, byte(ai), byte(i)})
-				recs = append(recs, resolver.Record{TS: t0, Addr: addr, Domain: dom, Source: source.DNS})
+				recs = append(recs, source.Record{TS: t0, Addr: addr, Domain: dom, Source: source.DNS})
 				wantNames = append(wantNames, name{t0, agent, addr.String(), dom, true, "dns"})
 			}
 			steps = append(steps, step{agent, aggregate.Window{Start: t0, Rows: rows, Names: recs}})
@@ -711,7 +710,7 @@ func BenchmarkWriteWindow(b *testing.B) {
 	}
 	w := aggregate.Window{Rows: manyRows(1000)}
 	for i := range 50 {
-		w.Names = append(w.Names, resolver.Record{TS: t0, Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}),
+		w.Names = append(w.Names, source.Record{TS: t0, Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}),
 			Domain: fmt.Sprintf("n%d.example", i), Source: source.DNS})
 	}
 	b.ReportAllocs()

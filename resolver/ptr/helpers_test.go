@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/addrtable"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -47,9 +47,9 @@ func config(change func(c *Config)) Config {
 func unlimited() Config { return config(func(c *Config) { c.Rate = -1 }) }
 
 // newTestTable is an address table on c's time.
-func newTestTable(tb testing.TB, c *clock) *resolver.Table {
+func newTestTable(tb testing.TB, c *clock) *addrtable.Table {
 	tb.Helper()
-	return resolver.NewTable(resolver.TableConfig{Now: c.Now})
+	return addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: c.Now})
 }
 
 // client is the local address the tests look names up for.
@@ -58,6 +58,6 @@ var client = netip.MustParseAddr("192.168.1.23")
 var cmpOpts = cmp.Options{cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})}
 
 // dnsRec is a DNS-learned record.
-func dnsRec(ts time.Time, addr, name string) resolver.Record {
-	return resolver.Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: source.DNS}
+func dnsRec(ts time.Time, addr, name string) source.Record {
+	return source.Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: source.DNS}
 }

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -107,11 +106,11 @@ type counters struct {
 	hist                                                  [4]atomic.Uint64
 }
 
-// Table is the address table the answers go into: *resolver.Table.
+// Table is the address table the answers go into: *addrtable.Table.
 type Table interface {
 	// Named reports whether addr has a name that has not expired.
 	Named(addr netip.Addr) bool
-	Learn(rec resolver.Record, ttl time.Duration)
+	Learn(rec source.Record, ttl time.Duration)
 }
 
 // Resolver looks up reverse names for addresses without a name, off the packet
@@ -308,7 +307,7 @@ func (p *Resolver) lookup(ctx context.Context, r request) {
 		p.deps.DeviceName(addr, name)
 	default:
 		p.c.ok.Add(1)
-		p.deps.Table.Learn(resolver.Record{TS: p.deps.Now(), Addr: addr, Domain: name, Source: source.PTR}, 0)
+		p.deps.Table.Learn(source.Record{TS: p.deps.Now(), Addr: addr, Domain: name, Source: source.PTR}, 0)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

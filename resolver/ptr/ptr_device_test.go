@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/addrtable"
 )
 
 // TestPTRRequestDevice checks that the names of lookups asked for a local
@@ -21,7 +21,7 @@ func TestPTRRequestDevice(t *testing.T) {
 	}}
 	var mu sync.Mutex
 	got := map[netip.Addr]string{}
-	tab := resolver.NewTable(resolver.TableConfig{})
+	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
 	p := New(unlimited(), Deps{Table: tab, Lookup: f.Lookup, Now: func() time.Time { return t0 },
 		DeviceName: func(a netip.Addr, name string) {
 			mu.Lock()

@@ -7,8 +7,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/netmon/netmon/resolver"
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/netmon/netmon/resolver/addrtable"
 )
 
 // ptrServer is a DNS server on 127.0.0.1 that answers PTR questions from
@@ -73,7 +74,7 @@ func TestPTRDeviceOverDNS(t *testing.T) {
 	}}
 	var mu sync.Mutex
 	got := map[netip.Addr]string{}
-	p := New(unlimited(), Deps{Table: resolver.NewTable(resolver.TableConfig{}), Lookup: res.LookupAddr, DeviceName: func(a netip.Addr, name string) {
+	p := New(unlimited(), Deps{Table: addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}), Lookup: res.LookupAddr, DeviceName: func(a netip.Addr, name string) {
 		mu.Lock()
 		got[a] = name
 		mu.Unlock()

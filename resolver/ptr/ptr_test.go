@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/netmon/netmon/resolver"
+
+	"github.com/netmon/netmon/resolver/addrtable"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -67,21 +68,21 @@ func TestPTR(t *testing.T) {
 		answers map[string][]string
 		errs    map[string]error
 		addr    string
-		want    *resolver.Record
+		want    *source.Record
 		stats   Stats
 	}{
 		{
 			name:    "valid name is learned as PTR",
 			answers: map[string][]string{"198.51.100.1": {"Host-1.Example.NET."}},
 			addr:    "198.51.100.1",
-			want:    &resolver.Record{TS: t0, Addr: netip.MustParseAddr("198.51.100.1"), Domain: "host-1.example.net", Source: source.PTR},
+			want:    &source.Record{TS: t0, Addr: netip.MustParseAddr("198.51.100.1"), Domain: "host-1.example.net", Source: source.PTR},
 			stats:   Stats{OK: 1},
 		},
 		{
 			name:    "first valid name of several",
 			answers: map[string][]string{"2001:db8::1": {"bad_name.example.", "good.example."}},
 			addr:    "2001:db8::1",
-			want:    &resolver.Record{TS: t0, Addr: netip.MustParseAddr("2001:db8::1"), Domain: "good.example", Source: source.PTR},
+			want:    &source.Record{TS: t0, Addr: netip.MustParseAddr("2001:db8::1"), Domain: "good.example", Source: source.PTR},
 			stats:   Stats{OK: 1},
 		},
 		{
@@ -125,7 +126,7 @@ func TestPTR(t *testing.T) {
 			runPTR(t, p)(1)
 
 			got, ok := tab.Lookup(client, addr)
-			var gotp *resolver.Record
+			var gotp *source.Record
 			if ok {
 				gotp = &got
 			}
@@ -216,7 +217,7 @@ func TestPTRRate(t *testing.T) {
 	for i := range 4 {
 		f.answers[netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String()] = nil
 	}
-	p := New(config(func(c *Config) { c.Rate = 10 }), Deps{Table: resolver.NewTable(resolver.TableConfig{}), Lookup: f.Lookup})
+	p := New(config(func(c *Config) { c.Rate = 10 }), Deps{Table: addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}), Lookup: f.Lookup})
 	start := time.Now()
 	for i := range 4 {
 		p.Request(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
@@ -228,7 +229,7 @@ func TestPTRRate(t *testing.T) {
 		t.Errorf("4 lookups at 10/s took %v", d)
 	}
 
-	p = New(config(func(c *Config) { c.Rate = 2 }), Deps{Table: resolver.NewTable(resolver.TableConfig{}), Lookup: f.Lookup})
+	p = New(config(func(c *Config) { c.Rate = 2 }), Deps{Table: addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}), Lookup: f.Lookup})
 	start = time.Now()
 	for i := range 4 {
 		p.Request(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
@@ -241,7 +242,7 @@ func TestPTRRate(t *testing.T) {
 }
 
 func TestPTRRunTwice(t *testing.T) {
-	p := New(DefaultConfig(), Deps{Table: resolver.NewTable(resolver.TableConfig{})})
+	p := New(DefaultConfig(), Deps{Table: addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -301,7 +302,7 @@ func TestHostName(t *testing.T) {
 // that did not start from DefaultConfig: no workers, a rate of 0) are
 // refused when it is made, with the setting named.
 func TestNewRefusesUnusableConfig(t *testing.T) {
-	tab := resolver.NewTable(resolver.TableConfig{})
+	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
 	for name, cfg := range map[string]Config{
 		"Workers 0": {},
 		"Rate 0":    config(func(c *Config) { c.Rate = 0 }),

@@ -1,9 +1,24 @@
 // Package source names where a name came from: the DNS answer, the flow's
 // own first bytes (TLS SNI, HTTP Host, QUIC Initial), a PTR lookup or
-// nothing but the address. It is a leaf package so every stage — the
-// decoder's capture.FlowName, the resolver, the windows and the store —
-// shares one typed value without importing each other.
+// nothing but the address; and holds Record, one address → name mapping
+// with its source, as the address table hands it to the windows and the
+// store. It is a leaf package so every stage — the decoder's
+// capture.FlowName, the resolver, the windows and the store — shares one
+// typed value without importing each other.
 package source
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Record is one address → name mapping, as written to dns_records.
+type Record struct {
+	TS     time.Time // packet time the mapping was learned (wall clock for PTR)
+	Addr   netip.Addr
+	Domain string
+	Source Source
+}
 
 // Source says how a name was found. Its String form is what the database
 // stores in the source columns.

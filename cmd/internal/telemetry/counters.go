@@ -7,13 +7,14 @@ import (
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/addrtable"
 )
 
 // Snapshot is the stages' counters read once: what a table's Read reads.
 type Snapshot struct {
 	Decoder capture.DecoderStats
 	Learner resolver.LearnerStats
-	Table   resolver.TableStats
+	Table   addrtable.Stats
 	Windows *aggregate.Stats
 	Devices devices.Stats
 }

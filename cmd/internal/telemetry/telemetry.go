@@ -23,6 +23,7 @@ import (
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
+	"github.com/netmon/netmon/resolver/addrtable"
 	"github.com/netmon/netmon/resolver/ptr"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/web"
@@ -68,7 +69,7 @@ type Monitor struct {
 type Stages struct {
 	Decoder    *capture.Decoder
 	Learner    *resolver.Learner
-	Table      *resolver.Table
+	Table      *addrtable.Table
 	Classifier *resolver.Classifier
 	PTR        *ptr.Resolver // nil with --no-ptr
 	Windows    *aggregate.Windows

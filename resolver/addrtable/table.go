@@ -1,6 +1,13 @@
-package resolver
+// Package addrtable is the bounded address → name table: the name each
+// address was last learned under (from DNS, a flow's first bytes or a PTR
+// lookup, by a fixed order of trust), each client's own DNS view of it,
+// and the records learned or changed since the windows last drained them.
+// The learner and the PTR workers write; the window closer reads and
+// drains.
+package addrtable
 
 import (
+	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -10,8 +17,8 @@ import (
 	"github.com/netmon/netmon/resolver/source"
 )
 
-// TableConfig sizes the address → name table.
-type TableConfig struct {
+// Config sizes the address → name table.
+type Config struct {
 	// Cap is the most addresses kept; the least recently used goes first.
 	Cap int
 	// MinTTL is the least time an entry is kept, whatever its DNS TTL:
@@ -22,35 +29,30 @@ type TableConfig struct {
 	// drains every 10 s, so the default covers a burst far beyond what a
 	// home network learns in that time.
 	PendingCap int
-	// Now is the clock that entry lifetimes are measured on. A replay may
-	// pass the packet clock instead of the wall clock.
+}
+
+// DefaultConfig returns the defaults documented on Config's fields.
+func DefaultConfig() Config {
+	return Config{Cap: 50_000, MinTTL: time.Hour, PendingCap: 16_384}
+}
+
+// check reports a setting no table can work with.
+func (c Config) check() error {
+	if c.Cap <= 0 || c.MinTTL <= 0 || c.PendingCap <= 0 {
+		return fmt.Errorf("Cap %d, MinTTL %s, PendingCap %d: want all positive", c.Cap, c.MinTTL, c.PendingCap)
+	}
+	return nil
+}
+
+// Deps is what the table is given besides its settings.
+type Deps struct {
+	// Now is the clock that entry lifetimes are measured on; nil: the wall
+	// clock. A replay may pass the packet clock instead.
 	Now func() time.Time
 }
 
-// DefaultTableConfig returns the defaults documented on TableConfig's
-// fields.
-func DefaultTableConfig() TableConfig {
-	return TableConfig{Cap: 50_000, MinTTL: time.Hour, PendingCap: 16_384, Now: time.Now}
-}
-
-func (c *TableConfig) fill() {
-	d := DefaultTableConfig()
-	if c.Cap <= 0 {
-		c.Cap = d.Cap
-	}
-	if c.MinTTL <= 0 {
-		c.MinTTL = d.MinTTL
-	}
-	if c.PendingCap <= 0 {
-		c.PendingCap = d.PendingCap
-	}
-	if c.Now == nil {
-		c.Now = d.Now
-	}
-}
-
-// TableStats are the table's counters since it was made.
-type TableStats struct {
+// Stats are the table's counters since it was made.
+type Stats struct {
 	Entries        int    // addresses held now
 	Learned        uint64 // new addresses
 	Changed        uint64 // addresses whose name or definiteness changed
@@ -79,14 +81,15 @@ type TableStats struct {
 // Entries live in one slice linked into an LRU list by index, so the map
 // holds small values and the garbage collector has few pointers to follow.
 type Table struct {
-	cfg TableConfig
+	cfg Config
+	now func() time.Time
 
 	mu      sync.Mutex
 	index   map[netip.Addr]int32
 	entries []entry
 	free    []int32 // slots of removed entries, reused before growing
 	lru     lru.List
-	pending []Record
+	pending []source.Record
 
 	learned, changed, refreshed, ptrIgnored  atomic.Uint64
 	evicted, expired, hits, misses, pendDrop atomic.Uint64
@@ -122,29 +125,36 @@ func resolved(s source.Source) bool { return s == source.DNS || s == source.SVCB
 // fromFlow reports whether names from s came from a flow's first bytes.
 func fromFlow(s source.Source) bool { return s == source.SNI || s == source.HTTP || s == source.QUIC }
 
-// NewTable returns an empty table.
-func NewTable(cfg TableConfig) *Table {
-	cfg.fill()
-	return &Table{cfg: cfg, index: make(map[netip.Addr]int32), lru: lru.NewList()}
+// New returns an empty table. It panics on a Config that DefaultConfig
+// did not come from and that no table can work with.
+func New(cfg Config, deps Deps) *Table {
+	if err := cfg.check(); err != nil {
+		panic("addrtable.New: " + err.Error())
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Table{cfg: cfg, now: now, index: make(map[netip.Addr]int32), lru: lru.NewList()}
 }
 
 // Learn records that rec.Addr is called rec.Domain. The entry lives for
 // max(ttl, MinTTL) from now. A DNS name replaces anything; a name from a
 // flow replaces anything but a live DNS name; a PTR name never replaces a
 // live definite one.
-func (t *Table) Learn(rec Record, ttl time.Duration) {
+func (t *Table) Learn(rec source.Record, ttl time.Duration) {
 	t.LearnFor(netip.Addr{}, rec, ttl)
 }
 
 // LearnFor is Learn for a DNS answer that client received: besides the
 // address's name, it keeps the name as client's own view of the address.
-func (t *Table) LearnFor(client netip.Addr, rec Record, ttl time.Duration) {
+func (t *Table) LearnFor(client netip.Addr, rec source.Record, ttl time.Duration) {
 	if rec.Domain == "" || !rec.Addr.IsValid() {
 		return
 	}
 	addr := rec.Addr.Unmap()
 	client = client.Unmap()
-	now := t.cfg.Now().UnixNano()
+	now := t.now().UnixNano()
 	exp := now + int64(max(ttl, t.cfg.MinTTL))
 
 	t.mu.Lock()
@@ -190,7 +200,7 @@ func (t *Table) LearnFor(client netip.Addr, rec Record, ttl time.Duration) {
 
 // view records rec as client's own view of e's address, when rec is a DNS
 // answer client received.
-func (t *Table) view(e *entry, client netip.Addr, rec Record) {
+func (t *Table) view(e *entry, client netip.Addr, rec source.Record) {
 	if !client.IsValid() || !resolved(rec.Source) {
 		return
 	}
@@ -207,13 +217,13 @@ func (t *Table) view(e *entry, client netip.Addr, rec Record) {
 	e.views = append(e.views, view{client: client, name: rec.Domain, src: rec.Source})
 }
 
-// refresh is LearnFor's allocation-free path for the learner: when addr
+// Refresh is LearnFor's allocation-free path for the learner: when addr
 // is already held, live, under exactly name, no less definite, and client's
 // view already says name, it extends the entry and reports true.
 // Otherwise it changes nothing and the caller makes a string and calls
 // LearnFor.
-func (t *Table) refresh(client, addr netip.Addr, name []byte, src source.Source, ttl time.Duration) bool {
-	now := t.cfg.Now().UnixNano()
+func (t *Table) Refresh(client, addr netip.Addr, name []byte, src source.Source, ttl time.Duration) bool {
+	now := t.now().UnixNano()
 	client = client.Unmap()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -250,23 +260,23 @@ func (t *Table) refresh(client, addr netip.Addr, name []byte, src source.Source,
 // Lookup returns the live name of remote for client: the name client's own
 // DNS answers last gave remote, else the address's name (the latest DNS
 // answer any client got, else a flow's name, else a PTR name).
-func (t *Table) Lookup(client, remote netip.Addr) (Record, bool) {
+func (t *Table) Lookup(client, remote netip.Addr) (source.Record, bool) {
 	client = client.Unmap()
 	remote = remote.Unmap()
-	now := t.cfg.Now().UnixNano()
+	now := t.now().UnixNano()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	i, ok := t.index[remote]
 	if !ok {
 		t.misses.Add(1)
-		return Record{}, false
+		return source.Record{}, false
 	}
 	e := &t.entries[i]
 	if e.expires <= now {
 		t.remove(i)
 		t.expired.Add(1)
 		t.misses.Add(1)
-		return Record{}, false
+		return source.Record{}, false
 	}
 	t.toFront(i)
 	t.hits.Add(1)
@@ -274,18 +284,18 @@ func (t *Table) Lookup(client, remote netip.Addr) (Record, bool) {
 		for _, v := range e.views {
 			if v.client == client {
 				t.viewHits.Add(1)
-				return Record{TS: time.Unix(0, e.ts).UTC(), Addr: e.addr, Domain: v.name, Source: v.src}, true
+				return source.Record{TS: time.Unix(0, e.ts).UTC(), Addr: e.addr, Domain: v.name, Source: v.src}, true
 			}
 		}
 	}
-	return Record{TS: time.Unix(0, e.ts).UTC(), Addr: e.addr, Domain: e.name, Source: e.src}, true
+	return source.Record{TS: time.Unix(0, e.ts).UTC(), Addr: e.addr, Domain: e.name, Source: e.src}, true
 }
 
 // Named reports whether addr has a live name, without touching the LRU
 // order: asking is not using.
 func (t *Table) Named(addr netip.Addr) bool {
 	addr = addr.Unmap()
-	now := t.cfg.Now().UnixNano()
+	now := t.now().UnixNano()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	i, ok := t.index[addr]
@@ -294,7 +304,7 @@ func (t *Table) Named(addr netip.Addr) bool {
 
 // Drain appends to dst the records learned or changed since the previous
 // Drain and returns it.
-func (t *Table) Drain(dst []Record) []Record {
+func (t *Table) Drain(dst []source.Record) []source.Record {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	dst = append(dst, t.pending...)
@@ -311,8 +321,8 @@ func (t *Table) Len() int {
 }
 
 // Stats returns the counters.
-func (t *Table) Stats() TableStats {
-	return TableStats{
+func (t *Table) Stats() Stats {
+	return Stats{
 		Entries:        t.Len(),
 		Learned:        t.learned.Load(),
 		Changed:        t.changed.Load(),
@@ -329,7 +339,7 @@ func (t *Table) Stats() TableStats {
 	}
 }
 
-func (t *Table) queue(rec Record, addr netip.Addr) {
+func (t *Table) queue(rec source.Record, addr netip.Addr) {
 	if len(t.pending) >= t.cfg.PendingCap {
 		t.pendDrop.Add(1)
 		return
@@ -340,7 +350,7 @@ func (t *Table) queue(rec Record, addr netip.Addr) {
 
 func (t *Table) insert(e entry) int32 {
 	if len(t.index) >= t.cfg.Cap && t.lru.Tail >= 0 {
-		if t.entries[t.lru.Tail].expires <= t.cfg.Now().UnixNano() {
+		if t.entries[t.lru.Tail].expires <= t.now().UnixNano() {
 			t.expired.Add(1)
 		} else {
 			t.evicted.Add(1)
