@@ -5,6 +5,7 @@
 # ("Many small files") has the figures.
 #   bench/manyfiles.sh [N...]      default: 1000 100000
 #   NETMON=path/to/netmon bench/manyfiles.sh 1000   # time another build
+#   FILTERS=default bench/manyfiles.sh 100000       # the default filter only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -21,7 +22,7 @@ for n in "${@:-1000 100000}"; do
 	for n1 in $n; do
 		rm -rf "$tmp/many"
 		go run ./bench/mkmany -dir "$tmp/many" -n "$n1"
-		for filter in default none; do
+		for filter in ${FILTERS:-default none}; do
 			args=()
 			[ "$filter" = none ] && args=(--filter '')
 			rm -f "$tmp/n.db"*

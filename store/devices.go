@@ -81,58 +81,87 @@ func inList(n int) string {
 // touched, and of each that lost an address, is then rebuilt from
 // device_addresses, so the two tables agree when the transaction commits.
 func (s *Store) writeDevices(ctx context.Context, tx *sqlx.Tx, start time.Time, devs []devices.Device) error {
+	_, err := s.writeDeviceSets(ctx, tx, []deviceSet{{start, devs}})
+	return err
+}
+
+// deviceSet is one window's devices and its start.
+type deviceSet struct {
+	start time.Time
+	devs  []devices.Device
+}
+
+// writeBatchDevices writes the devices of a batch's windows, in order. It
+// writes them all in one round of statements when that gives what
+// writeDevices window after window would, and window after window when
+// not.
+func (s *Store) writeBatchDevices(ctx context.Context, tx *sqlx.Tx, starts []time.Time, devs [][]devices.Device) error {
+	sets := make([]deviceSet, len(devs))
+	for i := range devs {
+		sets[i] = deviceSet{starts[i], devs[i]}
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	merged, err := s.writeDeviceSets(ctx, tx, sets)
+	if err != nil || merged {
+		return err
+	}
+	for _, set := range sets {
+		if err := s.writeDevices(ctx, tx, set.start, set.devs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeDeviceSets writes the devices of several windows in one round of
+// statements, and reports true, when that is the same as writing them
+// window after window: the upserts apply their tuples in order, so only
+// an address changing hands is order-dependent — the device losing it is
+// checked for orphanhood after each window. So several sets are written
+// together only when every address in them goes to one device, and no
+// device of the sets is one that loses an address; otherwise
+// writeDeviceSets writes nothing and reports false. One set is always
+// written.
+func (s *Store) writeDeviceSets(ctx context.Context, tx *sqlx.Tx, sets []deviceSet) (bool, error) {
 	type addrRow struct {
 		addr, device string
 		first, last  time.Time
 	}
 	var addrs []addrRow
 	touched := map[string]bool{}
-	args := make([]any, 0, min(len(devs), rowsPerStatement)*9)
-	var n int
-	flush := func() error {
-		if n == 0 {
-			return nil
-		}
-		_, err := tx.ExecContext(ctx, multiRow(devicesInsert, devicesTuple, n, s.sql.devicesUpsert), args...)
-		if err != nil {
-			return fmt.Errorf("upsert %d devices: %w", n, err)
-		}
-		args, n = args[:0], 0
-		return nil
-	}
-	for _, d := range devs {
-		id := deviceID(d)
-		if id == "" {
-			continue // nothing to key it by; the tracker never sends one
-		}
-		last := seenTime(d.LastSeen, start)
-		first := seenTime(d.FirstSeen, last)
-		var mac any // NULL when the frames carried none
-		if d.MAC != "" {
-			mac = textValue(d.MAC, macLen)
-		}
-		args = append(args, s.agent, id, mac, hostnameValue(d.Hostname), d.NameSource.String(),
-			textValue(d.Vendor, maxVendorRunes), d.Randomised, first, last)
-		if n++; n == rowsPerStatement {
-			if err := flush(); err != nil {
-				return err
+	next := map[string]string{} // address → the device that gets it last
+	mixed := false              // an address goes to two devices
+	for _, set := range sets {
+		for _, d := range set.devs {
+			id := deviceID(d)
+			if id == "" {
+				continue // nothing to key it by; the tracker never sends one
+			}
+			touched[id] = true
+			last := seenTime(d.LastSeen, set.start)
+			for _, a := range d.Addrs {
+				if !a.Addr.IsValid() {
+					continue
+				}
+				seen := seenTime(a.LastSeen, last)
+				addr := a.Addr.String()
+				if prev, ok := next[addr]; ok && prev != id {
+					mixed = true
+				}
+				next[addr] = id
+				addrs = append(addrs, addrRow{addr, id, seen, seen})
 			}
 		}
-		touched[id] = true
-		for _, a := range d.Addrs {
-			if !a.Addr.IsValid() {
-				continue
-			}
-			seen := seenTime(a.LastSeen, last)
-			addrs = append(addrs, addrRow{a.Addr.String(), id, seen, seen})
-		}
 	}
-	if err := flush(); err != nil {
-		return err
+	if len(sets) > 1 && mixed {
+		return false, nil
 	}
 
 	// Who held these addresses before: a device that loses one needs its
-	// ips rebuilt, and may be left an orphan.
+	// ips rebuilt, and may be left an orphan. Read first: the devices
+	// upserts below do not touch device_addresses.
 	losers := map[string]bool{}
 	for chunk := range chunks(addrs) {
 		args := make([]any, 0, len(chunk)+1)
@@ -145,11 +174,7 @@ func (s *Store) writeDevices(ctx context.Context, tx *sqlx.Tx, start time.Time, 
 			DeviceID string `db:"device_id"`
 		}
 		if err := tx.SelectContext(ctx, &owners, addrOwners+inList(len(chunk)), args...); err != nil {
-			return fmt.Errorf("read owners of %d addresses: %w", len(chunk), err)
-		}
-		next := make(map[string]string, len(chunk))
-		for _, a := range chunk {
-			next[a.addr] = a.device
+			return false, fmt.Errorf("read owners of %d addresses: %w", len(chunk), err)
 		}
 		for _, o := range owners {
 			if next[o.Addr] != o.DeviceID {
@@ -157,26 +182,71 @@ func (s *Store) writeDevices(ctx context.Context, tx *sqlx.Tx, start time.Time, 
 			}
 		}
 	}
+	if len(sets) > 1 {
+		for id := range losers {
+			if touched[id] {
+				return false, nil
+			}
+		}
+	}
+
+	args := make([]any, 0, rowsPerStatement*9)
+	var n int
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, multiRow(devicesInsert, devicesTuple, n, s.sql.devicesUpsert), args...)
+		if err != nil {
+			return fmt.Errorf("upsert %d devices: %w", n, err)
+		}
+		args, n = args[:0], 0
+		return nil
+	}
+	for _, set := range sets {
+		for _, d := range set.devs {
+			id := deviceID(d)
+			if id == "" {
+				continue
+			}
+			last := seenTime(d.LastSeen, set.start)
+			first := seenTime(d.FirstSeen, last)
+			var mac any // NULL when the frames carried none
+			if d.MAC != "" {
+				mac = textValue(d.MAC, macLen)
+			}
+			args = append(args, s.agent, id, mac, hostnameValue(d.Hostname), d.NameSource.String(),
+				textValue(d.Vendor, maxVendorRunes), d.Randomised, first, last)
+			if n++; n == rowsPerStatement {
+				if err := flush(); err != nil {
+					return true, err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return true, err
+	}
 	for chunk := range chunks(addrs) {
 		args := make([]any, 0, len(chunk)*5)
 		for _, a := range chunk {
 			args = append(args, s.agent, a.addr, a.device, a.first, a.last)
 		}
 		if _, err := tx.ExecContext(ctx, multiRow(addrsInsert, addrsTuple, len(chunk), s.sql.addrsUpsert), args...); err != nil {
-			return fmt.Errorf("upsert %d device addresses: %w", len(chunk), err)
+			return true, fmt.Errorf("upsert %d device addresses: %w", len(chunk), err)
 		}
 	}
 
 	if err := eachDeviceChunk(ctx, tx, s.agent, sortedKeys(losers), deviceOrphans); err != nil {
-		return fmt.Errorf("delete devices known by a moved address: %w", err)
+		return true, fmt.Errorf("delete devices known by a moved address: %w", err)
 	}
 	for id := range losers {
 		touched[id] = true
 	}
 	if err := refreshIPs(ctx, tx, s.agent, sortedKeys(touched)); err != nil {
-		return fmt.Errorf("list device addresses: %w", err)
+		return true, fmt.Errorf("list device addresses: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // refreshIPs rebuilds devices.ips of agent's devices ids from

@@ -130,22 +130,53 @@ func (s *Store) applyWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w
 }
 
 func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w *aggregate.Window) error {
-	for rows := range chunks(w.Rows) {
+	rows := make([]stamped[aggregate.Row], len(w.Rows))
+	for i, r := range w.Rows {
+		rows[i] = stamped[aggregate.Row]{start, r}
+	}
+	if err := s.writeStampedRows(ctx, tx, rows); err != nil {
+		return err
+	}
+	names := make([]stamped[source.Record], len(w.Names))
+	for i, n := range w.Names {
+		names[i] = stamped[source.Record]{start, n}
+	}
+	if err := s.writeStampedNames(ctx, tx, names); err != nil {
+		return err
+	}
+	if err := s.writeCorrections(ctx, tx, w.Corrections); err != nil {
+		return err
+	}
+	return s.writeDevices(ctx, tx, start, w.Devices)
+}
+
+// writeStampedRows adds rows to tcpdump_records, each under its window's
+// start, in multi-row upserts that apply their tuples in order.
+func (s *Store) writeStampedRows(ctx context.Context, tx *sqlx.Tx, all []stamped[aggregate.Row]) error {
+	for rows := range chunks(all) {
 		args := make([]any, 0, len(rows)*9)
-		for _, r := range rows {
-			args = append(args, start, s.agent, clientValue(r.Client), domainValue(r.Domain),
+		for _, sr := range rows {
+			r := sr.item
+			args = append(args, sr.start, s.agent, clientValue(r.Client), domainValue(r.Domain),
 				nicknameValue(r.Nickname), r.NickSource.String(), r.Source.String(), min(r.Count, s.sql.maxCount), min(r.Bytes, s.sql.maxCount))
 		}
 		if _, err := tx.ExecContext(ctx, multiRow(recordsInsert, recordsTuple, len(rows), s.sql.recordsUpsert), args...); err != nil {
 			return fmt.Errorf("insert %d rows: %w", len(rows), err)
 		}
 	}
-	for names := range chunks(w.Names) {
+	return nil
+}
+
+// writeStampedNames upserts names into dns_records; a name without a time
+// takes its window's start.
+func (s *Store) writeStampedNames(ctx context.Context, tx *sqlx.Tx, all []stamped[source.Record]) error {
+	for names := range chunks(all) {
 		args := make([]any, 0, len(names)*6)
-		for _, n := range names {
+		for _, sn := range names {
+			n := sn.item
 			ts := n.TS
 			if ts.IsZero() {
-				ts = start
+				ts = sn.start
 			}
 			args = append(args, ts.UTC().Truncate(time.Second), s.agent, n.Addr.String(), domainValue(n.Domain),
 				n.Source.Definite(), n.Source.String())
@@ -154,8 +185,14 @@ func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w
 			return fmt.Errorf("upsert %d names: %w", len(names), err)
 		}
 	}
+	return nil
+}
+
+// writeCorrections moves this agent's rows from a guessed name to a
+// definite one.
+func (s *Store) writeCorrections(ctx context.Context, tx *sqlx.Tx, cs []aggregate.Correction) error {
 	ptr, ip := source.PTR.String(), source.IP.String()
-	for _, c := range w.Corrections {
+	for _, c := range cs {
 		oldDomain, newDomain := domainValue(c.Old), domainValue(c.New)
 		if string(oldDomain) == string(newDomain) {
 			// Moving rows onto their own key would double them and the
@@ -170,7 +207,7 @@ func (s *Store) writeWindow(ctx context.Context, tx *sqlx.Tx, start time.Time, w
 			return fmt.Errorf("correct %q to %q: delete moved rows: %w", c.Old, c.New, err)
 		}
 	}
-	return s.writeDevices(ctx, tx, start, w.Devices)
+	return nil
 }
 
 // emptyWindow reports whether w holds nothing to write.
