@@ -40,6 +40,12 @@ type Window struct {
 	// InputEnd marks the empty window that follows the last window of
 	// input Input; it is never written.
 	InputEnd bool
+	// Rereadable says that the input can make this window again if it is
+	// lost: a replayed file, marked finished only once all its windows
+	// are in the database, is read again by the next replay. The store's
+	// writer then holds it in memory instead of fsyncing it into its
+	// spool, unless the database fails.
+	Rereadable bool
 }
 
 // Row is one tcpdump_records row.

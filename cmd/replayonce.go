@@ -41,6 +41,9 @@ type replayFile struct {
 	windows  int64         // windows handed to the writer
 	ended    bool          // its InputEnd came: no more windows
 	complete bool          // it was read to its end
+	// marked: its finish mark committed with its last windows
+	// (bookApplier.ApplyBatch), so finish need not write it.
+	marked bool
 	// unrecorded: BeginReplay failed, so there is no row to finish.
 	unrecorded bool
 }
@@ -194,7 +197,47 @@ func (b *replayBook) tag(w *aggregate.Window) bool {
 	f.pending++
 	f.windows++
 	b.byID[w.ID] = append(b.byID[w.ID], f)
+	// The file is the durable copy: until all its windows are written it
+	// is not marked finished, and the next replay reads it again.
+	w.Rereadable = !f.unrecorded
 	return true
+}
+
+// finishedBy lists the files whose last windows are all among wins, to be
+// marked finished in the same transaction; marked notes that it committed.
+func (b *replayBook) finishedBy(wins []*aggregate.Window) ([]store.ReplayFinish, []*replayFile) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	in := map[*replayFile]int{}
+	nth := map[[16]byte]int{}
+	for _, w := range wins {
+		// applied takes a repeated ID's files in order: so does this.
+		fs := b.byID[w.ID]
+		if k := nth[w.ID]; k < len(fs) {
+			in[fs[k]]++
+		}
+		nth[w.ID]++
+	}
+	var marks []store.ReplayFinish
+	var files []*replayFile
+	for f, n := range in {
+		if f.ended && f.complete && !f.unrecorded && !f.marked && f.pending == n {
+			files = append(files, f)
+		}
+	}
+	slices.SortFunc(files, func(a, b *replayFile) int { return strings.Compare(a.path, b.path) })
+	for _, f := range files {
+		marks = append(marks, store.ReplayFinish{Key: f.key, Windows: f.windows})
+	}
+	return marks, files
+}
+
+func (b *replayBook) marked(files []*replayFile) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, f := range files {
+		f.marked = true
+	}
 }
 
 // applied is told of every window the writer committed or found already
@@ -238,6 +281,11 @@ func (b *replayBook) finish(f *replayFile) {
 		return // cut short, or not known to replay_files: the next replay reads it again
 	}
 	b.mu.Lock()
+	if f.marked {
+		b.mu.Unlock()
+		b.finished1(f, nil)
+		return
+	}
 	defer b.mu.Unlock()
 	b.toFinish = append(b.toFinish, f)
 	if !b.finishing {
@@ -309,6 +357,43 @@ func (a *bookApplier) Apply(ctx context.Context, w *aggregate.Window) (bool, err
 		a.book.applied(w.ID)
 	}
 	return applied, err
+}
+
+// replayBatcher is what bookApplier needs of the store to write batches:
+// *store.Store.
+type replayBatcher interface {
+	store.BatchApplier
+	ApplyReplayBatch(ctx context.Context, wins []*aggregate.Window, finished []store.ReplayFinish) ([]bool, error)
+}
+
+// BatchLimit lets the writer batch windows when the store can (0: not).
+func (a *bookApplier) BatchLimit() int {
+	if st, ok := a.Applier.(store.BatchApplier); ok {
+		return st.BatchLimit()
+	}
+	return 0
+}
+
+// ApplyBatch writes wins in one transaction with the finish marks of the
+// files whose last windows they are, then tells the book.
+func (a *bookApplier) ApplyBatch(ctx context.Context, wins []*aggregate.Window) ([]bool, error) {
+	if ba, ok := a.Applier.(store.BatchApplier); ok && a.book == nil {
+		return ba.ApplyBatch(ctx, wins)
+	}
+	st, ok := a.Applier.(replayBatcher)
+	if !ok {
+		return nil, errors.New("the store writes no batches")
+	}
+	marks, files := a.book.finishedBy(wins)
+	applied, err := st.ApplyReplayBatch(ctx, wins, marks)
+	if err != nil {
+		return nil, err
+	}
+	a.book.marked(files)
+	for _, w := range wins {
+		a.book.applied(w.ID)
+	}
+	return applied, nil
 }
 
 // follower hands the completed capture files of a directory to the

@@ -20,16 +20,11 @@ type BatchApplier interface {
 	// each whether it was applied (false: its ID was already recorded).
 	// On an error nothing of the batch is written.
 	ApplyBatch(ctx context.Context, wins []*aggregate.Window) (applied []bool, err error)
+	// BatchLimit is how many items (BatchItems) one batch may hold.
+	BatchLimit() int
 }
 
 var _ BatchApplier = (*Store)(nil)
-
-// Batchable reports whether w may share a transaction with other windows:
-// it fits in one part (see Apply). The writer batches only such windows,
-// and at most PartItems items of them, which BatchItems counts.
-func (s *Store) Batchable(w *aggregate.Window) bool {
-	return BatchItems(w) <= s.partItems
-}
 
 // BatchLimit is how many items (see BatchItems) one transaction of
 // ApplyBatch takes at most: Config.PartItems.
@@ -48,7 +43,7 @@ func BatchItems(w *aggregate.Window) int {
 // them one after the other, and says which were applied: each window's ID
 // is recorded in applied_windows in the same transaction as its rows, and
 // a window whose ID is already there (an earlier batch, or a copy earlier
-// in this one) is skipped. Every window must fit in one part (Batchable).
+// in this one) is skipped.
 //
 // Fewer statements do the same work: the rows and names of consecutive
 // windows go into the same multi-row upserts — every upsert applies its
@@ -56,15 +51,17 @@ func BatchItems(w *aggregate.Window) int {
 // would — broken only before a window's corrections, which move the rows
 // written before them; and the devices of the whole batch are merged at
 // its end when that gives what window after window would (see
-// writeBatchDevices). extra, when set, runs in the same transaction
-// before the commit (the replay's finish marks).
+// writeBatchDevices). Each window must hold at most BatchLimit items (a
+// larger one is written in parts by Apply); the caller keeps the whole
+// batch within it too, which bounds the transaction.
 func (s *Store) ApplyBatch(ctx context.Context, wins []*aggregate.Window) ([]bool, error) {
-	return s.ApplyBatchWith(ctx, wins, nil)
+	return s.applyBatchWith(ctx, wins, nil)
 }
 
-// ApplyBatchWith is ApplyBatch with extra run inside the transaction, after
-// the windows, before the commit. When extra fails nothing is written.
-func (s *Store) ApplyBatchWith(ctx context.Context, wins []*aggregate.Window, extra func(ctx context.Context, tx *sqlx.Tx) error) ([]bool, error) {
+// applyBatchWith is ApplyBatch with extra run inside the transaction, after
+// the windows, before the commit (the replay's finish marks). When extra
+// fails nothing is written.
+func (s *Store) applyBatchWith(ctx context.Context, wins []*aggregate.Window, extra func(ctx context.Context, tx *sqlx.Tx) error) ([]bool, error) {
 	applied := make([]bool, len(wins))
 	if len(wins) == 0 {
 		return applied, nil

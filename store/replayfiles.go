@@ -10,6 +10,10 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/netmon/netmon/aggregate"
 )
 
 // fileKeyPrefix is how much of a capture file its identity reads: enough
@@ -178,10 +182,8 @@ func (s *Store) FinishReplays(ctx context.Context, files []ReplayFinish) error {
 			return err
 		}
 		defer func() { _ = tx.Rollback() }()
-		for _, f := range files {
-			if _, err := tx.ExecContext(ctx, `UPDATE replay_files SET windows = ?, finished_at = `+s.nowSQL()+` WHERE agent = ? AND file_key = ?`, f.Windows, s.agent, f.Key[:]); err != nil {
-				return err
-			}
+		if err := s.finishReplays(ctx, tx, files); err != nil {
+			return err
 		}
 		return tx.Commit()
 	}()
@@ -189,6 +191,30 @@ func (s *Store) FinishReplays(ctx context.Context, files []ReplayFinish) error {
 		return fmt.Errorf("replay bookkeeping: %w", err)
 	}
 	return nil
+}
+
+func (s *Store) finishReplays(ctx context.Context, tx *sqlx.Tx, files []ReplayFinish) error {
+	for _, f := range files {
+		if _, err := tx.ExecContext(ctx, `UPDATE replay_files SET windows = ?, finished_at = `+s.nowSQL()+` WHERE agent = ? AND file_key = ?`, f.Windows, s.agent, f.Key[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ApplyReplayBatch is ApplyBatch that also marks files finished (as
+// FinishReplays) in the same transaction: those whose last windows are in
+// wins. Either the windows and the marks commit, or nothing does.
+func (s *Store) ApplyReplayBatch(ctx context.Context, wins []*aggregate.Window, finished []ReplayFinish) ([]bool, error) {
+	if len(finished) == 0 {
+		return s.ApplyBatch(ctx, wins)
+	}
+	return s.applyBatchWith(ctx, wins, func(ctx context.Context, tx *sqlx.Tx) error {
+		if err := s.finishReplays(ctx, tx, finished); err != nil {
+			return fmt.Errorf("replay bookkeeping: %w", err)
+		}
+		return nil
+	})
 }
 
 // nowSQL is the current UTC time in the form ts columns hold.

@@ -70,6 +70,7 @@ type spool struct {
 	entries   []*spoolEntry // oldest first
 	diskBytes int64
 	memBytes  int64
+	heldBytes int64 // of held windows (see hold), apart from both caps
 	nextSeq   uint64
 	// wake has room for one signal: an append that finds it full knows
 	// the writer has a wake-up pending already.
@@ -83,6 +84,9 @@ type spoolEntry struct {
 	data  []byte // the encoded window, while in memory only
 	size  int64  // bytes counted against its cap: disk blocks, or memory
 	busy  bool   // the writer holds it: the caps must not drop it underneath
+	// win is a held window (see hold): kept as it is, in memory, and
+	// neither encoded nor fsynced; nil once spilled to disk.
+	win *aggregate.Window
 }
 
 // appendReport says what an append did besides queueing the window.
@@ -246,7 +250,7 @@ func (s *spool) append(w *aggregate.Window) (appendReport, error) {
 func (s *spool) enforceCaps(rep *appendReport) {
 	drop := func(onDisk bool) bool {
 		for i, e := range s.entries {
-			if e.busy || (e.name != "") != onDisk {
+			if e.busy || e.win != nil || (e.name != "") != onDisk {
 				continue
 			}
 			if e.name != "" {
@@ -347,6 +351,9 @@ func (s *spool) after(e *spoolEntry) *spoolEntry {
 // its size against MaxSpoolFile, its magic, and its header's length
 // against its size.
 func (s *spool) load(e *spoolEntry) (*aggregate.Window, error) {
+	if w := s.heldWindow(e); w != nil {
+		return w, nil
+	}
 	data := e.data
 	if e.name != "" {
 		var err error
@@ -384,6 +391,14 @@ func (s *spool) remove(e *spoolEntry) {
 func (s *spool) reject(e *spoolEntry) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if e.win != nil {
+		data, err := encodeWindow(e.win)
+		if err != nil {
+			s.forget(e)
+			return "", err
+		}
+		e.data = data
+	}
 	s.forget(e)
 	rdir := filepath.Join(s.dir, rejectedDir)
 	name := e.name
@@ -403,9 +418,12 @@ func (s *spool) reject(e *spoolEntry) (string, error) {
 func (s *spool) forget(e *spoolEntry) {
 	if i := slices.Index(s.entries, e); i >= 0 {
 		s.entries = slices.Delete(s.entries, i, i+1)
-		if e.name != "" {
+		switch {
+		case e.win != nil:
+			s.heldBytes -= e.size
+		case e.name != "":
 			s.diskBytes -= e.size
-		} else {
+		default:
 			s.memBytes -= e.size
 		}
 	}
@@ -426,7 +444,7 @@ func (s *spool) pending() (n int, bytes int64, oldest time.Time) {
 	if len(s.entries) > 0 {
 		oldest = s.entries[0].start
 	}
-	return len(s.entries), s.diskBytes + s.memBytes, oldest
+	return len(s.entries), s.diskBytes + s.memBytes + s.heldBytes, oldest
 }
 
 // memoryOnly counts the windows that are not on disk.
@@ -435,7 +453,7 @@ func (s *spool) memoryOnly() int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, e := range s.entries {
-		if e.name == "" {
+		if e.name == "" && e.win == nil {
 			n++
 		}
 	}

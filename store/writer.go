@@ -71,6 +71,7 @@ var _ Applier = (*Store)(nil)
 type WriterStats struct {
 	Recovered  atomic.Uint64 // windows found in the spool at start, from an earlier run
 	Spooled    atomic.Uint64 // windows made durable in the spool
+	Held       atomic.Uint64 // windows of replayed files held in memory instead (see Window.Rereadable)
 	MemoryOnly atomic.Uint64 // windows the spool could not write, kept in memory only
 	Written    atomic.Uint64 // windows committed to the database
 	Duplicates atomic.Uint64 // windows whose ID the database already had: skipped
@@ -108,7 +109,10 @@ type Writer struct {
 	dropLog, diskLog limiter
 	memLog           limiter
 	// diskErr is the last error of a spool write, for the exit summary.
-	diskErr                atomic.Pointer[error]
+	diskErr atomic.Pointer[error]
+	// spillHeld is set while the database fails: windows are spooled,
+	// not held (see putHeld).
+	spillHeld              atomic.Bool
 	droppedSinceLog        int
 	memOnlySinceLog        int
 	droppedFrom, droppedTo time.Time
@@ -290,6 +294,7 @@ func (w *Writer) Run(stop context.Context, in <-chan *aggregate.Window) error {
 	}
 	close(inDone)
 	<-done
+	w.spill()                  // what is left waits in the spool for the next start
 	if w.droppedSinceLog > 0 { // drops the rate limit held back
 		w.log.Error("spool is full: dropped the oldest windows, their counts are lost",
 			"dropped", w.droppedSinceLog, "first", w.droppedFrom, "last", w.droppedTo,
@@ -315,6 +320,9 @@ func (w *Writer) put(win *aggregate.Window) {
 	if win.ID == ([16]byte{}) {
 		_, _ = crand.Read(win.ID[:]) // crypto/rand.Read never fails
 	}
+	if w.putHeld(win) {
+		return
+	}
 	rep, err := w.spool.append(win)
 	now := time.Now()
 	if err != nil {
@@ -336,34 +344,7 @@ func (w *Writer) put(win *aggregate.Window) {
 	} else {
 		w.stats.Spooled.Add(1)
 	}
-	if rep.droppedMem > 0 {
-		w.stats.Dropped.Add(uint64(rep.droppedMem))
-		w.stats.DroppedMemory.Add(uint64(rep.droppedMem))
-		if w.memLog.allow(now) {
-			w.log.Error("the disk refuses the spool and the memory kept for windows is full: dropped the oldest windows, their counts are lost",
-				"dropped_total", w.stats.DroppedMemory.Load(), "max_memory_bytes", w.spool.maxMem, "spool", w.spool.dir,
-				"err", oneLineErr(w.DiskError()))
-		}
-		rep.dropped -= rep.droppedMem
-	}
-	if rep.dropped > 0 {
-		w.stats.Dropped.Add(uint64(rep.dropped))
-		w.stats.DroppedCap.Add(uint64(rep.dropped))
-		if w.droppedSinceLog == 0 || rep.droppedFrom.Before(w.droppedFrom) {
-			w.droppedFrom = rep.droppedFrom
-		}
-		if rep.droppedTo.After(w.droppedTo) {
-			w.droppedTo = rep.droppedTo
-		}
-		w.droppedSinceLog += rep.dropped
-		if w.dropLog.allow(now) {
-			w.log.Error("spool is full: dropped the oldest windows, their counts are lost",
-				"dropped", w.droppedSinceLog, "first", w.droppedFrom, "last", w.droppedTo,
-				"dropped_total", w.stats.Dropped.Load(), "max_spool_bytes", w.cfg.MaxSpoolBytes, "spool", w.spool.dir)
-			w.droppedSinceLog = 0
-			w.droppedTo = time.Time{}
-		}
-	}
+	w.countDrops(rep)
 }
 
 // writeLoop writes the oldest spooled window until the spool is empty and
@@ -394,6 +375,7 @@ func (w *Writer) writeLoop(stop context.Context, inDone <-chan struct{}) {
 	for {
 		e := w.spool.head()
 		if e == nil {
+			w.spillHeld.Store(false) // caught up
 			if !ended.IsZero() {
 				return
 			}
@@ -409,6 +391,10 @@ func (w *Writer) writeLoop(stop context.Context, inDone <-chan struct{}) {
 		win, err := w.spool.load(e)
 		if err != nil {
 			w.rejectEntry(e, win, err)
+			continue
+		}
+		if w.writeBatch(ctx, e, win) {
+			backoff, lastProgress, fails = w.cfg.MinBackoff, time.Now(), 0
 			continue
 		}
 		for {
@@ -460,6 +446,9 @@ func (w *Writer) writeLoop(stop context.Context, inDone <-chan struct{}) {
 				wait = 10*time.Millisecond + rand.N(90*time.Millisecond)
 			} else {
 				w.failed(win, err, backoff)
+				// The spool is the fallback while the database fails.
+				w.spillHeld.Store(true)
+				w.spill()
 				// Equal jitter: half the backoff fixed, half random, so
 				// many sensors behind one database do not retry in step.
 				wait = backoff/2 + rand.N(backoff/2+1)

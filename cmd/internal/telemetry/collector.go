@@ -99,6 +99,7 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		st := w.Stats()
 		counter(p.storeWindows, st.Spooled.Load(), "spooled")
 		counter(p.storeWindows, st.MemoryOnly.Load(), "memory_only")
+		counter(p.storeWindows, st.Held.Load(), "held")
 		counter(p.storeWindows, st.Recovered.Load(), "recovered")
 		counter(p.storeWindows, st.Written.Load(), "written")
 		counter(p.storeWindows, st.Duplicates.Load(), "duplicate")
