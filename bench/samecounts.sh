@@ -3,14 +3,16 @@
 # replays it into a fresh SQLite file, and `netmon top --json` by service,
 # domain and device (all lines) must be byte for byte the same.
 #
-#   bench/samecounts.sh OLD NEW [FILE]   (default FILE: $WORKLOAD or /tmp/netmon-workload.pcap)
+#   bench/samecounts.sh OLD NEW [FILE...]   (default FILE: $WORKLOAD or /tmp/netmon-workload.pcap)
 set -euo pipefail
-old=$1 new=$2 work=${3:-${WORKLOAD:-/tmp/netmon-workload.pcap}}
+old=$1 new=$2
+shift 2
+work=("${@:-${WORKLOAD:-/tmp/netmon-workload.pcap}}")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for b in old new; do
 	bin=$old; [ $b = new ] && bin=$new
-	"$bin" replay --no-ptr --agent same --db "$tmp/$b.db" --state-dir "$tmp/state-$b" "$work" 2>"$tmp/$b.log" >/dev/null
+	"$bin" replay --no-ptr --agent same --db "$tmp/$b.db" --state-dir "$tmp/state-$b" "${work[@]}" 2>"$tmp/$b.log" >/dev/null
 	for by in service domain device; do
 		"$bin" top --json --since all --limit 0 --by $by --db "$tmp/$b.db" > "$tmp/$b.$by.json"
 	done

@@ -46,10 +46,10 @@ func (s *spool) heldWindow(e *spoolEntry) *aggregate.Window {
 }
 
 // spillHeld writes every held window into the spool, durably, as append
-// would have: for when the database fails, or the writer stops with
-// windows left. Only the writer's goroutine calls it. A window the disk
-// refuses stays held; the first such error is returned.
-func (s *spool) spillHeld() (rep appendReport, firstErr error) {
+// would have, and counts them: for when the database fails, or the writer
+// stops with windows left. Only the writer's goroutine calls it. A window
+// the disk refuses stays held; the first such error is returned.
+func (s *spool) spillHeld() (rep appendReport, spilled int, firstErr error) {
 	s.mu.Lock()
 	var held []*spoolEntry
 	for _, e := range s.entries {
@@ -69,6 +69,7 @@ func (s *spool) spillHeld() (rep appendReport, firstErr error) {
 				s.diskBytes += e.size
 				s.enforceCaps(&rep)
 				s.mu.Unlock()
+				spilled++
 				continue
 			}
 		}
@@ -76,7 +77,7 @@ func (s *spool) spillHeld() (rep appendReport, firstErr error) {
 			firstErr = err
 		}
 	}
-	return rep, firstErr
+	return rep, spilled, firstErr
 }
 
 // heldCount counts the windows held in memory.

@@ -69,9 +69,12 @@ var _ Applier = (*Store)(nil)
 
 // WriterStats counts what the writer did. All fields are read atomically.
 type WriterStats struct {
-	Recovered  atomic.Uint64 // windows found in the spool at start, from an earlier run
-	Spooled    atomic.Uint64 // windows made durable in the spool
-	Held       atomic.Uint64 // windows of replayed files held in memory instead (see Window.Rereadable)
+	Recovered atomic.Uint64 // windows found in the spool at start, from an earlier run
+	Spooled   atomic.Uint64 // windows made durable in the spool
+	// Held counts windows of replayed files held in memory instead of
+	// spooled (see Window.Rereadable); those spooled later, when the
+	// database failed or the writer stopped, count in Spooled too.
+	Held       atomic.Uint64
 	MemoryOnly atomic.Uint64 // windows the spool could not write, kept in memory only
 	Written    atomic.Uint64 // windows committed to the database
 	Duplicates atomic.Uint64 // windows whose ID the database already had: skipped
@@ -301,7 +304,7 @@ func (w *Writer) Run(stop context.Context, in <-chan *aggregate.Window) error {
 			"dropped_total", w.stats.Dropped.Load(), "max_spool_bytes", w.cfg.MaxSpoolBytes, "spool", w.spool.dir)
 	}
 	n, _, _ := w.spool.pending()
-	m := w.spool.memoryOnly()
+	m := w.spool.memoryOnly() + w.spool.heldCount() // held: the disk refused them too
 	w.stats.Left.Store(uint64(n - m))
 	if m > 0 {
 		w.stats.Dropped.Add(uint64(m))

@@ -32,7 +32,8 @@ func (w *Writer) spill() {
 	if w.spool.heldCount() == 0 {
 		return
 	}
-	rep, err := w.spool.spillHeld()
+	rep, n, err := w.spool.spillHeld()
+	w.stats.Spooled.Add(uint64(n))
 	if err != nil {
 		w.diskErr.Store(&err)
 		if w.diskLog.allow(time.Now()) {
