@@ -31,10 +31,11 @@ func (downDB) Apply(context.Context, *aggregate.Window) (bool, error) {
 // and returns the exit error writerResult makes of what it lost.
 func spoolAll(t *testing.T, cfg store.WriterConfig, n int) (*store.Writer, error) {
 	t.Helper()
+	cfg.Agent = "loss"
 	cfg.DrainTimeout = 200 * time.Millisecond
 	cfg.MinBackoff, cfg.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 	log := slog.New(slog.NewTextHandler(&syncBuffer{}, nil))
-	w, err := store.NewWriter(cfg, downDB{}, "loss", log)
+	w, err := store.NewWriter(cfg, store.WriterDeps{DB: downDB{}, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

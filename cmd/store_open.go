@@ -95,7 +95,8 @@ func (f *durabilityFlags) register(fs *pflag.FlagSet) {
 // directory the user named must work or netmon does not start.
 func (f *durabilityFlags) openWriter(st store.Applier, agent string, log *slog.Logger, onWrite func(time.Duration, error)) (*store.Writer, error) {
 	cfg := store.DefaultWriterConfig()
-	cfg.OnWrite = onWrite
+	cfg.Agent = agent
+	deps := store.WriterDeps{DB: st, Log: log, OnWrite: onWrite}
 	maxBytes, err := parseSize(f.spoolMax)
 	if err != nil {
 		return nil, fmt.Errorf("--spool-max: %w", err)
@@ -111,13 +112,13 @@ func (f *durabilityFlags) openWriter(st store.Applier, agent string, log *slog.L
 	}
 	if explicit != "" {
 		cfg.StateDir = explicit
-		w, err := store.NewWriter(cfg, st, agent, log)
+		w, err := store.NewWriter(cfg, deps)
 		if err != nil {
 			return nil, fmt.Errorf("--state-dir: %w", err)
 		}
 		return w, nil
 	}
-	w, err := store.NewWriter(cfg, st, agent, log)
+	w, err := store.NewWriter(cfg, deps)
 	if err == nil || !refused(err) {
 		return w, err
 	}
@@ -127,7 +128,7 @@ func (f *durabilityFlags) openWriter(st store.Applier, agent string, log *slog.L
 	}
 	log.Warn("cannot write the default state directory; using one of this user's", "default", cfg.StateDir, "state_dir", fallback, "err", err)
 	cfg.StateDir = fallback
-	if w, err = store.NewWriter(cfg, st, agent, log); err != nil {
+	if w, err = store.NewWriter(cfg, deps); err != nil {
 		return nil, fmt.Errorf("%w (give --state-dir a directory netmon may write)", err)
 	}
 	return w, nil

@@ -112,7 +112,7 @@ func TestWriterSetsAsideBlockingWindow(t *testing.T) {
 		return nil
 	})
 	var log logBuf
-	w, err := store.NewWriter(fastConfig(t.TempDir()), db, "a", log.logger())
+	w, err := store.NewWriter(fastConfig(t.TempDir()), store.WriterDeps{DB: db, Log: log.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

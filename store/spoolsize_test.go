@@ -35,7 +35,7 @@ func TestSpoolFileSizeChecked(t *testing.T) {
 	state := t.TempDir()
 	down := &fakeDB{}
 	down.setFail(func(*aggregate.Window) error { return errRefused })
-	w, err := store.NewWriter(fastConfig(state), down, "a", (&logBuf{}).logger())
+	w, err := store.NewWriter(fastConfig(state), store.WriterDeps{DB: down, Log: (&logBuf{}).logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestSpoolFileSizeChecked(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	db := &fakeDB{}
 	var log logBuf
-	w, err = store.NewWriter(fastConfig(state), db, "a", log.logger())
+	w, err = store.NewWriter(fastConfig(state), store.WriterDeps{DB: db, Log: log.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

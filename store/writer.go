@@ -16,49 +16,6 @@ import (
 	"github.com/netmon/netmon/aggregate"
 )
 
-// WriterConfig sets how the writer keeps windows safe and how hard it tries.
-type WriterConfig struct {
-	// StateDir holds the spool, in StateDir/spool/<agent>.
-	StateDir string
-	// MaxSpoolBytes caps the spool on disk; beyond it the oldest windows
-	// are dropped, counted and logged.
-	MaxSpoolBytes int64
-	// DrainTimeout is how long the writer keeps writing after a stop
-	// request before it leaves the rest in the spool. When the input ends
-	// without a stop request (a replay), it is how long the writer waits
-	// for a database that accepts nothing.
-	DrainTimeout time.Duration
-	// WriteTimeout bounds one transaction.
-	WriteTimeout time.Duration
-	// MinBackoff and MaxBackoff bound the wait between failed attempts,
-	// which doubles from one to the other, with jitter.
-	MinBackoff, MaxBackoff time.Duration
-	// OnWrite, when set, is called after every database write attempt
-	// with its duration and outcome, from the writer's goroutine. It is
-	// how the metrics see write latency and failures without the writer
-	// knowing about them; it must return quickly.
-	OnWrite func(took time.Duration, err error)
-	// MaxMemoryBytes caps the windows kept in memory only while the spool
-	// cannot be written (disk full, read-only). Zero means 64 MiB.
-	MaxMemoryBytes int64
-}
-
-// DefaultWriterConfig returns the settings netmon runs with. 512 MiB of
-// spool holds about a week of windows of 50 rows (8 KiB each on disk), two
-// weeks of a quiet network's: outages longer than that are not a restart.
-func DefaultWriterConfig() WriterConfig {
-	return WriterConfig{
-		StateDir:      "/var/lib/netmon",
-		MaxSpoolBytes: 512 << 20,
-		DrainTimeout:  10 * time.Second,
-		WriteTimeout:  30 * time.Second,
-		MinBackoff:    500 * time.Millisecond,
-		// Low enough that writing resumes within seconds of the database
-		// coming back; one connection attempt every 10 s costs nothing.
-		MaxBackoff: 10 * time.Second,
-	}
-}
-
 // Applier writes one window in one transaction, at most once per window ID.
 // *Store implements it.
 type Applier interface {
@@ -102,11 +59,12 @@ func (s *WriterStats) Lost() uint64 { return s.Dropped.Load() + s.Rejected.Load(
 // database; a window leaves the spool only after its transaction commits.
 // Receiving never waits for the database, so capture never does either.
 type Writer struct {
-	cfg   WriterConfig
-	db    Applier
-	log   *slog.Logger
-	spool *spool
-	stats WriterStats
+	cfg     WriterConfig
+	db      Applier
+	log     *slog.Logger
+	onWrite func(took time.Duration, err error) // WriterDeps.OnWrite
+	spool   *spool
+	stats   WriterStats
 
 	// Rate limits for the loud but repetitive log lines.
 	dropLog, diskLog limiter
@@ -176,39 +134,30 @@ func escapeAgent(agent string) string {
 	return b.String()
 }
 
-// NewWriter opens the spool of agent under cfg.StateDir, taking its lock, and
-// returns a writer that will write to db. Windows left in the spool by an
-// earlier run are written first, once Run starts.
-func NewWriter(cfg WriterConfig, db Applier, agent string, log *slog.Logger) (*Writer, error) {
-	def := DefaultWriterConfig()
-	if cfg.StateDir == "" {
-		cfg.StateDir = def.StateDir
+// NewWriter opens the spool of cfg.Agent under cfg.StateDir, taking its
+// lock, and returns a writer that will write to deps.DB. Windows left in
+// the spool by an earlier run are written first, once Run starts. cfg is
+// DefaultWriterConfig() with the settings the caller changes; settings no
+// writer can run with are an error.
+func NewWriter(cfg WriterConfig, deps WriterDeps) (*Writer, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
-	if cfg.MaxSpoolBytes <= 0 {
-		cfg.MaxSpoolBytes = def.MaxSpoolBytes
+	if deps.DB == nil {
+		return nil, errors.New("writer: no database (WriterDeps.DB)")
 	}
-	if cfg.DrainTimeout < 0 {
-		cfg.DrainTimeout = 0
+	log := deps.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = def.WriteTimeout
-	}
-	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = def.MinBackoff
-	}
-	if cfg.MaxBackoff < cfg.MinBackoff {
-		cfg.MaxBackoff = max(def.MaxBackoff, cfg.MinBackoff)
-	}
-	dir := SpoolDir(cfg.StateDir, agent)
+	dir := SpoolDir(cfg.StateDir, cfg.Agent)
 	sp, err := openSpool(dir, cfg.MaxSpoolBytes)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.MaxMemoryBytes > 0 {
-		sp.maxMem = cfg.MaxMemoryBytes
-	}
+	sp.maxMem = cfg.MaxMemoryBytes
 	w := &Writer{
-		cfg: cfg, db: db, log: log.With("component", "writer"), spool: sp,
+		cfg: cfg, db: deps.DB, log: log.With("component", "writer"), onWrite: deps.OnWrite, spool: sp,
 		dropLog: limiter{period: 10 * time.Second}, diskLog: limiter{period: 10 * time.Second}, memLog: limiter{period: 10 * time.Second},
 	}
 	for _, o := range sp.oversize {
@@ -226,7 +175,7 @@ func NewWriter(cfg WriterConfig, db Applier, agent string, log *slog.Logger) (*W
 		w.log.Info("the spool holds windows from an earlier run; writing them first",
 			"windows", n, "bytes", size, "oldest", oldest, "spool", dir)
 	}
-	w.warnOtherSpools(agent)
+	w.warnOtherSpools(cfg.Agent)
 	return w, nil
 }
 
@@ -405,8 +354,8 @@ func (w *Writer) writeLoop(stop context.Context, inDone <-chan struct{}) {
 			began := time.Now()
 			applied, err := w.db.Apply(actx, win)
 			acancel()
-			if w.cfg.OnWrite != nil {
-				w.cfg.OnWrite(time.Since(began), err)
+			if w.onWrite != nil {
+				w.onWrite(time.Since(began), err)
 			}
 			if err == nil {
 				w.succeeded(win, applied)
@@ -497,8 +446,8 @@ func (w *Writer) passBlocked(ctx context.Context, e *spoolEntry, win *aggregate.
 	began := time.Now()
 	applied, nerr := w.db.Apply(actx, next)
 	acancel()
-	if w.cfg.OnWrite != nil {
-		w.cfg.OnWrite(time.Since(began), nerr)
+	if w.onWrite != nil {
+		w.onWrite(time.Since(began), nerr)
 	}
 	if nerr != nil {
 		w.spool.release(n)

@@ -82,8 +82,8 @@ func (w *Writer) writeBatch(ctx context.Context, e *spoolEntry, win *aggregate.W
 	began := time.Now()
 	applied, err := ba.ApplyBatch(actx, wins)
 	acancel()
-	if w.cfg.OnWrite != nil {
-		w.cfg.OnWrite(time.Since(began), err)
+	if w.onWrite != nil {
+		w.onWrite(time.Since(began), err)
 	}
 	if err != nil {
 		// Each is tried alone, with the failure handling of one window:

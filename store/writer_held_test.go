@@ -73,7 +73,7 @@ func spoolFiles(t *testing.T, dir string) int {
 func TestWriterBatchesHeldWindows(t *testing.T) {
 	t.Parallel()
 	db := &batchDB{limit: 100, gate: make(chan struct{})}
-	w, err := store.NewWriter(fastConfig(t.TempDir()), db, "a", (&logBuf{}).logger())
+	w, err := store.NewWriter(fastConfig(t.TempDir()), store.WriterDeps{DB: db, Log: (&logBuf{}).logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestWriterSpillsHeldOnFailure(t *testing.T) {
 	t.Parallel()
 	db := &batchDB{limit: 1000}
 	db.setFail(func(*aggregate.Window) error { return errRefused })
-	w, err := store.NewWriter(fastConfig(t.TempDir()), db, "a", (&logBuf{}).logger())
+	w, err := store.NewWriter(fastConfig(t.TempDir()), store.WriterDeps{DB: db, Log: (&logBuf{}).logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestWriterHeldLeftInSpool(t *testing.T) {
 	dir := t.TempDir()
 	db := &batchDB{limit: 1000}
 	db.setFail(func(*aggregate.Window) error { return errRefused })
-	w, err := store.NewWriter(fastConfig(dir), db, "a", (&logBuf{}).logger())
+	w, err := store.NewWriter(fastConfig(dir), store.WriterDeps{DB: db, Log: (&logBuf{}).logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestWriterHeldLeftInSpool(t *testing.T) {
 	w.Close()
 
 	db.setFail(nil)
-	w2, err := store.NewWriter(fastConfig(dir), db, "a", (&logBuf{}).logger())
+	w2, err := store.NewWriter(fastConfig(dir), store.WriterDeps{DB: db, Log: (&logBuf{}).logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

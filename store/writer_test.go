@@ -100,7 +100,7 @@ func (*netOpError) Error() string { return "dial tcp 127.0.0.1:3306: connect: co
 
 func fastConfig(dir string) store.WriterConfig {
 	cfg := store.DefaultWriterConfig()
-	cfg.StateDir = dir
+	cfg.StateDir, cfg.Agent = dir, "a"
 	cfg.MinBackoff = 5 * time.Millisecond
 	cfg.MaxBackoff = 40 * time.Millisecond
 	cfg.DrainTimeout = 300 * time.Millisecond
@@ -182,7 +182,7 @@ func TestWriterOutageKeepsOrder(t *testing.T) {
 		return nil
 	})
 	var log logBuf
-	w, err := store.NewWriter(fastConfig(t.TempDir()), db, "a", log.logger())
+	w, err := store.NewWriter(fastConfig(t.TempDir()), store.WriterDeps{DB: db, Log: log.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestWriterStopThenResume(t *testing.T) {
 	dir := t.TempDir()
 	down := &fakeDB{}
 	down.setFail(func(*aggregate.Window) error { return errRefused })
-	w1, err := store.NewWriter(fastConfig(dir), down, "a", slog.New(slog.DiscardHandler))
+	w1, err := store.NewWriter(fastConfig(dir), store.WriterDeps{DB: down, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestWriterStopThenResume(t *testing.T) {
 
 	up := &fakeDB{}
 	var log logBuf
-	w2, err := store.NewWriter(fastConfig(dir), up, "a", log.logger())
+	w2, err := store.NewWriter(fastConfig(dir), store.WriterDeps{DB: up, Log: log.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestWriterInputEndsDuringOutage(t *testing.T) {
 	t.Parallel()
 	db := &fakeDB{}
 	db.setFail(func(*aggregate.Window) error { return errRefused })
-	w, err := store.NewWriter(fastConfig(t.TempDir()), db, "a", slog.New(slog.DiscardHandler))
+	w, err := store.NewWriter(fastConfig(t.TempDir()), store.WriterDeps{DB: db, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestWriterRejects(t *testing.T) {
 		return nil
 	})
 	var log logBuf
-	w, err := store.NewWriter(fastConfig(t.TempDir()), db, "a", log.logger())
+	w, err := store.NewWriter(fastConfig(t.TempDir()), store.WriterDeps{DB: db, Log: log.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestWriterSpoolFull(t *testing.T) {
 	cfg := fastConfig(t.TempDir())
 	cfg.MaxSpoolBytes = 3*4096 + 100 // three small windows, a 4 KiB block each
 	var log logBuf
-	w, err := store.NewWriter(cfg, db, "a", log.logger())
+	w, err := store.NewWriter(cfg, store.WriterDeps{DB: db, Log: log.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +402,7 @@ func TestWriterRetryAfterUnknownCommit(t *testing.T) {
 			}
 			return applied, err
 		})
-		w, err := store.NewWriter(fastConfig(t.TempDir()), db, "a", slog.New(slog.DiscardHandler))
+		w, err := store.NewWriter(fastConfig(t.TempDir()), store.WriterDeps{DB: db, Log: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -455,7 +455,7 @@ func TestWriterDroppedTable(t *testing.T) {
 			missing = "no such table"
 		}
 		var log logBuf
-		w, err := store.NewWriter(fastConfig(t.TempDir()), d.store("a"), "a", log.logger())
+		w, err := store.NewWriter(fastConfig(t.TempDir()), store.WriterDeps{DB: d.store("a"), Log: log.logger()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -512,7 +512,9 @@ func TestWritersManyAgents(t *testing.T) {
 		writers := make([]*store.Writer, agents)
 		for a := range agents {
 			agent := fmt.Sprintf("agent-%d", a)
-			w, err := store.NewWriter(fastConfig(t.TempDir()), open(t, d.dsn, agent), agent, slog.New(slog.DiscardHandler))
+			cfg := fastConfig(t.TempDir())
+			cfg.Agent = agent
+			w, err := store.NewWriter(cfg, store.WriterDeps{DB: open(t, d.dsn, agent), Log: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -569,8 +571,27 @@ func TestWriterStateDirRefused(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := store.NewWriter(fastConfig(file), &fakeDB{}, "a", slog.New(slog.DiscardHandler))
+	_, err := store.NewWriter(fastConfig(file), store.WriterDeps{DB: &fakeDB{}, Log: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.Contains(err.Error(), file) || !errors.Is(err, syscall.ENOTDIR) {
 		t.Errorf("NewWriter under a file = %v, want an error naming %s", err, file)
+	}
+}
+
+// NewWriter refuses settings no writer can run with (a WriterConfig that did
+// not start from DefaultWriterConfig), naming them, and creates nothing.
+func TestWriterRefusesUnusableConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for want, cfg := range map[string]store.WriterConfig{
+		"MaxSpoolBytes 0": {StateDir: dir},
+		"no StateDir":     func() store.WriterConfig { c := fastConfig(dir); c.StateDir = ""; return c }(),
+		"MaxBackoff 1ms":  func() store.WriterConfig { c := fastConfig(dir); c.MaxBackoff = time.Millisecond; return c }(),
+	} {
+		if _, err := store.NewWriter(cfg, store.WriterDeps{DB: &fakeDB{}}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("NewWriter with %s: %v, want an error naming it", want, err)
+		}
+	}
+	if des, _ := os.ReadDir(dir); len(des) != 0 {
+		t.Errorf("refused writers left %d entries in the state directory", len(des))
 	}
 }

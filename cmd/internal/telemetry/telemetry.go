@@ -42,7 +42,7 @@ const sampleEvery = time.Second
 
 // Monitor is what /metrics and /healthz read: the pipeline's own atomic
 // counters, collected at scrape time, plus the few things only cmd sees (the
-// writer's latency and outcome through WriterConfig.OnWrite, and the live
+// writer's latency and outcome through WriterDeps.OnWrite, and the live
 // read loop through CaptureWatch). Nothing here runs per packet except the
 // CaptureWatch's flag check.
 type Monitor struct {
