@@ -24,13 +24,24 @@ import (
 // and the decoder's read (1 MiB did not).
 const fileReadBuffer = 256 << 10
 
+// readBufferFor is the read buffer for a file of size bytes: fileReadBuffer,
+// or the whole file and a little more when it is smaller (the reader grows
+// it when a record needs more), so that a replay of thousands of small
+// files does not allocate, and collect, 256 KiB for each.
+func readBufferFor(size int64) int {
+	if size <= 0 || size >= fileReadBuffer {
+		return fileReadBuffer
+	}
+	return int(size) + 512 // room left to see the end of the file
+}
+
 // classicMagics are the first four bytes of the pcap formats pcapgo reads
 // (micro- and nanosecond timestamps, either byte order).
 var classicMagics = [...]uint32{0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1}
 
 // openGoFile returns a Go reader for f when it is a classic pcap file whose
 // filter libpcap compiles; ok is false when libpcap should read it.
-func openGoFile(f *os.File, path, filter string) (src Source, ok bool, err error) {
+func openGoFile(f *os.File, path, filter string, size int64) (src Source, ok bool, err error) {
 	var head [4]byte
 	if _, err := io.ReadFull(f, head[:]); err != nil {
 		return nil, false, nil // let libpcap report what is wrong
@@ -52,7 +63,7 @@ func openGoFile(f *os.File, path, filter string) (src Source, ok bool, err error
 		_, err := f.Seek(0, io.SeekStart)
 		return nil, false, err
 	}
-	r, err := newPcapReader(f, fileReadBuffer)
+	r, err := newPcapReader(f, readBufferFor(size))
 	if err != nil {
 		return rewind()
 	}

@@ -285,7 +285,7 @@ func OpenFile(path string, filter string) (Source, error) {
 		return nil, fmt.Errorf("%s: %w (the file is empty)", fileLabel(path), ErrNotCapture)
 	}
 	if st.Mode().IsRegular() {
-		src, ok, err := openGoFile(f, path, filter)
+		src, ok, err := openGoFile(f, path, filter, st.Size())
 		if ok || err != nil {
 			if err != nil {
 				f.Close()
