@@ -36,6 +36,7 @@ type replayFile struct {
 	gen  uint32
 
 	// Filled by the pipeline, under replayBook.mu.
+	input    int           // its index among the pipeline's inputs
 	seq      map[int64]int // window start (Unix s) → windows of counted traffic seen with it
 	pending  int           // windows handed to the writer and not yet applied
 	windows  int64         // windows handed to the writer
@@ -146,6 +147,7 @@ func (b *replayBook) start(f *replayFile) {
 	defer b.mu.Unlock()
 	if f != nil {
 		b.inputs[b.started] = f
+		f.input = b.started
 	}
 	b.started++
 }
@@ -257,12 +259,8 @@ func (b *replayBook) applied(id [16]byte) {
 	}
 	f.pending--
 	done := f.ended && f.pending == 0
-	if done {
-		for i, g := range b.inputs {
-			if g == f {
-				delete(b.inputs, i)
-			}
-		}
+	if done && b.inputs[f.input] == f {
+		delete(b.inputs, f.input)
 	}
 	b.mu.Unlock()
 	if done {

@@ -117,13 +117,19 @@ func (s *Store) applyBatch(ctx context.Context, tx *sqlx.Tx, wins []*aggregate.W
 		rows, names = rows[:0], names[:0]
 		return nil
 	}
+	// One statement, prepared once, records every window's ID.
+	record, err := tx.PreparexContext(ctx, s.sql.appliedInsert)
+	if err != nil {
+		return fmt.Errorf("record window IDs: %w", err)
+	}
+	defer record.Close()
 	for i, w := range wins {
 		if emptyWindow(w) {
 			continue // Apply writes nothing and records nothing
 		}
 		start := w.Start.UTC().Truncate(time.Second)
 		if w.ID != ([16]byte{}) {
-			_, err := tx.ExecContext(ctx, s.sql.appliedInsert, s.agent, w.ID[:], start)
+			_, err := record.ExecContext(ctx, s.agent, w.ID[:], start)
 			if isDuplicate(err) {
 				continue
 			}

@@ -132,6 +132,18 @@ func (s *Store) beginReplays(ctx context.Context, files []ReplayBegin, force boo
 		return sts, err
 	}
 	defer func() { _ = tx.Rollback() }()
+	// Prepared once for the chunk: most files are new, one read and one
+	// insert each.
+	read, err := tx.PreparexContext(ctx, `SELECT generation, windows, finished_at FROM replay_files WHERE agent = ? AND file_key = ?`)
+	if err != nil {
+		return sts, err
+	}
+	defer read.Close()
+	insert, err := tx.PreparexContext(ctx, `INSERT INTO replay_files (agent, file_key, name, size, generation, windows, started_at) VALUES (?, ?, ?, ?, 0, 0, `+s.nowSQL()+`)`)
+	if err != nil {
+		return sts, err
+	}
+	defer insert.Close()
 	for _, f := range files {
 		var st ReplayState
 		var row struct {
@@ -140,10 +152,10 @@ func (s *Store) beginReplays(ctx context.Context, files []ReplayBegin, force boo
 			FinishedAt sql.NullTime `db:"finished_at"`
 		}
 		key := f.Key
-		err = tx.GetContext(ctx, &row, `SELECT generation, windows, finished_at FROM replay_files WHERE agent = ? AND file_key = ?`, s.agent, key[:])
+		err = read.GetContext(ctx, &row, s.agent, key[:])
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			_, err = tx.ExecContext(ctx, `INSERT INTO replay_files (agent, file_key, name, size, generation, windows, started_at) VALUES (?, ?, ?, ?, 0, 0, `+s.nowSQL()+`)`, s.agent, key[:], []byte(f.Name), f.Size)
+			_, err = insert.ExecContext(ctx, s.agent, key[:], []byte(f.Name), f.Size)
 		case err != nil:
 		case row.FinishedAt.Valid && !force:
 			st = ReplayState{Finished: true, FinishedAt: row.FinishedAt.Time, Windows: row.Windows, Generation: row.Generation}
