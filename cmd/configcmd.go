@@ -135,6 +135,10 @@ func newConfigShowCmd() *cobra.Command {
 			if err := applyLayers(target.Flags(), file, os.LookupEnv); err != nil {
 				return err
 			}
+			// As COMMAND itself would: a value out of range is refused.
+			if err := checkFlagLimits(target); err != nil {
+				return err
+			}
 			return writeSettings(c.OutOrStdout(), target, file)
 		},
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -282,6 +283,22 @@ func TestLimits(t *testing.T) {
 			}
 		})
 	}
+	// config show refuses what the command would, in the same line.
+	for _, tc := range cases {
+		t.Run("show-"+tc.cmd+"-"+tc.flag+"-"+tc.value, func(t *testing.T) {
+			out, code, _ := run(t, nil, "config", "show", tc.cmd, "--"+tc.flag, tc.value)
+			want := "netmon: --" + tc.flag + " " + tc.want + "\n"
+			if code != 1 || out != want {
+				t.Errorf("exit %d, output %q; want exit 1 and %q", code, out, want)
+			}
+		})
+	}
+	t.Run("show-in-range", func(t *testing.T) {
+		out, code, _ := run(t, nil, "config", "show", "replay", "--window", "24h")
+		if code != 0 || !regexp.MustCompile(`(?m)^window +flag +"24h0m0s"$`).MatchString(out) {
+			t.Errorf("config show replay --window 24h: exit %d, output:\n%s", code, out)
+		}
+	})
 	t.Run("env", func(t *testing.T) {
 		out, code, _ := run(t, []string{"NETMON_WINDOW=48h"}, "replay", "x.pcap")
 		if want := "netmon: NETMON_WINDOW: must be at most 24h, got 48h\n"; code != 1 || out != want {
