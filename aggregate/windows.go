@@ -334,12 +334,22 @@ func (w *Windows) done() {
 func (w *Windows) Add(b *capture.Batch) {
 	width := int64(w.cfg.Width)
 	var cur *window
+	// The last key found in its window, and its slot: packets come in
+	// runs of one flow, and comparing a key costs less than hashing it.
+	// Renaming a flow's keys (nameFlow) may move slots, so it forgets it;
+	// no window closes during Add.
+	var (
+		lastWin *window
+		lastKey Key
+		lastIdx int
+	)
 	for i := range b.Packets {
 		p := &b.Packets[i]
 		if p.Flow != 0 && p.Name != nil {
 			// This packet brought its flow's name: the flow's earlier
 			// packets take it, whatever this packet's direction.
 			w.nameFlow(p)
+			lastWin = nil
 		}
 		var k Key
 		switch p.Dir {
@@ -369,7 +379,12 @@ func (w *Windows) Add(b *capture.Batch) {
 		if cur == nil || cur.start != start {
 			cur = w.window(start)
 		}
-		idx, ok := cur.keys[k]
+		idx, ok := lastIdx, cur == lastWin && k == lastKey
+		if !ok {
+			if idx, ok = cur.keys[k]; ok {
+				lastWin, lastKey, lastIdx = cur, k, idx
+			}
+		}
 		if !ok {
 			if k, ok = w.admit(cur, k); ok {
 				idx, ok = cur.keys[k]

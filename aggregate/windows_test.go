@@ -435,6 +435,41 @@ func TestWindowsFlowKeysFolded(t *testing.T) {
 	}
 }
 
+// Add remembers the last key's slot for the next packet, and renaming a
+// flow's keys moves slots (compaction): every packet must still count
+// under its own key when the packet that names a flow is itself not
+// counted (so the key remembered is the one before it).
+func TestWindowsLastKeyAcrossFolds(t *testing.T) {
+	w := New(DefaultConfig(), Deps{Names: newFakeNames()})
+	sni := &capture.FlowName{Domain: "a.example", Source: source.SNI}
+	b := capture.NewBatch()
+	const flows = 3000
+	const from = 1500 // client2's key comes after slots that will be reclaimed
+	for i := range flows {
+		f := uint32(i + 1)
+		b.Packets = append(b.Packets, flowPkt(out(client, github, 100, 60), f, nil))
+		if i >= from {
+			b.Packets = append(b.Packets, out(client2, github, 100, 7))
+		}
+		b.Packets = append(b.Packets, flowPkt(pkt(100, client, github, capture.DirSkip, 500), f, sni))
+		if i >= from {
+			b.Packets = append(b.Packets, out(client2, github, 100, 7))
+		}
+	}
+	w.Add(b)
+	got := collect(t, w)
+	want := []Row{
+		{Client: client, Domain: "a.example", Nickname: "A", NickSource: nickname.FromLabel, Source: source.SNI, Count: flows, Bytes: 60 * flows},
+		{Client: client2, Domain: "140.82.112.3", Nickname: "140.82.112.3", NickSource: nickname.FromAddress, Source: source.IP, Count: 2 * (flows - from), Bytes: 14 * (flows - from)},
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d windows, want 1", len(got))
+	}
+	if d := cmp.Diff(want, got[0].Rows, addrCmp); d != "" {
+		t.Errorf("rows (-want +got):\n%s", d)
+	}
+}
+
 // BenchmarkWindowsAddNamed is BenchmarkWindowsAdd for packets of flows
 // that named themselves: the key holds the flow's name.
 func BenchmarkWindowsAddNamed(b *testing.B) {
