@@ -158,7 +158,7 @@ test-arm64: cross-deps-arm64 mariadb
 # fixed in Go 1.27; seen here in CI). 100,000 inputs take 5-10 s a target.
 # A longer hunt: make fuzz-short FUZZTIME=10000000x (or FUZZTIME=30m).
 FUZZTIME    ?= 100000x
-FUZZTARGETS := capture:FuzzDecode resolver:FuzzDNS resolver:FuzzDNSTCP resolver/firstbytes:FuzzTLS resolver/firstbytes:FuzzHTTP resolver/firstbytes:FuzzQUIC resolver:FuzzFlowTCP resolver:FuzzFlowQUIC devices:FuzzAnnouncements
+FUZZTARGETS := capture:FuzzDecode resolver/dns:FuzzDNS resolver/dns:FuzzDNSTCP resolver/firstbytes:FuzzTLS resolver/firstbytes:FuzzHTTP resolver/firstbytes:FuzzQUIC resolver:FuzzFlowTCP resolver:FuzzFlowQUIC devices:FuzzAnnouncements
 fuzz-short:
 	@set -e; for t in $(FUZZTARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; echo "fuzz $$fn ($$pkg), -fuzztime $(FUZZTIME)"; \

@@ -26,7 +26,7 @@ func replayRows(t *testing.T, file string) []Row {
 	}
 	defer src.Close()
 	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: func() time.Time { return time.Unix(0, 0) }})
-	learner := resolver.NewLearner(resolver.LearnerConfig{}, tab)
+	learner := resolver.New(resolver.DefaultConfig(), resolver.Deps{Table: tab})
 	classifier := resolver.NewClassifier(localnet.New(nil))
 	w := New(DefaultConfig(), Deps{Names: tab})
 

@@ -1,16 +1,16 @@
 package cmd
 
-import "github.com/netmon/netmon/resolver"
+import "github.com/netmon/netmon/resolver/dns"
 
 // dnsMatchFlag is --dns-match-queries: which DNS responses the learner
-// believes (see resolver.DNSMatch).
-type dnsMatchFlag struct{ m resolver.DNSMatch }
+// believes (see dns.Match).
+type dnsMatchFlag struct{ m dns.Match }
 
 func (f *dnsMatchFlag) String() string { return f.m.String() }
 func (f *dnsMatchFlag) Type() string   { return "auto|on|off" }
 
 func (f *dnsMatchFlag) Set(s string) error {
-	m, err := resolver.ParseDNSMatch(s)
+	m, err := dns.ParseMatch(s)
 	if err != nil {
 		return err
 	}

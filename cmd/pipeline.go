@@ -17,6 +17,7 @@ import (
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/addrtable"
+	"github.com/netmon/netmon/resolver/dns"
 	"github.com/netmon/netmon/resolver/localnet"
 	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/ptr"
@@ -29,7 +30,7 @@ type pipelineConfig struct {
 	Local  []netip.Prefix
 	PTR    bool
 	// DNSMatch says which DNS responses the learner believes.
-	DNSMatch resolver.DNSMatch
+	DNSMatch dns.Match
 	// Named names services and says where the name came from: the config
 	// file's rules, the built-in catalogue, the owner of the address
 	// (--asn-db). nil: nickname.Named alone.
@@ -94,7 +95,9 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	var res pipelineResult
 
 	table := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
-	learner := resolver.NewLearner(resolver.LearnerConfig{DNSMatch: cfg.DNSMatch}, table)
+	lcfg := resolver.DefaultConfig()
+	lcfg.DNS.Match = cfg.DNSMatch
+	learner := resolver.New(lcfg, resolver.Deps{Table: table})
 	local := localnet.New(cfg.Local)
 	classifier := resolver.NewClassifier(local)
 	var reverse *ptr.Resolver

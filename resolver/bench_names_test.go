@@ -1,19 +1,18 @@
 package resolver
 
 import (
-	"github.com/netmon/netmon/resolver/addrtable"
-	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
-
 	"testing"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/addrtable"
+	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
 )
 
 // BenchmarkLearnNamedFlow is the learner's cost per packet of flows that
 // already have their name: a table lookup and a pointer set. It must not
 // allocate.
 func BenchmarkLearnNamedFlow(b *testing.B) {
-	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+	l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	const flows = 64
 	for i := range flows {
 		l.Learn(batch(seg(0, dev, web, devPrt+uint16(i), 443, syn, 0, nil),
@@ -41,7 +40,7 @@ func BenchmarkLearnNamedFlow(b *testing.B) {
 // BenchmarkLearnNewFlow is the learner's cost of a new TLS connection:
 // SYN, SYN-ACK, ACK and a one-segment ClientHello, a name already known.
 func BenchmarkLearnNewFlow(b *testing.B) {
-	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+	l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	hello := fbt.GoClientHello(b, "www.example.com")
 	bt := batch(seg(0, dev, web, 0, 443, syn, 0, nil), seg(1, web, dev, 443, 0, synack, 0, nil),
 		seg(2, dev, web, 0, 443, ack, 1, nil), seg(3, dev, web, 0, 443, ack, 1, hello))

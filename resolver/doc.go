@@ -1,9 +1,9 @@
-// Package resolver turns addresses and flows into names. Its Learner reads
-// the DNS answers seen on the wire (and the address hints of HTTPS/SVCB
-// answers) into the address table, and follows every other flow to the
-// name it gives its server in its first bytes, marking the flow's packets
-// with it; its Classifier decides which end of a packet is local. Its
-// sub-packages do one job each: addrtable (the address → name table),
+// Package resolver turns addresses and flows into names. Its Learner hands
+// the DNS traffic to package dns, which reads the answers into the address
+// table, and follows every other flow to the name it gives its server in
+// its first bytes, marking the flow's packets with it; its Classifier
+// decides which end of a packet is local. Its sub-packages do one job
+// each: dns (DNS answers), addrtable (the address → name table),
 // firstbytes (the TLS, HTTP and QUIC first-bytes parsers), nickname
 // (domain → service), localnet (which addresses are local), lru (the
 // tables' recency list), ptr (reverse lookups), source (where a name came

@@ -1,13 +1,12 @@
 package resolver
 
 import (
-	"github.com/netmon/netmon/resolver/addrtable"
-	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
-
 	"fmt"
 	"net/netip"
 	"testing"
 
+	"github.com/netmon/netmon/resolver/addrtable"
+	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
 	"github.com/netmon/netmon/resolver/lru"
 )
 
@@ -17,7 +16,7 @@ import (
 // evict each other; the protected flows go only when probation is empty.
 func TestFlowNamedSurvivesFlood(t *testing.T) {
 	const flows = 64
-	l := NewLearner(LearnerConfig{Flows: flows}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+	l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}), func(c *Config) { c.Flows = flows })
 	real := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "real.example"}))
 	l.Learn(batch(seg(0, dev, web, devPrt, 443, syn, 0, nil), seg(1, dev, web, devPrt, 443, ack, 1, real)))
 	// Its server answers: protected.

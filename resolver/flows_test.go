@@ -1,19 +1,17 @@
 package resolver
 
 import (
-	"github.com/netmon/netmon/resolver/addrtable"
-	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
-	"github.com/netmon/netmon/resolver/nickname"
-
 	"net/netip"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/addrtable"
+	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
+	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -60,7 +58,7 @@ func TestFlowNamedByClientHello(t *testing.T) {
 	a, b := rec[:400], rec[400:]
 	const isn = 1000
 	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: func() time.Time { return t0 }})
-	l := NewLearner(LearnerConfig{}, tab)
+	l := newLearner(tab)
 	bt := batch(
 		seg(0, dev, web, devPrt, 443, syn, isn, nil),
 		seg(10, web, dev, 443, devPrt, synack, 7000, nil),
@@ -116,7 +114,7 @@ func TestFlowNamedByClientHello(t *testing.T) {
 // A capture that starts at the ClientHello (no SYN), over IPv6; and HTTP
 // whose request head spans two segments.
 func TestFlowWithoutHandshake(t *testing.T) {
-	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+	l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	req := []byte("GET /index.html HTTP/1.1\r\nUser-Agent: test\r\nHost: www.example.org\r\n\r\n")
 	bt := batch(
 		seg(0, dev6, web6, devPrt, 443, ack, 5, fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "v6.example"}))),
@@ -141,23 +139,23 @@ func TestFlowUnnamed(t *testing.T) {
 		port    uint16
 		want    marks // of the packet after the first bytes
 		table   int   // records the table learns
-		stats   func(LearnerStats) uint64
+		stats   func(Stats) uint64
 	}{
-		{"no SNI", fbt.Records(fbt.ClientHello(fbt.HelloOpts{})), 443, marks{}, 0, func(s LearnerStats) uint64 { return s.FlowsUnnamed }},
+		{"no SNI", fbt.Records(fbt.ClientHello(fbt.HelloOpts{})), 443, marks{}, 0, func(s Stats) uint64 { return s.FlowsUnnamed }},
 		{"SNI is an address", fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "52.114.250.152"})), 443, marks{}, 0,
-			func(s LearnerStats) uint64 { return s.FlowLiterals }},
+			func(s Stats) uint64 { return s.FlowLiterals }},
 		{"Host is an address", []byte("GET / HTTP/1.1\r\nHost: 23.246.11.145\r\n\r\n"), 80, marks{}, 0,
-			func(s LearnerStats) uint64 { return s.FlowLiterals }},
-		{"not TLS or HTTP", []byte{0, 1, 2, 3}, 443, marks{}, 0, func(s LearnerStats) uint64 { return s.FlowsUnnamed }},
+			func(s Stats) uint64 { return s.FlowLiterals }},
+		{"not TLS or HTTP", []byte{0, 1, 2, 3}, 443, marks{}, 0, func(s Stats) uint64 { return s.FlowsUnnamed }},
 		{"a proxy request names the flow, not the address", []byte("CONNECT apache.org:443 HTTP/1.1\r\n\r\n"), 80,
-			marks{Named: "apache.org"}, 0, func(s LearnerStats) uint64 { return s.NamesProxied }},
+			marks{Named: "apache.org"}, 0, func(s Stats) uint64 { return s.NamesProxied }},
 		{"ECH: the outer name", fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "cover.example", ECH: true})), 443,
-			marks{Named: "cover.example"}, 1, func(s LearnerStats) uint64 { return s.NamesOuter }},
+			marks{Named: "cover.example"}, 1, func(s Stats) uint64 { return s.NamesOuter }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
-			l := NewLearner(LearnerConfig{}, tab)
+			l := newLearner(tab)
 			bt := batch(seg(0, dev, web, devPrt, tt.port, syn, 0, nil), seg(1, dev, web, devPrt, tt.port, ack, 1, tt.payload),
 				seg(2, web, dev, tt.port, devPrt, ack, 1, nil))
 			l.Learn(bt)
@@ -185,7 +183,7 @@ func TestFlowNamedByQUIC(t *testing.T) {
 	dcid := []byte{8, 7, 6, 5, 4, 3, 2, 1}
 	i0 := fbt.QUICInitial(t, fbt.InitialOpts{Version: fbt.QUICv1, DCID: dcid, PNLen: 1, Frames: fbt.CryptoFrame(0, hello[:1000]), PadTo: 1150})
 	i1 := fbt.QUICInitial(t, fbt.InitialOpts{Version: fbt.QUICv1, DCID: dcid, PN: 1, PNLen: 1, Frames: fbt.CryptoFrame(1000, hello[1000:]), PadTo: 1150})
-	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+	l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	bt := batch(dgram(0, dev, web, devPrt, 443, i0), dgram(10, web, dev, 443, devPrt, nil),
 		dgram(11, dev, web, devPrt, 443, i1), dgram(20, web, dev, 443, devPrt, nil))
 	l.Learn(bt)
@@ -214,7 +212,7 @@ func TestFlowNamedByQUIC(t *testing.T) {
 // Port 853 is DNS over TLS (or over QUIC): named by its SNI when it has
 // one, nicknamed by its port always, even when seen mid-stream.
 func TestFlowDNSOverTLS(t *testing.T) {
-	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+	l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	bt := batch(
 		seg(0, dev, web, devPrt, 853, syn, 0, nil),
 		seg(1, dev, web, devPrt, 853, ack, 1, fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "dns.google"}))),
@@ -238,7 +236,7 @@ func TestFlowDNSOverTLS(t *testing.T) {
 // first, idle flows forgotten, a wait that ends, buffers bounded.
 func TestFlowBounds(t *testing.T) {
 	t.Run("cap", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{Flows: 2}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+		l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}), func(c *Config) { c.Flows = 2 })
 		for i := range 3 {
 			l.Learn(batch(seg(i, dev, web, devPrt+uint16(i), 443, syn, 0, nil)))
 		}
@@ -254,7 +252,7 @@ func TestFlowBounds(t *testing.T) {
 		}
 	})
 	t.Run("idle", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{FlowIdle: time.Minute}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+		l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}), func(c *Config) { c.FlowIdle = time.Minute })
 		l.Learn(batch(seg(0, dev, web, devPrt, 443, syn, 0, nil), seg(1, dev, web, devPrt, 443, ack, 1,
 			fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "idle.example"})))))
 		l.Learn(batch(seg(30_000, dev, web, devPrt+1, 443, fin, 0, nil))) // not followed: no SYN, no bytes
@@ -270,7 +268,7 @@ func TestFlowBounds(t *testing.T) {
 		}
 	})
 	t.Run("wait", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+		l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 		var ps []capture.Packet
 		ps = append(ps, seg(0, dev, web, devPrt, 443, syn, 0, nil))
 		for i := range maxPendingPackets + 5 {
@@ -283,7 +281,7 @@ func TestFlowBounds(t *testing.T) {
 		}
 	})
 	t.Run("buffers", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{FlowBuffers: 1}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+		l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}), func(c *Config) { c.FlowBuffers = 1 })
 		rec := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "b.example"}))
 		l.Learn(batch(seg(0, dev, web, devPrt, 443, ack, 1, rec[:20]), seg(1, dev, web, devPrt+1, 443, ack, 1, rec[:20])))
 		if s := l.Stats(); s.FlowBuffersFull != 1 || l.ft.buffering != 1 {
@@ -295,7 +293,7 @@ func TestFlowBounds(t *testing.T) {
 		}
 	})
 	t.Run("first bytes past FlowBytes", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{FlowBytes: 1024}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+		l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}), func(c *Config) { c.FlowBytes = 1024 })
 		rec := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "huge.example", Pad: 3000}), 500)
 		var ps []capture.Packet
 		for off := 0; off < len(rec); off += 400 {
@@ -310,7 +308,7 @@ func TestFlowBounds(t *testing.T) {
 
 // The per-packet cost of a flow that has its name: no allocation.
 func TestNamedFlowDoesNotAllocate(t *testing.T) {
-	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+	l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	l.Learn(batch(seg(0, dev, web, devPrt, 443, syn, 0, nil), seg(1, dev, web, devPrt, 443, ack, 1,
 		fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "alloc.example"})))))
 	bt := batch(seg(2, web, dev, 443, devPrt, ack, 1, nil), seg(3, dev, web, devPrt, 443, ack, 1, nil))
@@ -322,51 +320,17 @@ func TestNamedFlowDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// HTTPS/SVCB answers: their address hints name the addresses like A/AAAA.
-func TestLearnSVCBHints(t *testing.T) {
-	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 1, Response: true})
-	b.EnableCompression()
-	_ = b.StartQuestions()
-	_ = b.Question(dnsmessage.Question{Name: mustName("www.example.com"), Type: dnsmessage.TypeHTTPS, Class: dnsmessage.ClassINET})
-	_ = b.StartAnswers()
-	_ = b.CNAMEResource(hdr("www.example.com", dnsmessage.TypeCNAME, 300), dnsmessage.CNAMEResource{CNAME: mustName("cdn.example.net")})
-	r := dnsmessage.SVCBResource{Priority: 1, Target: mustName(".")}
-	r.SetParam(dnsmessage.SVCParamALPN, []byte("\x02h3"))
-	r.SetParam(dnsmessage.SVCParamIPv4Hint, []byte{198, 51, 100, 1, 198, 51, 100, 2})
-	r.SetParam(dnsmessage.SVCParamIPv6Hint, netip.MustParseAddr("2001:db8::1").AsSlice())
-	if err := b.HTTPSResource(hdr("cdn.example.net", dnsmessage.TypeHTTPS, 300), dnsmessage.HTTPSResource{SVCBResource: r}); err != nil {
-		t.Fatal(err)
-	}
-	msg, err := b.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
-	l := NewLearner(LearnerConfig{}, tab)
-	l.Learn(batch(udpPacket(t0, msg)))
-	svcb := func(a string) source.Record {
-		return source.Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "www.example.com", Source: source.SVCB}
-	}
-	want := []source.Record{svcb("198.51.100.1"), svcb("198.51.100.2"), svcb("2001:db8::1")}
-	if d := cmp.Diff(want, learned(tab), cmpOpts); d != "" {
-		t.Errorf("learned (-want +got):\n%s", d)
-	}
-	if s := l.Stats(); s.SVCBHints != 3 || s.Addresses != 3 {
-		t.Errorf("stats %+v, want 3 hints", s)
-	}
-}
-
 // TestFlowMemory fills the flow table to its default cap with named flows
 // and reports the heap it holds per flow; the README quotes it.
 func TestFlowMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills 65k flows")
 	}
-	n := DefaultLearnerConfig().Flows
+	n := DefaultConfig().Flows
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	l := NewLearner(LearnerConfig{}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+	l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
 	hello := fbt.Records(fbt.ClientHello(fbt.HelloOpts{SNI: "mem.example"}))
 	bt := batch(seg(0, dev, web, 0, 443, syn, 0, nil), seg(1, dev, web, 0, 443, ack, 1, hello))
 	for i := range n {

@@ -1,20 +1,19 @@
 package resolver
 
 import (
-	"github.com/netmon/netmon/resolver/addrtable"
-	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
-
 	"testing"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/addrtable"
 	"github.com/netmon/netmon/resolver/firstbytes"
+	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
 )
 
 // fuzzFlow feeds stream to a Learner as the first bytes of a TCP
 // connection, cut into segments at the sizes cuts gives and with every
 // other pair swapped, and checks what the learner made of it.
 func fuzzFlow(t *testing.T, stream, cuts []byte) {
-	l := NewLearner(LearnerConfig{FlowBytes: 4096, FlowBuffers: 4}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+	l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}), func(c *Config) { c.FlowBytes = 4096; c.FlowBuffers = 4 })
 	// Beyond FlowBytes and maxPendingPackets the learner reads nothing
 	// more; a larger input would only slow the fuzzer down.
 	stream = stream[:min(len(stream), 8192)]
@@ -81,7 +80,7 @@ func FuzzFlowQUIC(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		bt := batch(dgram(0, dev, web, devPrt, 443, a), dgram(1, dev, web, devPrt, 443, b))
-		l := NewLearner(LearnerConfig{FlowBuffers: 4}, addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}))
+		l := newLearner(addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{}), func(c *Config) { c.FlowBuffers = 4 })
 		l.Learn(bt)
 		for _, f := range l.ft.entries {
 			if f.first != nil && f.first.quic.Crypto().Held() > l.cfg.FlowBytes {

@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/net/dns/dnsmessage"
+	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/resolver/addrtable"
@@ -19,7 +19,7 @@ import (
 // t0 is the packet and wall time tests start at.
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable time source for Config.Now.
+// clock is a settable time source for the address table's Now.
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -39,108 +39,9 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// mustName makes a wire name; the Builder wants the root dot.
-func mustName(s string) dnsmessage.Name {
-	if !strings.HasSuffix(s, ".") {
-		s += "."
-	}
-	n, err := dnsmessage.NewName(s)
-	if err != nil {
-		panic(err)
-	}
-	return n
-}
-
-func hdr(name string, typ dnsmessage.Type, ttl uint32) dnsmessage.ResourceHeader {
-	return dnsmessage.ResourceHeader{Name: mustName(name), Type: typ, Class: dnsmessage.ClassINET, TTL: ttl}
-}
-
-func rrA(name, ip string) dnsmessage.Resource {
-	return dnsmessage.Resource{Header: hdr(name, dnsmessage.TypeA, 300), Body: &dnsmessage.AResource{A: netip.MustParseAddr(ip).As4()}}
-}
-
-func rrAAAA(name, ip string) dnsmessage.Resource {
-	return dnsmessage.Resource{Header: hdr(name, dnsmessage.TypeAAAA, 300), Body: &dnsmessage.AAAAResource{AAAA: netip.MustParseAddr(ip).As16()}}
-}
-
-func rrCNAME(name, target string) dnsmessage.Resource {
-	return dnsmessage.Resource{Header: hdr(name, dnsmessage.TypeCNAME, 300), Body: &dnsmessage.CNAMEResource{CNAME: mustName(target)}}
-}
-
-func rrTXT(name, txt string) dnsmessage.Resource {
-	return dnsmessage.Resource{Header: hdr(name, dnsmessage.TypeTXT, 300), Body: &dnsmessage.TXTResource{TXT: []string{txt}}}
-}
-
-// rrSig stands in for an RRSIG: an unknown type with a long body, as in
-// DNSSEC answers that snaplen cuts short.
-func rrSig(name string, n int) dnsmessage.Resource {
-	return dnsmessage.Resource{Header: hdr(name, 46, 300), Body: &dnsmessage.UnknownResource{Type: 46, Data: make([]byte, n)}}
-}
-
-type msgOpt func(*dnsmessage.Header)
-
-func query(h *dnsmessage.Header)    { h.Response = false }
-func nxdomain(h *dnsmessage.Header) { h.RCode = dnsmessage.RCodeNameError }
-func truncBit(h *dnsmessage.Header) { h.Truncated = true }
-func notifyOp(h *dnsmessage.Header) { h.OpCode = 4 }
-func servfail(h *dnsmessage.Header) { h.RCode = dnsmessage.RCodeServerFailure }
-
-// response builds a DNS response to a question for q (none when q is "")
-// holding answers, compressed as servers send them.
-func response(q string, answers []dnsmessage.Resource, opts ...msgOpt) []byte {
-	h := dnsmessage.Header{ID: 0x1234, Response: true, RecursionDesired: true, RecursionAvailable: true}
-	for _, o := range opts {
-		o(&h)
-	}
-	b := dnsmessage.NewBuilder(nil, h)
-	b.EnableCompression()
-	if err := b.StartQuestions(); err != nil {
-		panic(err)
-	}
-	if q != "" {
-		if err := b.Question(dnsmessage.Question{Name: mustName(q), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}); err != nil {
-			panic(err)
-		}
-	}
-	if err := b.StartAnswers(); err != nil {
-		panic(err)
-	}
-	for _, r := range answers {
-		var err error
-		switch body := r.Body.(type) {
-		case *dnsmessage.AResource:
-			err = b.AResource(r.Header, *body)
-		case *dnsmessage.AAAAResource:
-			err = b.AAAAResource(r.Header, *body)
-		case *dnsmessage.CNAMEResource:
-			err = b.CNAMEResource(r.Header, *body)
-		case *dnsmessage.TXTResource:
-			err = b.TXTResource(r.Header, *body)
-		case *dnsmessage.UnknownResource:
-			err = b.UnknownResource(r.Header, *body)
-		default:
-			panic("unsupported resource in test")
-		}
-		if err != nil {
-			panic(err)
-		}
-	}
-	msg, err := b.Finish()
-	if err != nil {
-		panic(err)
-	}
-	return msg
-}
-
 var (
-	server = netip.MustParseAddr("192.168.1.1")
 	client = netip.MustParseAddr("192.168.1.23")
 )
-
-func udpPacket(ts time.Time, payload []byte) capture.Packet {
-	return capture.Packet{TS: ts, WireLen: uint32(42 + len(payload)), Src: server, Dst: client,
-		SrcPort: 53, DstPort: 50000, Proto: capture.ProtoUDP, Payload: payload}
-}
 
 func batch(ps ...capture.Packet) *capture.Batch {
 	b := capture.NewBatch()
@@ -155,26 +56,14 @@ func learned(t *addrtable.Table) []source.Record {
 	return r
 }
 
-func dnsRec(ts time.Time, addr, name string) source.Record {
-	return source.Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: source.DNS}
-}
-
 func newTestTable(tb testing.TB, c *clock) *addrtable.Table {
 	tb.Helper()
 	return addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: c.Now})
 }
 
-// newTableWith is an address table with the default settings changed by set.
-func newTableWith(set func(*addrtable.Config), deps addrtable.Deps) *addrtable.Table {
-	cfg := addrtable.DefaultConfig()
-	set(&cfg)
-	return addrtable.New(cfg, deps)
-}
-
 // Endpoints of the flows built in these tests.
 var (
 	dev    = netip.MustParseAddr("192.168.1.23")
-	dev2   = netip.MustParseAddr("192.168.1.24")
 	web    = netip.MustParseAddr("198.51.100.7")
 	web6   = netip.MustParseAddr("2001:db8:1::7")
 	dev6   = netip.MustParseAddr("2001:db8::23")
@@ -193,3 +82,15 @@ func dgram(ms int, src, dst netip.Addr, sport, dport uint16, payload []byte) cap
 	return capture.Packet{TS: t0.Add(time.Duration(ms) * time.Millisecond), WireLen: uint32(42 + len(payload)),
 		Src: src, Dst: dst, SrcPort: sport, DstPort: dport, Proto: capture.ProtoUDP, Payload: payload}
 }
+
+// newLearner is a learner over tab with the default settings changed by
+// set.
+func newLearner(tab *addrtable.Table, set ...func(*Config)) *Learner {
+	cfg := DefaultConfig()
+	for _, s := range set {
+		s(&cfg)
+	}
+	return New(cfg, Deps{Table: tab})
+}
+
+var cmpOpts = gocmp.Options{cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})}

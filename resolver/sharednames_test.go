@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/capture/capturetest"
 	"github.com/netmon/netmon/resolver/addrtable"
 )
 
@@ -45,7 +46,7 @@ type nameRow struct {
 // literals as names, so such traffic counts under the address's own name,
 // which is the address when nothing else names it.
 func TestSharedCapturesNames(t *testing.T) {
-	dir := sharedCaptures(t)
+	dir := capturetest.Dir(t)
 	files, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +195,7 @@ func expectedNames(t *testing.T, path string) (rows []nameRow, all int) {
 // runs them and returns every "server name" pair a flow named itself
 // with: the packet that brings a flow's name is the client's, so its
 // destination is the server.
-func replayNames(t *testing.T, path string) (map[string]bool, LearnerStats) {
+func replayNames(t *testing.T, path string) (map[string]bool, Stats) {
 	t.Helper()
 	src, err := capture.OpenFile(path, capture.DefaultFilter)
 	if err != nil {
@@ -202,7 +203,7 @@ func replayNames(t *testing.T, path string) (map[string]bool, LearnerStats) {
 	}
 	defer src.Close()
 	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: func() time.Time { return t0 }})
-	l := NewLearner(LearnerConfig{}, tab)
+	l := newLearner(tab)
 	dec := capture.NewDecoder(capture.DecoderConfig{})
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -227,4 +228,16 @@ func replayNames(t *testing.T, path string) (map[string]bool, LearnerStats) {
 		t.Fatalf("decode %s: %v", path, err)
 	}
 	return got, l.Stats()
+}
+
+// tunnelled reports whether encap lists a tunnel. VLAN tags and PPPoE sit
+// in front of the IP header that carries the answer and the Decoder opens
+// them; GTP, IP-in-IP and the like are tunnels it does not.
+func tunnelled(encap string) bool {
+	for e := range strings.SplitSeq(encap, ",") {
+		if e != "" && e != "vlan" && e != "pppoes" {
+			return true
+		}
+	}
+	return false
 }

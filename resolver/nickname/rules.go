@@ -1,14 +1,14 @@
 package nickname
 
 import (
-	"github.com/netmon/netmon/asn"
-
 	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/netmon/netmon/asn"
 )
 
 // Rule is one of the user's own nicknames (a line of the config

@@ -13,7 +13,7 @@ import (
 // Snapshot is the stages' counters read once: what a table's Read reads.
 type Snapshot struct {
 	Decoder capture.DecoderStats
-	Learner resolver.LearnerStats
+	Learner resolver.Stats
 	Table   addrtable.Stats
 	Windows *aggregate.Stats
 	Devices devices.Stats

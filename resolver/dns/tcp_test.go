@@ -1,4 +1,4 @@
-package resolver
+package dns
 
 import (
 	"encoding/binary"
@@ -65,7 +65,7 @@ func TestLearnTCP(t *testing.T) {
 		name  string
 		pkts  []capture.Packet
 		want  []source.Record
-		stats LearnerStats
+		stats Stats
 		flows int
 	}{
 		{
@@ -75,7 +75,7 @@ func TestLearnTCP(t *testing.T) {
 				tcpPacket(t0, 0, isn+1, both),
 			},
 			want:  want2,
-			stats: LearnerStats{Packets: 2, Messages: 2, Addresses: 2},
+			stats: Stats{Packets: 2, Messages: 2, Addresses: 2},
 			flows: 1,
 		},
 		{
@@ -87,7 +87,7 @@ func TestLearnTCP(t *testing.T) {
 				tcpPacket(t0, 0, s3[2], thirds[2]),
 			},
 			want:  want1,
-			stats: LearnerStats{Packets: 4, Messages: 1, Addresses: 1},
+			stats: Stats{Packets: 4, Messages: 1, Addresses: 1},
 			flows: 1,
 		},
 		{
@@ -99,7 +99,7 @@ func TestLearnTCP(t *testing.T) {
 				tcpPacket(t0, 0, s3[1], thirds[1]),
 			},
 			want:  want1,
-			stats: LearnerStats{Packets: 4, Messages: 1, Addresses: 1, TCPOutOfOrder: 1},
+			stats: Stats{Packets: 4, Messages: 1, Addresses: 1, TCPOutOfOrder: 1},
 			flows: 1,
 		},
 		{
@@ -114,7 +114,7 @@ func TestLearnTCP(t *testing.T) {
 				tcpPacket(t0, 0, s3[0], one),
 			},
 			want:  want1,
-			stats: LearnerStats{Packets: 7, Messages: 1, Addresses: 1, TCPOutOfOrder: 1, TCPRetransmits: 3},
+			stats: Stats{Packets: 7, Messages: 1, Addresses: 1, TCPOutOfOrder: 1, TCPRetransmits: 3},
 			flows: 1,
 		},
 		{
@@ -125,7 +125,7 @@ func TestLearnTCP(t *testing.T) {
 				tcpPacket(t0, tcpFIN, 5000+uint32(len(both)), nil),
 			},
 			want:  want2,
-			stats: LearnerStats{Packets: 3, Messages: 2, Addresses: 2},
+			stats: Stats{Packets: 3, Messages: 2, Addresses: 2},
 		},
 		{
 			name: "data on the SYN (TCP Fast Open)",
@@ -133,7 +133,7 @@ func TestLearnTCP(t *testing.T) {
 				tcpPacket(t0, tcpSYN, isn, one),
 			},
 			want:  want1,
-			stats: LearnerStats{Packets: 1, Messages: 1, Addresses: 1},
+			stats: Stats{Packets: 1, Messages: 1, Addresses: 1},
 			flows: 1,
 		},
 		{
@@ -146,7 +146,7 @@ func TestLearnTCP(t *testing.T) {
 				tcpPacket(t0, 0, s3[2], thirds[2]),
 			},
 			want:  want1,
-			stats: LearnerStats{Packets: 5, Messages: 1, Addresses: 1},
+			stats: Stats{Packets: 5, Messages: 1, Addresses: 1},
 			flows: 1,
 		},
 		{
@@ -158,7 +158,7 @@ func TestLearnTCP(t *testing.T) {
 				tcpPacket(t0, 0, 7001, one),
 			},
 			want:  want1,
-			stats: LearnerStats{Packets: 4, Messages: 1, Addresses: 1},
+			stats: Stats{Packets: 4, Messages: 1, Addresses: 1},
 			flows: 1,
 		},
 		{
@@ -166,7 +166,7 @@ func TestLearnTCP(t *testing.T) {
 			pkts: []capture.Packet{
 				tcpPacket(t0, 0, 77, nil),
 			},
-			stats: LearnerStats{Packets: 1},
+			stats: Stats{Packets: 1},
 		},
 		{
 			// The bytes after the RST start mid-message; they wait as the
@@ -179,15 +179,15 @@ func TestLearnTCP(t *testing.T) {
 				tcpPacket(t0, 0, s3[1], thirds[1]),
 				tcpPacket(t0, 0, s3[2], thirds[2]),
 			},
-			stats: LearnerStats{Packets: 5},
+			stats: Stats{Packets: 5},
 			flows: 1,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tab := newTestTable(t, newClock())
-			l := NewLearner(LearnerConfig{}, tab)
-			l.Learn(batch(tt.pkts...))
+			l := newReader(tab)
+			l.learn(batch(tt.pkts...))
 			if diff := cmp.Diff(learned(tab), tt.want, cmpOpts); diff != "" {
 				t.Errorf("records (-got +want):\n%s", diff)
 			}
@@ -205,7 +205,7 @@ func TestLearnTCP(t *testing.T) {
 // message up once too much waits behind the gap, and learns what follows.
 func TestLearnTCPGap(t *testing.T) {
 	tab := newTestTable(t, newClock())
-	l := NewLearner(LearnerConfig{}, tab)
+	l := newReader(tab)
 	lost := frame(response("lost.example", []dnsmessage.Resource{rrA("lost.example", "198.51.100.66")}))
 	var pkts []capture.Packet
 	seq := uint32(1001)
@@ -217,7 +217,7 @@ func TestLearnTCPGap(t *testing.T) {
 		pkts = append(pkts, tcpPacket(t0, 0, seq, m))
 		seq += uint32(len(m))
 	}
-	l.Learn(batch(pkts...))
+	l.learn(batch(pkts...))
 	s := l.Stats()
 	if s.TCPGaps != 1 || s.Addresses != maxHeldSegments+1 {
 		t.Errorf("TCPGaps, Addresses = %d, %d; want 1, %d", s.TCPGaps, s.Addresses, maxHeldSegments+1)
@@ -235,8 +235,8 @@ func TestLearnTCPBounds(t *testing.T) {
 		return pk
 	}
 	t.Run("stream cap evicts the idlest", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{TCPFlows: 2}, newTestTable(t, newClock()))
-		l.Learn(batch(
+		l := newReader(newTestTable(t, newClock()), func(c *Config) { c.TCPFlows = 2 })
+		l.learn(batch(
 			flow(1, t0, m[:3]),
 			flow(2, t0.Add(time.Second), m[:3]),
 			flow(1, t0.Add(2*time.Second), nil), // a bare ACK keeps the stream alive
@@ -250,18 +250,18 @@ func TestLearnTCPBounds(t *testing.T) {
 		}
 	})
 	t.Run("idle streams expire on packet time", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{TCPIdle: 30 * time.Second}, newTestTable(t, newClock()))
-		l.Learn(batch(flow(1, t0, m[:3]), flow(2, t0.Add(20*time.Second), m[:3])))
-		l.Learn(batch(flow(3, t0.Add(45*time.Second), m[:3])))
+		l := newReader(newTestTable(t, newClock()), func(c *Config) { c.TCPIdle = 30 * time.Second })
+		l.learn(batch(flow(1, t0, m[:3]), flow(2, t0.Add(20*time.Second), m[:3])))
+		l.learn(batch(flow(3, t0.Add(45*time.Second), m[:3])))
 		if s := l.Stats(); s.TCPIdle != 1 || len(l.flows) != 2 {
 			t.Errorf("TCPIdle = %d with %d streams, want 1 with 2", s.TCPIdle, len(l.flows))
 		}
 	})
 	t.Run("byte cap drops the stream", func(t *testing.T) {
-		l := NewLearner(LearnerConfig{TCPFlowBytes: 100}, newTestTable(t, newClock()))
+		l := newReader(newTestTable(t, newClock()), func(c *Config) { c.TCPFlowBytes = 100 })
 		big := make([]byte, 150)
 		binary.BigEndian.PutUint16(big, 1000)
-		l.Learn(batch(flow(1, t0, big)))
+		l.learn(batch(flow(1, t0, big)))
 		if s := l.Stats(); s.TCPOverflow != 1 || len(l.flows) != 0 {
 			t.Errorf("TCPOverflow = %d with %d streams, want 1 with 0", s.TCPOverflow, len(l.flows))
 		}

@@ -1,4 +1,4 @@
-package resolver
+package dns
 
 import (
 	"net/netip"
@@ -38,27 +38,27 @@ func TestDNSMatch(t *testing.T) {
 	otherPort := func(p capture.Packet) capture.Packet { p.DstPort = 50001; return p }
 	tests := []struct {
 		name           string
-		mode           DNSMatch
+		mode           Match
 		packets        []capture.Packet
 		learn          bool
 		matched, unmat uint64
 	}{
-		{"auto: answers only", DNSMatchAuto, []capture.Packet{answer(t0, 1)}, true, 0, 0},
-		{"auto: matching answer", DNSMatchAuto, []capture.Packet{queryPacket(t0, 7), answer(t0, 7)}, true, 1, 0},
-		{"auto: wrong ID", DNSMatchAuto, []capture.Packet{queryPacket(t0, 7), answer(t0, 8)}, false, 0, 1},
-		{"auto: other server", DNSMatchAuto, []capture.Packet{queryPacket(t0, 7), otherServer(answer(t0, 7))}, false, 0, 1},
-		{"auto: other client port", DNSMatchAuto, []capture.Packet{queryPacket(t0, 7), otherPort(answer(t0, 7))}, false, 0, 1},
-		{"auto: too late", DNSMatchAuto, []capture.Packet{queryPacket(t0, 7), answer(t0.Add(time.Minute), 7)}, false, 0, 1},
-		{"auto: second answer", DNSMatchAuto, []capture.Packet{queryPacket(t0, 7), answer(t0, 7), otherServer(answer(t0, 7))}, true, 1, 1},
-		{"on: answers only", DNSMatchOn, []capture.Packet{answer(t0, 1)}, false, 0, 1},
-		{"on: matching answer", DNSMatchOn, []capture.Packet{queryPacket(t0, 7), answer(t0, 7)}, true, 1, 0},
-		{"off: wrong ID", DNSMatchOff, []capture.Packet{queryPacket(t0, 7), answer(t0, 8)}, true, 0, 0},
+		{"auto: answers only", MatchAuto, []capture.Packet{answer(t0, 1)}, true, 0, 0},
+		{"auto: matching answer", MatchAuto, []capture.Packet{queryPacket(t0, 7), answer(t0, 7)}, true, 1, 0},
+		{"auto: wrong ID", MatchAuto, []capture.Packet{queryPacket(t0, 7), answer(t0, 8)}, false, 0, 1},
+		{"auto: other server", MatchAuto, []capture.Packet{queryPacket(t0, 7), otherServer(answer(t0, 7))}, false, 0, 1},
+		{"auto: other client port", MatchAuto, []capture.Packet{queryPacket(t0, 7), otherPort(answer(t0, 7))}, false, 0, 1},
+		{"auto: too late", MatchAuto, []capture.Packet{queryPacket(t0, 7), answer(t0.Add(time.Minute), 7)}, false, 0, 1},
+		{"auto: second answer", MatchAuto, []capture.Packet{queryPacket(t0, 7), answer(t0, 7), otherServer(answer(t0, 7))}, true, 1, 1},
+		{"on: answers only", MatchOn, []capture.Packet{answer(t0, 1)}, false, 0, 1},
+		{"on: matching answer", MatchOn, []capture.Packet{queryPacket(t0, 7), answer(t0, 7)}, true, 1, 0},
+		{"off: wrong ID", MatchOff, []capture.Packet{queryPacket(t0, 7), answer(t0, 8)}, true, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tab := newTestTable(t, newClock())
-			l := NewLearner(LearnerConfig{DNSMatch: tt.mode}, tab)
-			l.Learn(batch(tt.packets...))
+			l := newReader(tab, func(c *Config) { c.Match = tt.mode })
+			l.learn(batch(tt.packets...))
 			if got := len(learned(tab)) > 0; got != tt.learn {
 				t.Errorf("learned = %v, want %v", got, tt.learn)
 			}
@@ -74,11 +74,11 @@ func TestDNSMatch(t *testing.T) {
 // cannot forge, needs no query.
 func TestDNSMatchTCP(t *testing.T) {
 	tab := newTestTable(t, newClock())
-	l := NewLearner(LearnerConfig{DNSMatch: DNSMatchOn}, tab)
+	l := newReader(tab, func(c *Config) { c.Match = MatchOn })
 	msg := response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")})
 	seg := capture.Packet{TS: t0, Src: server, Dst: client, SrcPort: 53, DstPort: 50000, Proto: capture.ProtoTCP,
 		TCPFlags: 0x18, Seq: 1000, Payload: append([]byte{byte(len(msg) >> 8), byte(len(msg))}, msg...)}
-	l.Learn(batch(seg))
+	l.learn(batch(seg))
 	if got := learned(tab); len(got) != 1 {
 		t.Errorf("learned %v from a TCP answer, want one record", got)
 	}
@@ -92,14 +92,14 @@ func TestDNSMatchTCP(t *testing.T) {
 // every client's responses must match.
 func TestDNSMatchBounded(t *testing.T) {
 	tab := newTestTable(t, newClock())
-	l := NewLearner(LearnerConfig{Queries: 64, QueryClients: 8}, tab)
+	l := newReader(tab, func(c *Config) { c.Queries = 64; c.QueryClients = 8 })
 	var ps []capture.Packet
 	for i := range 1000 {
 		q := queryPacket(t0, uint16(i))
 		q.Src = netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
 		ps = append(ps, q)
 	}
-	l.Learn(batch(ps...))
+	l.learn(batch(ps...))
 	if n := len(l.q.pending); n > 64 {
 		t.Errorf("%d queries pending, want at most 64", n)
 	}
@@ -109,7 +109,7 @@ func TestDNSMatchBounded(t *testing.T) {
 	}
 	// client (192.168.1.23) never sent a query, but the client set
 	// overflowed: its unmatched answer is not believed.
-	l.Learn(batch(udpPacket(t0, response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")}))))
+	l.learn(batch(udpPacket(t0, response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")}))))
 	if got := learned(tab); len(got) != 0 {
 		t.Errorf("learned %v from an unmatched answer past QueryClients", got)
 	}
@@ -117,7 +117,7 @@ func TestDNSMatchBounded(t *testing.T) {
 		t.Errorf("Unmatched = %d, want 1", s.Unmatched)
 	}
 	// Queries expire on packet time.
-	l.Learn(batch(queryPacket(t0.Add(time.Hour), 1)))
+	l.learn(batch(queryPacket(t0.Add(time.Hour), 1)))
 	if s := l.Stats(); s.QueriesExpired != 64 || len(l.q.pending) != 1 {
 		t.Errorf("QueriesExpired = %d, pending %d; want 64, 1", s.QueriesExpired, len(l.q.pending))
 	}
@@ -125,13 +125,13 @@ func TestDNSMatchBounded(t *testing.T) {
 
 func TestParseDNSMatch(t *testing.T) {
 	for _, s := range []string{"auto", "on", "off"} {
-		m, err := ParseDNSMatch(s)
+		m, err := ParseMatch(s)
 		if err != nil || m.String() != s {
-			t.Errorf("ParseDNSMatch(%q) = %v, %v", s, m, err)
+			t.Errorf("ParseMatch(%q) = %v, %v", s, m, err)
 		}
 	}
-	if _, err := ParseDNSMatch("yes"); err == nil {
-		t.Error("ParseDNSMatch(yes) did not fail")
+	if _, err := ParseMatch("yes"); err == nil {
+		t.Error("ParseMatch(yes) did not fail")
 	}
 }
 
@@ -139,12 +139,12 @@ func TestParseDNSMatch(t *testing.T) {
 // it, up to Queries, keeping its order (oldest first out) across a wrap.
 func TestDNSMatchRingGrows(t *testing.T) {
 	tab := newTestTable(t, newClock())
-	l := NewLearner(LearnerConfig{Queries: 600, QueryTimeout: 10 * time.Second}, tab)
+	l := newReader(tab, func(c *Config) { c.Queries = 600; c.QueryTimeout = 10 * time.Second })
 	var ps []capture.Packet
 	for i := range 200 {
 		ps = append(ps, queryPacket(t0, uint16(i)))
 	}
-	l.Learn(batch(ps...))
+	l.learn(batch(ps...))
 	if n := len(l.q.ring); n != 256 {
 		t.Errorf("ring of %d after 200 queries, want 256", n)
 	}
@@ -154,12 +154,12 @@ func TestDNSMatchRingGrows(t *testing.T) {
 	for i := range 300 {
 		ps = append(ps, queryPacket(t1.Add(time.Duration(i)*time.Millisecond), uint16(1000+i)))
 	}
-	l.Learn(batch(ps...))
+	l.learn(batch(ps...))
 	if n, h := len(l.q.ring), l.q.n; n != 512 || h != 300 {
 		t.Errorf("ring of %d holding %d, want 512 holding 300", n, h)
 	}
 	// The oldest go first: 151 of the 300 are past the timeout.
-	l.Learn(batch(queryPacket(t1.Add(10*time.Second+150*time.Millisecond+time.Millisecond/2), 5000)))
+	l.learn(batch(queryPacket(t1.Add(10*time.Second+150*time.Millisecond+time.Millisecond/2), 5000)))
 	if s := l.Stats(); s.QueriesExpired != 200+151 || s.QueriesEvicted != 0 || len(l.q.pending) != 150 {
 		t.Errorf("QueriesExpired %d, QueriesEvicted %d, pending %d; want 351, 0, 150", s.QueriesExpired, s.QueriesEvicted, len(l.q.pending))
 	}

@@ -1,4 +1,4 @@
-package resolver
+package dns
 
 import (
 	"bufio"
@@ -28,7 +28,7 @@ func knownMisses(file string) string {
 }
 
 // TestSharedCapturesDNS replays every shared capture that has a ground
-// truth through the Decoder and the Learner, and checks that each address
+// truth through the Decoder and the Reader, and checks that each address
 // a classic DNS answer on port 53 gave is learned under the asked name.
 func TestSharedCapturesDNS(t *testing.T) {
 	dir := sharedCaptures(t)
@@ -37,7 +37,7 @@ func TestSharedCapturesDNS(t *testing.T) {
 		t.Fatal(err)
 	}
 	var total, matched int
-	var auto, on LearnerStats // query matching, as netmon runs (auto) and forced on
+	var auto, on Stats // query matching, as netmon runs (auto) and forced on
 	var onHit int
 	for _, f := range files {
 		want := filepath.Join(dir, "expected", f.Name()+".tsv")
@@ -49,8 +49,8 @@ func TestSharedCapturesDNS(t *testing.T) {
 		}
 		t.Run(f.Name(), func(t *testing.T) {
 			rows := expectedDNS(t, want)
-			got, st := replayDNS(t, filepath.Join(dir, f.Name()), LearnerConfig{})
-			gotOn, stOn := replayDNS(t, filepath.Join(dir, f.Name()), LearnerConfig{DNSMatch: DNSMatchOn})
+			got, st := replayDNS(t, filepath.Join(dir, f.Name()), MatchAuto)
+			gotOn, stOn := replayDNS(t, filepath.Join(dir, f.Name()), MatchOn)
 			auto.Queries, auto.Matched, auto.Unmatched = auto.Queries+st.Queries, auto.Matched+st.Matched, auto.Unmatched+st.Unmatched
 			on.Queries, on.Matched, on.Unmatched = on.Queries+stOn.Queries, on.Matched+stOn.Matched, on.Unmatched+stOn.Unmatched
 			for _, r := range expectedDNS(t, want) {
@@ -105,7 +105,7 @@ func TestSharedCapturesDNS(t *testing.T) {
 func sharedCaptures(t testing.TB) string { return capturetest.Dir(t) }
 
 // TestSharedCapturesFirstFragments reads badpackets.pcap, whose DNS
-// answers are first IPv4 fragments cut short, straight to the Learner,
+// answers are first IPv4 fragments cut short, straight to the Reader,
 // without the Decoder: every complete record before the cut must be
 // learned whatever the Decoder does with fragments whose rest is lost.
 func TestSharedCapturesFirstFragments(t *testing.T) {
@@ -118,14 +118,14 @@ func TestSharedCapturesFirstFragments(t *testing.T) {
 	}
 	defer src.Close()
 	tab := newTableWith(func(c *addrtable.Config) { c.Cap = 1 << 20; c.PendingCap = 1 << 20 }, addrtable.Deps{Now: func() time.Time { return t0 }})
-	l := NewLearner(LearnerConfig{}, tab)
+	l := newReader(tab)
 	for {
 		data, ci, err := src.ReadPacketData()
 		if err != nil {
 			break
 		}
 		if p, ok := firstFragmentUDP(data, ci.Timestamp); ok {
-			l.Learn(batch(p))
+			l.learn(batch(p))
 		}
 	}
 	got := make(map[string]bool)
@@ -233,10 +233,10 @@ func tunnelled(encap string) bool {
 	return false
 }
 
-// replayDNS feeds a capture through the Decoder and a Learner and returns
+// replayDNS feeds a capture through the Decoder and a Reader and returns
 // every "address name" pair the table learned, names printed as tshark
 // prints them.
-func replayDNS(t *testing.T, path string, cfg LearnerConfig) (map[string]bool, LearnerStats) {
+func replayDNS(t *testing.T, path string, match Match) (map[string]bool, Stats) {
 	t.Helper()
 	src, err := capture.OpenFile(path, "")
 	if err != nil {
@@ -247,7 +247,7 @@ func replayDNS(t *testing.T, path string, cfg LearnerConfig) (map[string]bool, L
 	// at any time, not what survives.
 	now := func() time.Time { return t0 }
 	tab := newTableWith(func(c *addrtable.Config) { c.Cap = 1 << 20; c.PendingCap = 1 << 20 }, addrtable.Deps{Now: now})
-	l := NewLearner(cfg, tab)
+	l := newReader(tab, func(c *Config) { c.Match = match })
 	dec := capture.NewDecoder(capture.DecoderConfig{})
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -259,7 +259,7 @@ func replayDNS(t *testing.T, path string, cfg LearnerConfig) (map[string]bool, L
 		close(out)
 	}()
 	for b := range out {
-		l.Learn(b)
+		l.learn(b)
 		b.Release()
 	}
 	if err := <-errc; err != nil {
@@ -269,7 +269,7 @@ func replayDNS(t *testing.T, path string, cfg LearnerConfig) (map[string]bool, L
 	for _, r := range tab.Drain(nil) {
 		got[r.Addr.String()+" "+strings.ToLower(tsharkEscape(r.Domain))] = true
 	}
-	t.Logf("learner (DNS match %s): %+v", cfg.DNSMatch, l.Stats())
+	t.Logf("learner (DNS match %s): %+v", match, l.Stats())
 	return got, l.Stats()
 }
 

@@ -1,10 +1,6 @@
-package resolver
+package dns
 
 import (
-	"github.com/netmon/netmon/resolver/addrtable"
-	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
-	"github.com/netmon/netmon/resolver/source"
-
 	"encoding/binary"
 	"net/netip"
 	"testing"
@@ -15,6 +11,9 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/resolver/addrtable"
+	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
+	"github.com/netmon/netmon/resolver/source"
 )
 
 // cmpOpts lets go-cmp compare netip values, whose fields are unexported.
@@ -49,13 +48,13 @@ func TestLearnUDP(t *testing.T) {
 		name  string
 		msg   []byte
 		want  []source.Record
-		stats LearnerStats
+		stats Stats
 	}{
 		{
 			name:  "A",
 			msg:   good,
 			want:  []source.Record{dnsRec(t0, "198.51.100.1", "a.example")},
-			stats: LearnerStats{Addresses: 1},
+			stats: Stats{Addresses: 1},
 		},
 		{
 			name: "AAAA and A",
@@ -66,7 +65,7 @@ func TestLearnUDP(t *testing.T) {
 				dnsRec(t0, "198.51.100.7", "dual.example"),
 				dnsRec(t0, "2001:db8::1", "dual.example"),
 			},
-			stats: LearnerStats{Addresses: 2},
+			stats: Stats{Addresses: 2},
 		},
 		{
 			name: "CNAME chain maps to the question",
@@ -74,7 +73,7 @@ func TestLearnUDP(t *testing.T) {
 				rrCNAME("www.github.com", "github.com"), rrA("github.com", "140.82.112.3"),
 			}),
 			want:  []source.Record{dnsRec(t0, "140.82.112.3", "www.github.com")},
-			stats: LearnerStats{Addresses: 1},
+			stats: Stats{Addresses: 1},
 		},
 		{
 			name: "long chain listed backwards",
@@ -89,7 +88,7 @@ func TestLearnUDP(t *testing.T) {
 				dnsRec(t0, "23.1.2.3", "www.apple.com"),
 				dnsRec(t0, "2a02:26f0::1", "www.apple.com"),
 			},
-			stats: LearnerStats{Addresses: 2},
+			stats: Stats{Addresses: 2},
 		},
 		{
 			name: "answer off the chain is not learned",
@@ -98,14 +97,14 @@ func TestLearnUDP(t *testing.T) {
 				rrA("unrelated.example.org", "198.51.100.9"),
 			}),
 			want:  []source.Record{dnsRec(t0, "198.51.100.1", "www.example.com")},
-			stats: LearnerStats{Addresses: 1, OffChain: 1},
+			stats: Stats{Addresses: 1, OffChain: 1},
 		},
 		{
 			// A poisoner's answer: the question is its own name, the
 			// record names a bank's... with the attacker's address.
 			name:  "question evil.test, answer bank.example",
 			msg:   response("evil.test", []dnsmessage.Resource{rrA("bank.example", "198.51.100.23")}),
-			stats: LearnerStats{OffChain: 1},
+			stats: Stats{OffChain: 1},
 		},
 		{
 			// A CNAME that does not start at the question is no chain.
@@ -114,7 +113,7 @@ func TestLearnUDP(t *testing.T) {
 				rrCNAME("bank.example", "evil.test"), rrA("bank.example", "198.51.100.23"), rrA("evil.test", "198.51.100.24"),
 			}),
 			want:  []source.Record{dnsRec(t0, "198.51.100.24", "evil.test")},
-			stats: LearnerStats{Addresses: 1, OffChain: 1},
+			stats: Stats{Addresses: 1, OffChain: 1},
 		},
 		{
 			name: "CNAME loop ends",
@@ -123,7 +122,7 @@ func TestLearnUDP(t *testing.T) {
 				rrA("b.loop.example", "198.51.100.4"),
 			}),
 			want:  []source.Record{dnsRec(t0, "198.51.100.4", "a.loop.example")},
-			stats: LearnerStats{Addresses: 1},
+			stats: Stats{Addresses: 1},
 		},
 		{
 			name: "case folded, other bytes kept",
@@ -131,49 +130,49 @@ func TestLearnUDP(t *testing.T) {
 				rrCNAME("www.EX\xC9AMPLE.com.", "CDN.Example.NET."), rrA("cdn.example.net.", "198.51.100.5"),
 			}),
 			want:  []source.Record{dnsRec(t0, "198.51.100.5", "www.ex\xC9ample.com")},
-			stats: LearnerStats{Addresses: 1},
+			stats: Stats{Addresses: 1},
 		},
 		{
 			name:  "no question: nothing to anchor a chain",
 			msg:   response("", []dnsmessage.Resource{rrA("bare.example", "198.51.100.6")}),
-			stats: LearnerStats{OffChain: 1},
+			stats: Stats{OffChain: 1},
 		},
 		{
 			name:  "4-in-6 AAAA is the IPv4 address",
 			msg:   response("mapped.example", []dnsmessage.Resource{rrAAAA("mapped.example", "::ffff:198.51.100.8")}),
 			want:  []source.Record{dnsRec(t0, "198.51.100.8", "mapped.example")},
-			stats: LearnerStats{Addresses: 1},
+			stats: Stats{Addresses: 1},
 		},
 		{
 			name:  "NXDOMAIN",
 			msg:   response("nope.example", nil, nxdomain),
-			stats: LearnerStats{RCode: 1},
+			stats: Stats{RCode: 1},
 		},
 		{
 			name:  "SERVFAIL with an answer",
 			msg:   response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")}, servfail),
-			stats: LearnerStats{RCode: 1},
+			stats: Stats{RCode: 1},
 		},
 		{
 			name:  "query from port 53",
 			msg:   response("a.example", nil, query),
-			stats: LearnerStats{NotResponse: 1},
+			stats: Stats{NotResponse: 1},
 		},
 		{
 			name:  "NOTIFY",
 			msg:   response("a.example", nil, notifyOp),
-			stats: LearnerStats{Opcode: 1},
+			stats: Stats{Opcode: 1},
 		},
 		{
 			name:  "TC bit: what is there is used",
 			msg:   response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")}, truncBit),
 			want:  []source.Record{dnsRec(t0, "198.51.100.1", "a.example")},
-			stats: LearnerStats{Addresses: 1, TCBit: 1},
+			stats: Stats{Addresses: 1, TCBit: 1},
 		},
 		{
 			name:  "blocker answer 0.0.0.0",
 			msg:   response("ads.example", []dnsmessage.Resource{rrA("ads.example", "0.0.0.0"), rrAAAA("ads.example", "::")}),
-			stats: LearnerStats{Unspecified: 2},
+			stats: Stats{Unspecified: 2},
 		},
 		{
 			name: "TXT only",
@@ -186,7 +185,7 @@ func TestLearnUDP(t *testing.T) {
 				dnsRec(t0, "198.51.100.1", "multi.example"),
 				dnsRec(t0, "198.51.100.2", "multi.example"),
 			},
-			stats: LearnerStats{Addresses: 2, Truncated: 1},
+			stats: Stats{Addresses: 2, Truncated: 1},
 		},
 		{
 			name: "DNSSEC answer cut inside the RRSIG",
@@ -195,42 +194,42 @@ func TestLearnUDP(t *testing.T) {
 				dnsRec(t0, "198.51.100.1", "signed.example"),
 				dnsRec(t0, "198.51.100.2", "signed.example"),
 			},
-			stats: LearnerStats{Addresses: 2, Truncated: 1},
+			stats: Stats{Addresses: 2, Truncated: 1},
 		},
 		{
 			name:  "cut inside the question",
 			msg:   good[:15],
-			stats: LearnerStats{Malformed: 1},
+			stats: Stats{Malformed: 1},
 		},
 		{
 			name:  "shorter than a header",
 			msg:   good[:7],
-			stats: LearnerStats{Malformed: 1},
+			stats: Stats{Malformed: 1},
 		},
 		{
 			name:  "question pointer loop",
 			msg:   qLoop,
-			stats: LearnerStats{Malformed: 1},
+			stats: Stats{Malformed: 1},
 		},
 		{
 			name:  "answer pointer loop keeps the answer before",
 			msg:   aLoop,
 			want:  []source.Record{dnsRec(t0, "198.51.100.1", "a.example")},
-			stats: LearnerStats{Addresses: 1, Truncated: 1},
+			stats: Stats{Addresses: 1, Truncated: 1},
 		},
 		{
 			name:  "answer pointer past the end keeps the answer before",
 			msg:   aPastEnd,
 			want:  []source.Record{dnsRec(t0, "198.51.100.1", "a.example")},
-			stats: LearnerStats{Addresses: 1, Truncated: 1},
+			stats: Stats{Addresses: 1, Truncated: 1},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newClock()
 			tab := newTestTable(t, c)
-			l := NewLearner(LearnerConfig{}, tab)
-			l.Learn(batch(udpPacket(t0, tt.msg)))
+			l := newReader(tab)
+			l.learn(batch(udpPacket(t0, tt.msg)))
 			if diff := cmp.Diff(learned(tab), tt.want, cmpOpts); diff != "" {
 				t.Errorf("records (-got +want):\n%s", diff)
 			}
@@ -244,18 +243,18 @@ func TestLearnUDP(t *testing.T) {
 
 func TestLearnSkipsOtherPackets(t *testing.T) {
 	tab := newTestTable(t, newClock())
-	l := NewLearner(LearnerConfig{}, tab)
+	l := newReader(tab)
 	msg := response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")})
 	toServer := udpPacket(t0, msg)
 	toServer.SrcPort, toServer.DstPort = 50000, 53
 	empty := udpPacket(t0, nil)
 	other := udpPacket(t0, msg)
 	other.Proto = 1
-	l.Learn(batch(toServer, empty, other))
+	l.learn(batch(toServer, empty, other))
 	if got := learned(tab); len(got) != 0 {
 		t.Errorf("learned %v from packets that are not responses", got)
 	}
-	if diff := cmp.Diff(l.Stats(), LearnerStats{Packets: 1, NoPayload: 1}, cmpOpts); diff != "" {
+	if diff := cmp.Diff(l.Stats(), Stats{Packets: 1, NoPayload: 1}, cmpOpts); diff != "" {
 		t.Errorf("stats (-got +want):\n%s", diff)
 	}
 }
@@ -265,10 +264,10 @@ func TestLearnSkipsOtherPackets(t *testing.T) {
 func TestLearnRepeat(t *testing.T) {
 	c := newClock()
 	tab := newTestTable(t, c)
-	l := NewLearner(LearnerConfig{}, tab)
+	l := newReader(tab)
 	msg := response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")})
-	l.Learn(batch(udpPacket(t0, msg)))
-	l.Learn(batch(udpPacket(t0.Add(time.Second), msg)))
+	l.learn(batch(udpPacket(t0, msg)))
+	l.learn(batch(udpPacket(t0.Add(time.Second), msg)))
 	if diff := cmp.Diff(learned(tab), []source.Record{dnsRec(t0, "198.51.100.1", "a.example")}, cmpOpts); diff != "" {
 		t.Errorf("records (-got +want):\n%s", diff)
 	}
@@ -276,7 +275,7 @@ func TestLearnRepeat(t *testing.T) {
 		t.Errorf("Addresses, Known = %d, %d; want 2, 1", s.Addresses, s.Known)
 	}
 	moved := response("b.example", []dnsmessage.Resource{rrA("b.example", "198.51.100.1")})
-	l.Learn(batch(udpPacket(t0.Add(2*time.Second), moved)))
+	l.learn(batch(udpPacket(t0.Add(2*time.Second), moved)))
 	if diff := cmp.Diff(learned(tab), []source.Record{dnsRec(t0.Add(2*time.Second), "198.51.100.1", "b.example")}, cmpOpts); diff != "" {
 		t.Errorf("records (-got +want):\n%s", diff)
 	}
@@ -288,8 +287,8 @@ func TestLearnTooManyAnswers(t *testing.T) {
 		rs = append(rs, rrA("many.example", netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String()))
 	}
 	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
-	l := NewLearner(LearnerConfig{}, tab)
-	l.Learn(batch(udpPacket(t0, response("many.example", rs))))
+	l := newReader(tab)
+	l.learn(batch(udpPacket(t0, response("many.example", rs))))
 	if s := l.Stats(); s.Addresses != maxAnswers || s.TooMany != 1 {
 		t.Errorf("Addresses, TooMany = %d, %d; want %d, 1", s.Addresses, s.TooMany, maxAnswers)
 	}
@@ -305,8 +304,8 @@ func FuzzDNS(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
-		l := NewLearner(LearnerConfig{}, tab)
-		l.Learn(batch(udpPacket(t0, msg)))
+		l := newReader(tab)
+		l.learn(batch(udpPacket(t0, msg)))
 		for _, r := range tab.Drain(nil) {
 			if r.Domain == "" || !r.Addr.IsValid() || r.Addr.IsUnspecified() {
 				t.Errorf("learned a bad record %+v", r)
@@ -332,7 +331,7 @@ func FuzzDNSTCP(f *testing.F) {
 		}
 		sizes, stream := data[:3], data[3:]
 		tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
-		l := NewLearner(LearnerConfig{TCPFlowBytes: 4096}, tab)
+		l := newReader(tab, func(c *Config) { c.TCPFlowBytes = 4096 })
 		var ps []capture.Packet
 		seq := uint32(1 << 31)
 		for i := 0; len(stream) > 0; i++ {
@@ -344,7 +343,7 @@ func FuzzDNSTCP(f *testing.F) {
 		for i := 1; i < len(ps); i += 3 {
 			ps[i-1], ps[i] = ps[i], ps[i-1]
 		}
-		l.Learn(batch(ps...))
+		l.learn(batch(ps...))
 		for _, r := range tab.Drain(nil) {
 			if r.Domain == "" {
 				t.Errorf("learned an empty name for %v", r.Addr)
@@ -369,13 +368,13 @@ func BenchmarkLearnKnown(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
-			l := NewLearner(LearnerConfig{}, tab)
+			l := newReader(tab)
 			bt := batch(udpPacket(t0, bc.msg))
-			l.Learn(bt)
+			l.learn(bt)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				l.Learn(bt)
+				l.learn(bt)
 			}
 		})
 	}
@@ -383,12 +382,46 @@ func BenchmarkLearnKnown(b *testing.B) {
 
 func TestLearnKnownDoesNotAllocate(t *testing.T) {
 	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
-	l := NewLearner(LearnerConfig{}, tab)
+	l := newReader(tab)
 	bt := batch(udpPacket(t0, response("www.github.com", []dnsmessage.Resource{
 		rrCNAME("www.github.com", "github.com"), rrA("github.com", "140.82.112.3"), rrAAAA("github.com", "2001:db8::3"),
 	})))
-	l.Learn(bt)
-	if n := testing.AllocsPerRun(100, func() { l.Learn(bt) }); n != 0 {
+	l.learn(bt)
+	if n := testing.AllocsPerRun(100, func() { l.learn(bt) }); n != 0 {
 		t.Errorf("Learn of a known answer: %v allocations, want 0", n)
+	}
+}
+
+// HTTPS/SVCB answers: their address hints name the addresses like A/AAAA.
+func TestLearnSVCBHints(t *testing.T) {
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 1, Response: true})
+	b.EnableCompression()
+	_ = b.StartQuestions()
+	_ = b.Question(dnsmessage.Question{Name: mustName("www.example.com"), Type: dnsmessage.TypeHTTPS, Class: dnsmessage.ClassINET})
+	_ = b.StartAnswers()
+	_ = b.CNAMEResource(hdr("www.example.com", dnsmessage.TypeCNAME, 300), dnsmessage.CNAMEResource{CNAME: mustName("cdn.example.net")})
+	r := dnsmessage.SVCBResource{Priority: 1, Target: mustName(".")}
+	r.SetParam(dnsmessage.SVCParamALPN, []byte("\x02h3"))
+	r.SetParam(dnsmessage.SVCParamIPv4Hint, []byte{198, 51, 100, 1, 198, 51, 100, 2})
+	r.SetParam(dnsmessage.SVCParamIPv6Hint, netip.MustParseAddr("2001:db8::1").AsSlice())
+	if err := b.HTTPSResource(hdr("cdn.example.net", dnsmessage.TypeHTTPS, 300), dnsmessage.HTTPSResource{SVCBResource: r}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
+	l := newReader(tab)
+	l.learn(batch(udpPacket(t0, msg)))
+	svcb := func(a string) source.Record {
+		return source.Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "www.example.com", Source: source.SVCB}
+	}
+	want := []source.Record{svcb("198.51.100.1"), svcb("198.51.100.2"), svcb("2001:db8::1")}
+	if d := cmp.Diff(want, learned(tab), cmpOpts); d != "" {
+		t.Errorf("learned (-want +got):\n%s", d)
+	}
+	if s := l.Stats(); s.SVCBHints != 3 || s.Addresses != 3 {
+		t.Errorf("stats %+v, want 3 hints", s)
 	}
 }

@@ -1,4 +1,4 @@
-package resolver
+package dns
 
 import (
 	"encoding/binary"
@@ -45,11 +45,11 @@ type heldSegment struct {
 }
 
 // segment feeds one TCP packet from port 53 into its stream.
-func (l *Learner) segment(p *capture.Packet) {
+func (rd *Reader) segment(p *capture.Packet) {
 	ts := p.TS.UnixNano()
-	l.sweep(ts)
+	rd.sweep(ts)
 	k := flowKey{src: p.Src, dst: p.Dst, sport: p.SrcPort, dport: p.DstPort}
-	f := l.flows[k]
+	f := rd.flows[k]
 	seq := p.Seq
 	syn := p.TCPFlags&tcpSYN != 0
 	if syn {
@@ -64,78 +64,78 @@ func (l *Learner) segment(p *capture.Packet) {
 		if len(p.Payload) == 0 && !syn {
 			return // a bare ACK or FIN of a stream we never saw: nothing to keep
 		}
-		if len(l.flows) >= l.cfg.TCPFlows {
-			l.evictOldest()
+		if len(rd.flows) >= rd.cfg.TCPFlows {
+			rd.evictOldest()
 		}
 		// Without the handshake the stream is picked up here and this
 		// segment is hoped to start a message; if not, parsing fails and
 		// says so in the counters.
 		f = &tcpFlow{next: seq}
-		l.flows[k] = f
+		rd.flows[k] = f
 	}
 	if syn {
 		f.synced, f.isn = true, seq
 	}
 	f.last = ts
 	if len(p.Payload) > 0 {
-		l.accept(f, seq, p.Payload)
-		l.messages(f, p)
+		rd.accept(f, seq, p.Payload)
+		rd.messages(f, p)
 	}
-	if f.hbyte+len(f.buf) > l.cfg.TCPFlowBytes {
-		l.c.tcpOverfl.Add(1)
-		delete(l.flows, k)
+	if f.hbyte+len(f.buf) > rd.cfg.TCPFlowBytes {
+		rd.c.tcpOverfl.Add(1)
+		delete(rd.flows, k)
 		return
 	}
 	if p.TCPFlags&(tcpFIN|tcpRST) != 0 {
-		delete(l.flows, k)
+		delete(rd.flows, k)
 	}
 }
 
 // accept places data at seq in the stream: appended when it is next,
 // trimmed when it repeats bytes already seen, held when it is early.
-func (l *Learner) accept(f *tcpFlow, seq uint32, data []byte) {
+func (rd *Reader) accept(f *tcpFlow, seq uint32, data []byte) {
 	d := int32(seq - f.next)
 	switch {
 	case d > 0:
-		l.hold(f, seq, data)
+		rd.hold(f, seq, data)
 		return
 	case d < 0:
 		if int(-d) >= len(data) {
-			l.c.tcpRetrans.Add(1)
+			rd.c.tcpRetrans.Add(1)
 			return
 		}
 		data = data[-d:]
 	}
 	f.buf = append(f.buf, data...)
 	f.next += uint32(len(data))
-	l.release(f)
+	rd.release(f)
 }
 
 // hold keeps an early segment until the bytes before it arrive. When too
 // much waits, the gap is given up: the partial message is dropped and the
 // stream restarts at the earliest held segment.
-func (l *Learner) hold(f *tcpFlow, seq uint32, data []byte) {
+func (rd *Reader) hold(f *tcpFlow, seq uint32, data []byte) {
 	for _, h := range f.held {
 		if h.seq == seq && len(h.data) >= len(data) {
-			l.c.tcpRetrans.Add(1)
+			rd.c.tcpRetrans.Add(1)
 			return
 		}
 	}
-	l.c.tcpOOO.Add(1)
+	rd.c.tcpOOO.Add(1)
 	f.held = append(f.held, heldSegment{seq: seq, data: slices.Clone(data)})
 	f.hbyte += len(data)
 	slices.SortFunc(f.held, func(a, b heldSegment) int { return int(int32(a.seq - b.seq)) })
-	if len(f.held) <= maxHeldSegments && f.hbyte+len(f.buf) <= l.cfg.TCPFlowBytes {
+	if len(f.held) <= maxHeldSegments && f.hbyte+len(f.buf) <= rd.cfg.TCPFlowBytes {
 		return
 	}
-	l.c.tcpGaps.Add(1)
+	rd.c.tcpGaps.Add(1)
 	f.buf = f.buf[:0]
 	f.next = f.held[0].seq
-	l.release(f)
+	rd.release(f)
 }
 
 // release moves held segments that now follow the stream's end into it.
-func (l *Learner) release(f *tcpFlow) {
+func (rd *Reader) release(f *tcpFlow) {
 	for len(f.held) > 0 {
 		h := f.held[0]
 		d := int32(h.seq - f.next)
@@ -153,14 +153,14 @@ func (l *Learner) release(f *tcpFlow) {
 }
 
 // messages parses every whole message at the front of the stream.
-func (l *Learner) messages(f *tcpFlow, p *capture.Packet) {
+func (rd *Reader) messages(f *tcpFlow, p *capture.Packet) {
 	b := f.buf
 	for len(b) >= 2 {
 		n := int(binary.BigEndian.Uint16(b))
 		if len(b) < 2+n {
 			break
 		}
-		l.message(b[2:2+n], p.TS, p.Dst)
+		rd.message(b[2:2+n], p.TS, p.Dst)
 		b = b[2+n:]
 	}
 	f.buf = f.buf[:copy(f.buf, b)]
@@ -171,33 +171,33 @@ func (l *Learner) messages(f *tcpFlow, p *capture.Packet) {
 
 // sweep drops streams idle for longer than TCPIdle, at most twice per
 // TCPIdle of packet time so that the scan stays off the per-packet path.
-func (l *Learner) sweep(now int64) {
-	idle := int64(l.cfg.TCPIdle)
-	if now-l.lastSweep < idle/2 {
+func (rd *Reader) sweep(now int64) {
+	idle := int64(rd.cfg.TCPIdle)
+	if now-rd.lastSweep < idle/2 {
 		return
 	}
-	l.lastSweep = now
-	for k, f := range l.flows {
+	rd.lastSweep = now
+	for k, f := range rd.flows {
 		if now-f.last > idle {
-			delete(l.flows, k)
-			l.c.tcpIdle.Add(1)
+			delete(rd.flows, k)
+			rd.c.tcpIdle.Add(1)
 		}
 	}
 }
 
-func (l *Learner) evictOldest() {
+func (rd *Reader) evictOldest() {
 	var (
 		oldest flowKey
 		t      int64
 		found  bool
 	)
-	for k, f := range l.flows {
+	for k, f := range rd.flows {
 		if !found || f.last < t {
 			oldest, t, found = k, f.last, true
 		}
 	}
 	if found {
-		delete(l.flows, oldest)
-		l.c.tcpEvicted.Add(1)
+		delete(rd.flows, oldest)
+		rd.c.tcpEvicted.Add(1)
 	}
 }

@@ -1,4 +1,4 @@
-package resolver
+package dns
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"github.com/netmon/netmon/capture"
 )
 
-// DNSMatch says which DNS responses the Learner believes: those that answer
+// Match says which DNS responses the Reader believes: those that answer
 // a query it saw, or any.
 //
 // Anyone on the internet can send a home network's devices a UDP datagram
@@ -17,44 +17,44 @@ import (
 // ports), but netmon, watching the wire, would learn it. Matching responses
 // to the queries netmon saw holds netmon to the same rule: a forged answer
 // must guess the query's ID and source port, as it must to fool the device.
-type DNSMatch int
+type Match int
 
 const (
-	// DNSMatchAuto matches the UDP responses to a client once netmon has
+	// MatchAuto matches the UDP responses to a client once netmon has
 	// seen that client send a query (the capture holds both directions for
 	// it); responses to clients whose queries it never saw are believed, as
 	// in a capture of answers only. Past QueryClients clients, every
 	// response must match.
-	DNSMatchAuto DNSMatch = iota
-	// DNSMatchOn believes only UDP responses that match a query.
-	DNSMatchOn
-	// DNSMatchOff believes every response.
-	DNSMatchOff
+	MatchAuto Match = iota
+	// MatchOn believes only UDP responses that match a query.
+	MatchOn
+	// MatchOff believes every response.
+	MatchOff
 )
 
 // String returns the flag value of m.
-func (m DNSMatch) String() string {
+func (m Match) String() string {
 	switch m {
-	case DNSMatchOn:
+	case MatchOn:
 		return "on"
-	case DNSMatchOff:
+	case MatchOff:
 		return "off"
 	default:
 		return "auto"
 	}
 }
 
-// ParseDNSMatch reads "auto", "on" or "off".
-func ParseDNSMatch(s string) (DNSMatch, error) {
+// ParseMatch reads "auto", "on" or "off".
+func ParseMatch(s string) (Match, error) {
 	switch s {
 	case "auto", "":
-		return DNSMatchAuto, nil
+		return MatchAuto, nil
 	case "on":
-		return DNSMatchOn, nil
+		return MatchOn, nil
 	case "off":
-		return DNSMatchOff, nil
+		return MatchOff, nil
 	}
-	return DNSMatchAuto, fmt.Errorf("want auto, on or off, got %q", s)
+	return MatchAuto, fmt.Errorf("want auto, on or off, got %q", s)
 }
 
 // queryKey is what a response must repeat of its query: the client's
@@ -72,7 +72,7 @@ type pendingQuery struct {
 
 // queries remembers the UDP queries not yet answered, at most cap of them
 // for at most QueryTimeout each, oldest first out; and the clients seen
-// sending queries, for DNSMatchAuto.
+// sending queries, for MatchAuto.
 type queries struct {
 	pending map[queryKey]int64
 	ring    []pendingQuery // FIFO of pending keys; an entry whose ts no longer matches the map is stale. It grows up to Queries as the traffic needs it.
@@ -82,25 +82,25 @@ type queries struct {
 }
 
 // query records a UDP query sent to port 53.
-func (l *Learner) query(p *capture.Packet) {
-	if l.cfg.DNSMatch == DNSMatchOff || p.Proto != capture.ProtoUDP {
+func (rd *Reader) query(p *capture.Packet) {
+	if rd.cfg.Match == MatchOff || p.Proto != capture.ProtoUDP {
 		return
 	}
 	// A query has at least a header, and QR clear.
 	if len(p.Payload) < 12 || p.Payload[2]&0x80 != 0 {
 		return
 	}
-	q := &l.q
+	q := &rd.q
 	if q.pending == nil {
 		q.pending = make(map[queryKey]int64)
 		q.clients = make(map[netip.Addr]struct{})
 	}
-	l.c.queries.Add(1)
+	rd.c.queries.Add(1)
 	now := p.TS.UnixNano()
-	l.expireQueries(now)
+	rd.expireQueries(now)
 	if !q.allOn {
 		if _, ok := q.clients[p.Src]; !ok {
-			if len(q.clients) >= l.cfg.QueryClients {
+			if len(q.clients) >= rd.cfg.QueryClients {
 				q.allOn = true
 				q.clients = nil
 			} else {
@@ -111,10 +111,10 @@ func (l *Learner) query(p *capture.Packet) {
 	k := queryKey{client: p.Src, server: p.Dst, cport: p.SrcPort, sport: p.DstPort,
 		id: uint16(p.Payload[0])<<8 | uint16(p.Payload[1])}
 	if q.n == len(q.ring) {
-		if len(q.ring) < l.cfg.Queries {
-			q.grow(min(max(2*len(q.ring), 256), l.cfg.Queries))
+		if len(q.ring) < rd.cfg.Queries {
+			q.grow(min(max(2*len(q.ring), 256), rd.cfg.Queries))
 		} else {
-			l.popQuery(true)
+			rd.popQuery(true)
 		}
 	}
 	q.pending[k] = now
@@ -133,8 +133,8 @@ func (q *queries) grow(n int) {
 
 // popQuery forgets the oldest pending query; evicted says it went for
 // room, not age.
-func (l *Learner) popQuery(evicted bool) {
-	q := &l.q
+func (rd *Reader) popQuery(evicted bool) {
+	q := &rd.q
 	e := q.ring[q.head]
 	q.ring[q.head] = pendingQuery{}
 	q.head = (q.head + 1) % len(q.ring)
@@ -142,30 +142,30 @@ func (l *Learner) popQuery(evicted bool) {
 	if ts, ok := q.pending[e.key]; ok && ts == e.ts {
 		delete(q.pending, e.key)
 		if evicted {
-			l.c.queriesEvicted.Add(1)
+			rd.c.queriesEvicted.Add(1)
 		} else {
-			l.c.queriesExpired.Add(1)
+			rd.c.queriesExpired.Add(1)
 		}
 	}
 }
 
-func (l *Learner) expireQueries(now int64) {
-	q := &l.q
-	limit := now - int64(l.cfg.QueryTimeout)
+func (rd *Reader) expireQueries(now int64) {
+	q := &rd.q
+	limit := now - int64(rd.cfg.QueryTimeout)
 	for q.n > 0 && q.ring[q.head].ts < limit {
-		l.popQuery(false)
+		rd.popQuery(false)
 	}
 }
 
 // believe reports whether a UDP response to client may be learned from;
 // an answer that is not believed is counted.
-func (l *Learner) believe(p *capture.Packet, msg []byte) bool {
-	m := l.cfg.DNSMatch
-	if m == DNSMatchOff || p.Proto != capture.ProtoUDP || len(msg) < 2 {
+func (rd *Reader) believe(p *capture.Packet, msg []byte) bool {
+	m := rd.cfg.Match
+	if m == MatchOff || p.Proto != capture.ProtoUDP || len(msg) < 2 {
 		return true
 	}
-	q := &l.q
-	if m == DNSMatchAuto && !q.allOn {
+	q := &rd.q
+	if m == MatchAuto && !q.allOn {
 		if _, ok := q.clients[p.Dst]; !ok {
 			return true
 		}
@@ -173,14 +173,14 @@ func (l *Learner) believe(p *capture.Packet, msg []byte) bool {
 	k := queryKey{client: p.Dst, server: p.Src, cport: p.DstPort, sport: p.SrcPort,
 		id: uint16(msg[0])<<8 | uint16(msg[1])}
 	ts, ok := q.pending[k]
-	if ok && p.TS.UnixNano()-ts <= int64(l.cfg.QueryTimeout) {
+	if ok && p.TS.UnixNano()-ts <= int64(rd.cfg.QueryTimeout) {
 		// One answer per query, as the client takes it: a second one is
 		// counted as unmatched.
 		delete(q.pending, k)
-		l.c.matched.Add(1)
+		rd.c.matched.Add(1)
 		return true
 	}
-	l.c.unmatched.Add(1)
+	rd.c.unmatched.Add(1)
 	return false
 }
 
