@@ -10,7 +10,7 @@ import (
 	"github.com/netmon/netmon/capture/capturetest"
 	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/addrtable"
-	"github.com/netmon/netmon/resolver/localnet"
+	"github.com/netmon/netmon/resolver/classify"
 	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/source"
 )
@@ -27,7 +27,7 @@ func replayRows(t *testing.T, file string) []Row {
 	defer src.Close()
 	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: func() time.Time { return time.Unix(0, 0) }})
 	learner := resolver.New(resolver.DefaultConfig(), resolver.Deps{Table: tab})
-	classifier := resolver.NewClassifier(localnet.New(nil))
+	classifier := classify.New(classify.Deps{})
 	w := New(DefaultConfig(), Deps{Names: tab})
 
 	decoded := make(chan *capture.Batch, 4)

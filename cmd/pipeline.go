@@ -17,6 +17,7 @@ import (
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/addrtable"
+	"github.com/netmon/netmon/resolver/classify"
 	"github.com/netmon/netmon/resolver/dns"
 	"github.com/netmon/netmon/resolver/localnet"
 	"github.com/netmon/netmon/resolver/nickname"
@@ -99,7 +100,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	lcfg.DNS.Match = cfg.DNSMatch
 	learner := resolver.New(lcfg, resolver.Deps{Table: table})
 	local := localnet.New(cfg.Local)
-	classifier := resolver.NewClassifier(local)
+	classifier := classify.New(classify.Deps{Local: local})
 	var reverse *ptr.Resolver
 	var requester aggregate.PTRRequester
 	var devicePTR devices.PTRRequester

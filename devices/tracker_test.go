@@ -11,8 +11,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/netmon/netmon/capture"
-	"github.com/netmon/netmon/resolver"
-	"github.com/netmon/netmon/resolver/localnet"
+	"github.com/netmon/netmon/resolver/classify"
 )
 
 var (
@@ -286,7 +285,7 @@ func TestTrackerConsumesPayloads(t *testing.T) {
 // multicast ones, so none reaches tcpdump_records.
 func TestDeviceTrafficNotCounted(t *testing.T) {
 	a, a6 := addr("192.168.1.23"), addr("fe80::1")
-	c := resolver.NewClassifier(localnet.New(nil))
+	c := classify.New(classify.Deps{})
 	for _, b := range decodeFrames(t, [][]byte{
 		udpFrame(t, macPhone, addr("0.0.0.0"), bcast4, 68, 67, dhcpMsg(t, layers.DHCPOpRequest, layers.DHCPMsgTypeDiscover, macPhone,
 			netip.Addr{}, netip.Addr{}, hostOpt("x"))),

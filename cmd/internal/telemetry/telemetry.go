@@ -24,6 +24,7 @@ import (
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/addrtable"
+	"github.com/netmon/netmon/resolver/classify"
 	"github.com/netmon/netmon/resolver/ptr"
 	"github.com/netmon/netmon/store"
 	"github.com/netmon/netmon/web"
@@ -70,7 +71,7 @@ type Stages struct {
 	Decoder    *capture.Decoder
 	Learner    *resolver.Learner
 	Table      *addrtable.Table
-	Classifier *resolver.Classifier
+	Classifier *classify.Classifier
 	PTR        *ptr.Resolver // nil with --no-ptr
 	Windows    *aggregate.Windows
 	Devices    *devices.Tracker

@@ -1,4 +1,8 @@
-package resolver
+// Package classify is the pipeline's resolve stage: for each packet it
+// decides which end is the remote service and which the local client,
+// from the local networks (package localnet) and, when neither end is
+// local, the ports.
+package classify
 
 import (
 	"sync/atomic"
@@ -7,8 +11,8 @@ import (
 	"github.com/netmon/netmon/resolver/localnet"
 )
 
-// ClassifyStats counts the resolve stage's verdicts.
-type ClassifyStats struct {
+// Stats counts the resolve stage's verdicts.
+type Stats struct {
 	Counted   atomic.Uint64 // packets with one remote end, passed on to be counted
 	DNS       atomic.Uint64 // DNS traffic itself, which is not counted as a service
 	BothLocal atomic.Uint64 // traffic between two local addresses, not counted
@@ -20,16 +24,27 @@ type ClassifyStats struct {
 // which the local client. It is the resolve stage of the pipeline.
 type Classifier struct {
 	local *localnet.Nets
-	stats ClassifyStats
+	stats Stats
 }
 
-// NewClassifier returns a classifier that treats local as the home network.
-func NewClassifier(local *localnet.Nets) *Classifier {
+// Deps is what the classifier is given; it has no settings of its own.
+type Deps struct {
+	// Local is the home network; nil: the built-in private ranges
+	// (localnet.New(nil)).
+	Local *localnet.Nets
+}
+
+// New returns a classifier that treats deps.Local as the home network.
+func New(deps Deps) *Classifier {
+	local := deps.Local
+	if local == nil {
+		local = localnet.New(nil)
+	}
 	return &Classifier{local: local}
 }
 
 // Stats returns the live counters.
-func (c *Classifier) Stats() *ClassifyStats { return &c.stats }
+func (c *Classifier) Stats() *Stats { return &c.stats }
 
 // Classify sets Dir on every packet of b.
 func (c *Classifier) Classify(b *capture.Batch) {

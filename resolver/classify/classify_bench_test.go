@@ -1,17 +1,16 @@
-package resolver
+package classify
 
 import (
 	"net/netip"
 	"testing"
 
 	"github.com/netmon/netmon/capture"
-	"github.com/netmon/netmon/resolver/localnet"
 )
 
 // BenchmarkClassify is the resolve stage's cost per packet: which end of a
 // packet is the remote service.
 func BenchmarkClassify(b *testing.B) {
-	c := NewClassifier(localnet.New(nil))
+	c := New(Deps{})
 	bt := capture.NewBatch()
 	client := netip.MustParseAddr("192.168.1.23")
 	for i := range capture.BatchSize {
