@@ -61,6 +61,8 @@ func TestBadInput(t *testing.T) {
 		{"not a capture", []string{"replay", "--dsn", dsn, bare}, []string{"not-a-capture.pcap"}},
 		{"no files", []string{"replay", "--dsn", dsn}, []string{"arg"}},
 		{"bad window", []string{"replay", "--dsn", dsn, "--window", "0s", good}, []string{"--window"}},
+		{"unknown user", []string{"run", "-i", "lo", "--dsn", dsn, "--user", "nosuchuser16"}, []string{"--user", "nosuchuser16"}},
+		{"root as --user", []string{"run", "-i", "lo", "--dsn", dsn, "--user", "root"}, []string{"--user", "root", "unprivileged"}},
 		{"bad local net", []string{"replay", "--dsn", dsn, "--local-net", "10.0.0.0/99", good}, []string{"--local-net"}},
 		{"missing asn db", []string{"replay", "--dsn", dsn, "--asn-db", "/nonexistent/asn-ipv4.csv", good}, []string{"--asn-db", "/nonexistent/asn-ipv4.csv"}},
 		{"bad asn db", []string{"replay", "--dsn", dsn, "--asn-db", bare, good}, []string{"--asn-db", "not-a-capture.pcap", "line 1"}},

@@ -5,21 +5,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/gopacket/gopacket/layers"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/netmon/netmon/capture"
-	"github.com/netmon/netmon/resolver/localnet"
 	"github.com/netmon/netmon/resolver/nickname"
 )
 
@@ -318,8 +313,8 @@ func editDistance(a, b string) int {
 }
 
 // setFlag gives fl a value from the environment or the file, through the
-// flag's own Set, and then the checks its command would make later without
-// saying where the value came from.
+// flag's own Set, which checks it (cmd/internal/flagval) as it would on the
+// command line.
 func setFlag(fl *pflag.Flag, v string) error {
 	if err := fl.Value.Set(v); err != nil {
 		var ne *strconv.NumError
@@ -330,48 +325,6 @@ func setFlag(fl *pflag.Flag, v string) error {
 		return err
 	}
 	fl.Changed = true
-	return checkSetting(fl.Name, v)
-}
-
-// checkSetting makes the checks a command makes of a value after parsing
-// it, so that a bad value in the file is reported with its line, and by
-// netmon config check.
-func checkSetting(name, v string) error {
-	if err := checkLimit(name, v); err != nil {
-		return err
-	}
-	switch name {
-	case "window":
-		if d, err := time.ParseDuration(v); err == nil && d < time.Second {
-			return fmt.Errorf("must be at least 1s, got %s", d)
-		}
-	case "drain-timeout", "unhealthy-after":
-		if d, err := time.ParseDuration(v); err == nil && d < 0 {
-			return fmt.Errorf("must not be negative, got %s", d)
-		}
-	case "spool-max":
-		_, err := parseSize(v)
-		return err
-	case "older-than":
-		if v != "" {
-			_, err := parseAge(v)
-			return err
-		}
-	case "filter":
-		return capture.ValidateFilter(v, layers.LinkTypeEthernet)
-	case "local-net":
-		_, err := localnet.ParsePrefixes(v)
-		return err
-	case "log-level":
-		var lvl slog.Level
-		if lvl.UnmarshalText([]byte(v)) != nil {
-			return fmt.Errorf("%q: want debug, info, warn or error", v)
-		}
-	case "log-format":
-		if v != "text" && v != "json" {
-			return fmt.Errorf("%q: want text or json", v)
-		}
-	}
 	return nil
 }
 
@@ -535,10 +488,7 @@ func (s *settings) load(c *cobra.Command) error {
 		return fmt.Errorf("%w (give --config an existing file, or --config '' for none)", err)
 	}
 	s.file = file
-	if err := applyLayers(c.Flags(), file, os.LookupEnv); err != nil {
-		return err
-	}
-	return checkFlagLimits(c)
+	return applyLayers(c.Flags(), file, os.LookupEnv)
 }
 
 // sections returns the nickname rules and device names of the file.

@@ -128,7 +128,7 @@ encrypted-dns: [doh.example.net, "192.0.2.0/40"]
 	r := netmon(t, "config", "check", path)
 	want := []string{
 		path + `:1: unknown key "widnow" (did you mean "window"?)`,
-		path + `:2: window: time: invalid duration "ten"`,
+		path + `:2: window: "ten" is not a duration (want e.g. 30s, 5m or 1h30m)`,
 		path + `:3: local-net: local net "10.0.0.0/33": not a prefix`,
 		path + `:5: nicknames: cidr: "104.244.40.0/33" is not a CIDR`,
 		path + `:6: nicknames: a rule takes exactly one of keyword, suffix and cidr, got keyword and suffix`,
@@ -137,15 +137,7 @@ encrypted-dns: [doh.example.net, "192.0.2.0/40"]
 		path + `:13: encrypted-dns: "192.0.2.0/40" is not a CIDR`,
 		"netmon: " + path + ": 8 error(s)",
 	}
-	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
-	if r.code != 1 || len(lines) != len(want) {
-		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and %d lines", r.code, r.stderr, len(want))
-	}
-	for i := range want {
-		if !strings.HasPrefix(lines[i], want[i]) {
-			t.Errorf("line %d:\n got %s\nwant %s…", i+1, lines[i], want[i])
-		}
-	}
+	checkErrorLines(t, r, want)
 	if r.stdout != "" {
 		t.Errorf("a failed check printed on standard output: %q", r.stdout)
 	}
@@ -156,6 +148,60 @@ encrypted-dns: [doh.example.net, "192.0.2.0/40"]
 	if last := r.lastLine(); r.code != 1 || !strings.Contains(last, path+`:1: unknown key "widnow"`) ||
 		!strings.Contains(last, path+":2: window:") || !strings.Contains(last, path+":12: no-ptr:") {
 		t.Errorf("replay with the bad file: exit %d, %q", r.code, last)
+	}
+}
+
+// checkErrorLines asserts that a command failed with exactly the lines of
+// standard error want, each a prefix of the line.
+func checkErrorLines(t *testing.T, r result, want []string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+	if r.code != 1 || len(lines) != len(want) {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and %d lines", r.code, r.stderr, len(want))
+	}
+	for i := range want {
+		if !strings.HasPrefix(lines[i], want[i]) {
+			t.Errorf("line %d:\n got %s\nwant %s…", i+1, lines[i], want[i])
+		}
+	}
+}
+
+// config check checks the keys of every command, not only run's: each bad
+// value below was taken by config check once (issue 16) and refused later,
+// without its line, by the command that reads it.
+func TestConfigCheckEveryCommandsKeys(t *testing.T) {
+	path := writeConfig(t, `by: vendor
+limit: -5
+since: forever
+listen: "127.0.0.1:99999"
+older-than: soon
+batch: 0
+log-level: loud
+log-format: xml
+spool-max: 12 furlongs
+settle: 10ms
+filter: port nonsense
+`)
+	r := netmon(t, "config", "check", path)
+	want := []string{
+		path + `:1: by: "vendor": want service, domain or device`,
+		path + `:2: limit: must be at least 0, got -5`,
+		path + `:3: since: "forever": want an age such as 30m, 12h, 7d or 1d12h, or "all"`,
+		path + `:4: listen: "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`,
+		path + `:5: older-than: "soon" is not an age`,
+		path + `:6: batch: must be at least 1, got 0`,
+		path + `:7: log-level: "loud": want debug, info, warn or error`,
+		path + `:8: log-format: "xml": want text or json`,
+		path + `:9: spool-max: "12 furlongs" has an unknown unit`,
+		path + `:10: settle: must be at least 100ms, got 10ms`,
+		path + `:11: filter: `,
+		"netmon: " + path + ": 11 error(s)",
+	}
+	checkErrorLines(t, r, want)
+	// The command that reads a key refuses it the same way, with its line.
+	r = netmon(t, "top", "--config", path)
+	if last := r.lastLine(); r.code != 1 || !strings.Contains(last, path+`:1: by: "vendor"`) || !strings.Contains(last, path+":2: limit:") {
+		t.Errorf("top with the bad file: exit %d, %q", r.code, last)
 	}
 }
 
@@ -223,7 +269,7 @@ nicknames:
 	}
 	t.Setenv("NETMON_WINDOW", "ten")
 	if r := netmon(t, "--config", "", "replay", "--db", db, "none.pcap"); r.code != 1 ||
-		!strings.Contains(r.lastLine(), `NETMON_WINDOW: time: invalid duration "ten"`) {
+		!strings.Contains(r.lastLine(), `NETMON_WINDOW: "ten" is not a duration`) {
 		t.Errorf("NETMON_WINDOW=ten: exit %d, %q", r.code, r.lastLine())
 	}
 }

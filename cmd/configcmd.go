@@ -124,8 +124,10 @@ func newConfigShowCmd() *cobra.Command {
 			if err != nil || target == tree || noConfig(target) || target.Name() == "config" {
 				return fmt.Errorf("config show: %q is not a command that reads settings (run, replay, top, prune, migrate)", name)
 			}
+			// A value COMMAND's flag refuses is refused here in the words
+			// COMMAND would use (--window must be at most 24h, ...).
 			if err := target.ParseFlags(args); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
+				return target.FlagErrorFunc()(target, err)
 			}
 			path, explicit := configPath(target.Flags())
 			file, err := readConfig(path, explicit, flagKeys(tree))
@@ -133,10 +135,6 @@ func newConfigShowCmd() *cobra.Command {
 				return err
 			}
 			if err := applyLayers(target.Flags(), file, os.LookupEnv); err != nil {
-				return err
-			}
-			// As COMMAND itself would: a value out of range is refused.
-			if err := checkFlagLimits(target); err != nil {
 				return err
 			}
 			return writeSettings(c.OutOrStdout(), target, file)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/netmon/netmon/cmd/internal/flagval"
 	"github.com/netmon/netmon/cmd/internal/telemetry"
 	"github.com/netmon/netmon/web"
 )
@@ -20,9 +21,9 @@ type opsFlags struct {
 }
 
 func (f *opsFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.listen, "listen", "", "serve Prometheus /metrics, /healthz and the web dashboard on this address, e.g. 127.0.0.1:9108 (default off)")
+	fs.Var(flagval.Listen(&f.listen, ""), "listen", "serve Prometheus /metrics, /healthz and the web dashboard on this address, e.g. 127.0.0.1:9108 (default off)")
 	fs.StringVar(&f.authFile, "auth-file", "", "require the password (user:password) or token in this file for the web dashboard and its API")
-	fs.DurationVar(&f.unhealthyAfter, "unhealthy-after", 5*time.Minute, "/healthz fails when database writes have failed for this long without one succeeding")
+	fs.Var(flagval.Duration(&f.unhealthyAfter, 5*time.Minute, limits["unhealthy-after"]), "unhealthy-after", "/healthz fails when database writes have failed for this long without one succeeding")
 }
 
 // newMonitor builds the telemetry a run or replay serves on --listen.

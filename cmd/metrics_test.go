@@ -29,7 +29,7 @@ func TestLogFormatJSON(t *testing.T) {
 		t.Errorf("only %d log lines:\n%s", n, r.stderr)
 	}
 	bad := netmon(t, "replay", "--log-format", "xml", "--db", db, file)
-	if bad.code == 0 || !strings.Contains(bad.lastLine(), "--log-format must be text or json") {
+	if bad.code == 0 || !strings.Contains(bad.lastLine(), `--log-format "xml": want text or json`) {
 		t.Errorf("--log-format xml: exit %d, %q", bad.code, bad.lastLine())
 	}
 }

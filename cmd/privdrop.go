@@ -24,6 +24,9 @@ import (
 // operator named may be shared, so netmon does not chown them: when the
 // user cannot write one, it says what to change (systemd's StateDirectory=
 // does it for the service).
+//
+// name was checked as it was set (flagval.User): a user of this machine,
+// not root.
 func dropPrivileges(name string, h handOver) error {
 	u, err := user.Lookup(name)
 	if err != nil {
@@ -36,9 +39,6 @@ func dropPrivileges(name string, h handOver) error {
 	gid, err := strconv.Atoi(u.Gid)
 	if err != nil {
 		return fmt.Errorf("--user %s: gid %q is not a number", name, u.Gid)
-	}
-	if uid == 0 {
-		return fmt.Errorf("--user %s is root: name an unprivileged user", name)
 	}
 	groups, err := u.GroupIds()
 	if err != nil {

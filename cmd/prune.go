@@ -2,23 +2,21 @@ package cmd
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/netmon/netmon/cmd/internal/flagval"
 	"github.com/netmon/netmon/store"
 )
 
 func newPruneCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 	var df dsnFlags
-	var olderThan string
+	var olderThan time.Duration
 	var batch int
 	c := &cobra.Command{
 		Use:   "prune --older-than AGE",
@@ -32,15 +30,8 @@ func newPruneCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if olderThan == "" {
+			if olderThan == 0 {
 				return errors.New("no age given: use --older-than, e.g. --older-than 90d")
-			}
-			age, err := parseAge(olderThan)
-			if err != nil {
-				return fmt.Errorf("--older-than: %w", err)
-			}
-			if batch < 1 {
-				return fmt.Errorf("--batch must be at least 1, got %d", batch)
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -52,7 +43,7 @@ func newPruneCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 			if err := st.CheckSchema(ctx); err != nil {
 				return err
 			}
-			cutoff := time.Now().Add(-age).UTC().Truncate(time.Second)
+			cutoff := time.Now().Add(-olderThan).UTC().Truncate(time.Second)
 			log.Info("pruning", "older_than", cutoff, "batch", batch)
 			last := time.Now()
 			res, err := st.Prune(ctx, cutoff, batch, func(table string, deleted int64) {
@@ -66,34 +57,8 @@ func newPruneCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 			return err
 		},
 	}
-	c.Flags().StringVar(&olderThan, "older-than", "", "delete rows older than this age: 90d, 36h, 30m, 1d12h (required)")
-	c.Flags().IntVar(&batch, "batch", store.DefaultPruneBatch, "rows per transaction")
+	c.Flags().Var(flagval.Age(&olderThan, limits["older-than"]), "older-than", "delete rows older than this age: 90d, 36h, 30m, 1d12h (required)")
+	c.Flags().Var(flagval.Count(&batch, store.DefaultPruneBatch, limits["batch"]), "batch", "rows per transaction")
 	df.register(c.Flags())
 	return c
-}
-
-// parseAge reads an age such as 90d, 36h, 1d12h or 90m. Go durations stop
-// at hours; days are what retention is counted in.
-func parseAge(s string) (time.Duration, error) {
-	rest := strings.TrimSpace(s)
-	var total time.Duration
-	if i := strings.IndexByte(rest, 'd'); i >= 0 {
-		days, err := strconv.ParseUint(rest[:i], 10, 32)
-		if err != nil || days > 100*366 {
-			return 0, fmt.Errorf("%q is not an age (want e.g. 90d, 36h or 1d12h)", s)
-		}
-		total = time.Duration(days) * 24 * time.Hour
-		rest = rest[i+1:]
-	}
-	if rest != "" {
-		d, err := time.ParseDuration(rest)
-		if err != nil || d < 0 {
-			return 0, fmt.Errorf("%q is not an age (want e.g. 90d, 36h or 1d12h)", s)
-		}
-		total += d
-	}
-	if total <= 0 {
-		return 0, fmt.Errorf("%q is not a positive age", s)
-	}
-	return total, nil
 }

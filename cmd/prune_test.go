@@ -7,22 +7,6 @@ import (
 	"time"
 )
 
-func TestParseAge(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]time.Duration{
-		"90d": 90 * 24 * time.Hour, "36h": 36 * time.Hour, "30m": 30 * time.Minute, "1d12h": 36 * time.Hour, "45s": 45 * time.Second,
-	} {
-		if got, err := parseAge(in); err != nil || got != want {
-			t.Errorf("parseAge(%q) = %s, %v; want %s", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "d", "0d", "-5d", "1.5d", "90", "ninety days", "5w"} {
-		if _, err := parseAge(bad); err == nil {
-			t.Errorf("parseAge(%q) accepted", bad)
-		}
-	}
-}
-
 // prune deletes what is older than the age, keeps the rest, and says so.
 func TestPruneCommand(t *testing.T) {
 	dsn, db := migratedDB(t)

@@ -14,7 +14,9 @@ import (
 	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/netmon/netmon/cmd/internal/flagval"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // version is set at build time with -ldflags "-X github.com/netmon/netmon/cmd.version=…".
@@ -72,7 +74,7 @@ func oneLine(err error) string {
 }
 
 type globalFlags struct {
-	logLevel  string
+	logLevel  slog.Level
 	logFormat string
 	config    string
 }
@@ -101,26 +103,24 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	// netmon --version prints what netmon version prints.
 	root.SetVersionTemplate("netmon {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		// A value its flag refused says so in the flag's own words:
+		// --window must be at most 24h, got 25h.
+		var bad *pflag.InvalidValueError
+		if errors.As(err, &bad) && bad.Unwrap() != nil {
+			return flagval.Error("--"+bad.GetFlag().Name, bad.Unwrap())
+		}
 		return fmt.Errorf("%w (see %q)", err, c.CommandPath()+" --help")
 	})
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text (key=value) or json (one object per line, for journald or a log shipper)")
+	root.PersistentFlags().Var(flagval.Level(&g.logLevel, "info"), "log-level", "log level: debug, info, warn or error")
+	root.PersistentFlags().Var(flagval.Enum(&g.logFormat, "text", "text", "json"), "log-format", "log format: text (key=value) or json (one object per line, for journald or a log shipper)")
 	root.PersistentFlags().StringVar(&g.config, "config", "", "config file whose keys are the flags' names, below flags and NETMON_* variables "+
 		"(default $NETMON_CONFIG, else "+defaultConfigFile+" when it exists; '' for none)")
 	logger := func() (*slog.Logger, error) {
-		var lvl slog.Level
-		if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
-			return nil, errors.New("--log-level must be debug, info, warn or error")
-		}
-		opts := &slog.HandlerOptions{Level: lvl}
-		var l *slog.Logger
-		switch g.logFormat {
-		case "text":
-			l = slog.New(slog.NewTextHandler(stderr, opts))
-		case "json":
+		// Level and format were checked as they were set.
+		opts := &slog.HandlerOptions{Level: g.logLevel}
+		l := slog.New(slog.NewTextHandler(stderr, opts))
+		if g.logFormat == "json" {
 			l = slog.New(slog.NewJSONHandler(stderr, opts))
-		default:
-			return nil, fmt.Errorf("--log-format must be text or json, got %q", g.logFormat)
 		}
 		routeLogs(l)
 		return l, nil

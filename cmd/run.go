@@ -1,8 +1,10 @@
 package cmd
 
 import (
+	"net/netip"
+
 	"github.com/netmon/netmon/asn"
-	"github.com/netmon/netmon/resolver/localnet"
+	"github.com/netmon/netmon/cmd/internal/flagval"
 	"github.com/netmon/netmon/resolver/nickname"
 
 	"context"
@@ -16,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -29,7 +30,7 @@ import (
 type commonFlags struct {
 	filter   string
 	window   time.Duration
-	localNet string
+	localNet []netip.Prefix
 	agent    string
 	noPTR    bool
 	dnsMatch dnsMatchFlag
@@ -44,14 +45,14 @@ type commonFlags struct {
 }
 
 func (f *commonFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.filter, "filter", capture.DefaultFilter, "BPF filter expression (\"\" for none)")
+	fs.Var(flagval.Filter(&f.filter, capture.DefaultFilter), "filter", "BPF filter expression (\"\" for none)")
 	// Help shows the 2,200-character default as what it means; `netmon
 	// config show` prints it whole.
 	fs.Lookup("filter").DefValue = "TCP/UDP 53, 80, 443, 853 and fragments, DHCP/NetBIOS/mDNS; also in VLAN and PPPoE"
-	fs.DurationVar(&f.window, "window", 10*time.Second, "window length")
+	fs.Var(flagval.Duration(&f.window, 10*time.Second, limits["window"]), "window", "window length")
 	f.dsnFlags.register(fs)
 	f.durabilityFlags.register(fs)
-	fs.StringVar(&f.localNet, "local-net", "", "extra local networks, comma-separated CIDRs (private ranges are always local)")
+	fs.Var(flagval.Prefixes(&f.localNet), "local-net", "extra local networks, comma-separated CIDRs (private ranges are always local)")
 	// The config file may write it as a YAML list.
 	_ = fs.SetAnnotation("local-net", listAnnotation, nil)
 	fs.StringVar(&f.agent, "agent", "", "name of this sensor in the database (default the host name)")
@@ -110,20 +111,8 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	if f.window < time.Second {
-		return nil, fmt.Errorf("--window must be at least 1s, got %s", f.window)
-	}
-	if f.filter != "" {
-		// Checked before anything else starts; each source applies it again
-		// for its own link type.
-		if err := capture.ValidateFilter(f.filter, layers.LinkTypeEthernet); err != nil {
-			return nil, err
-		}
-	}
-	local, err := localnet.ParsePrefixes(f.localNet)
-	if err != nil {
-		return nil, fmt.Errorf("--local-net: %w", err)
-	}
+	// The flags' values were checked as they were set (window, filter,
+	// local networks: cmd/internal/flagval).
 	rules, names, err := f.conf.sections()
 	if err != nil {
 		return nil, err
@@ -177,7 +166,7 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	}
 	return &prepared{
 		cfg: pipelineConfig{
-			Window: f.window, Live: live, Local: local, PTR: !f.noPTR, DNSMatch: f.dnsMatch.m,
+			Window: f.window, Live: live, Local: f.localNet, PTR: !f.noPTR, DNSMatch: f.dnsMatch.m,
 			Named: nicknamer.Named, Devices: dcfg,
 		},
 		store:   st,
@@ -258,7 +247,7 @@ func newRunCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Comma
 		},
 	}
 	c.Flags().StringVarP(&iface, "interface", "i", "", "interface to capture on (required)")
-	c.Flags().StringVar(&runAs, "user", "", "after opening the capture, the spool and the database, run as this user and its groups (needs root)")
+	c.Flags().Var(flagval.User(&runAs), "user", "after opening the capture, the spool and the database, run as this user and its groups (needs root)")
 	f.register(c.Flags())
 	return c
 }
@@ -358,7 +347,7 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Co
 		},
 	}
 	c.Flags().StringVar(&follow, "follow", "", "take the capture files of this directory as they are completed, in name order, until stopped")
-	c.Flags().DurationVar(&settle, "settle", 30*time.Second, "with --follow: a file unchanged this long is complete even when no newer file appears")
+	c.Flags().Var(flagval.Duration(&settle, 30*time.Second, limits["settle"]), "settle", "with --follow: a file unchanged this long is complete even when no newer file appears")
 	c.Flags().BoolVar(&remove, "remove", false, "with --follow: remove each file once all its windows are in the database")
 	c.Flags().BoolVar(&force, "force", false, "count files again that were replayed to their end before")
 	f.register(c.Flags())

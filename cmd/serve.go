@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/netmon/netmon/cmd/internal/flagval"
 	"github.com/netmon/netmon/cmd/internal/telemetry"
 	"github.com/netmon/netmon/web"
 )
@@ -78,7 +79,7 @@ func newServeCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&listen, "listen", defaultServeListen, "address to serve the dashboard on")
+	c.Flags().Var(flagval.Listen(&listen, defaultServeListen), "listen", "address to serve the dashboard on")
 	c.Flags().StringVar(&authFile, "auth-file", "", "require the password (user:password) or token in this file")
 	f.register(c.Flags())
 	return c

@@ -9,13 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/netmon/netmon/cmd/internal/flagval"
 	"github.com/netmon/netmon/store"
 )
 
@@ -78,15 +78,15 @@ func openSQLite(ctx context.Context, dsn, agent string, log *slog.Logger) (*stor
 // durabilityFlags set where windows wait for the database and for how long.
 type durabilityFlags struct {
 	stateDir     string
-	spoolMax     string
+	spoolMax     int64
 	drainTimeout time.Duration
 }
 
 func (f *durabilityFlags) register(fs *pflag.FlagSet) {
 	def := store.DefaultWriterConfig()
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the spool of windows not yet in the database (default $NETMON_STATE_DIR, else "+def.StateDir+")")
-	fs.StringVar(&f.spoolMax, "spool-max", "512MiB", "size cap of the spool; beyond it the oldest windows are dropped (units B, KiB, MiB, GiB; KB, MB, GB mean the same)")
-	fs.DurationVar(&f.drainTimeout, "drain-timeout", def.DrainTimeout, "on SIGTERM/SIGINT, how long to keep writing to the database before leaving the rest in the spool")
+	fs.Var(flagval.Size(&f.spoolMax, "512MiB", limits["spool-max"]), "spool-max", "size cap of the spool; beyond it the oldest windows are dropped (units B, KiB, MiB, GiB; KB, MB, GB mean the same)")
+	fs.Var(flagval.Duration(&f.drainTimeout, def.DrainTimeout, limits["drain-timeout"]), "drain-timeout", "on SIGTERM/SIGINT, how long to keep writing to the database before leaving the rest in the spool")
 }
 
 // openWriter opens the spool for agent. Without --state-dir or
@@ -97,14 +97,7 @@ func (f *durabilityFlags) openWriter(st store.Applier, agent string, log *slog.L
 	cfg := store.DefaultWriterConfig()
 	cfg.Agent = agent
 	deps := store.WriterDeps{DB: st, Log: log, OnWrite: onWrite}
-	maxBytes, err := parseSize(f.spoolMax)
-	if err != nil {
-		return nil, fmt.Errorf("--spool-max: %w", err)
-	}
-	if f.drainTimeout < 0 {
-		return nil, fmt.Errorf("--drain-timeout must not be negative, got %s", f.drainTimeout)
-	}
-	cfg.MaxSpoolBytes, cfg.DrainTimeout = maxBytes, f.drainTimeout
+	cfg.MaxSpoolBytes, cfg.DrainTimeout = f.spoolMax, f.drainTimeout
 
 	explicit := f.stateDir
 	if explicit == "" {
@@ -195,42 +188,6 @@ func userStateDir() string {
 		return filepath.Join(home, ".local", "state", "netmon")
 	}
 	return ""
-}
-
-// parseSize reads a byte count such as 512MiB, 2GB or 65536. Decimal and
-// binary unit names both mean powers of 1024: nobody sizing a spool means
-// the difference, and a stricter reading would only reject good input.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := 0
-	for i < len(t) && (t[i] >= '0' && t[i] <= '9') {
-		i++
-	}
-	if i == 0 {
-		return 0, fmt.Errorf("%q is not a size (want e.g. 512MiB)", s)
-	}
-	n, err := strconv.ParseInt(t[:i], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a size (want e.g. 512MiB)", s)
-	}
-	var shift uint
-	switch strings.ToLower(strings.TrimSpace(t[i:])) {
-	case "", "b":
-	case "k", "kb", "kib":
-		shift = 10
-	case "m", "mb", "mib":
-		shift = 20
-	case "g", "gb", "gib":
-		shift = 30
-	case "t", "tb", "tib":
-		shift = 40
-	default:
-		return 0, fmt.Errorf("%q has an unknown unit (want B, KiB, MiB, GiB or TiB)", s)
-	}
-	if n <= 0 || n > (1<<62)>>shift {
-		return 0, fmt.Errorf("%q is out of range", s)
-	}
-	return n << shift, nil
 }
 
 // writerResult reports what the writer did when the pipeline has ended, and

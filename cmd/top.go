@@ -16,13 +16,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/netmon/netmon/cmd/internal/flagval"
 	"github.com/netmon/netmon/store"
 )
 
 // topOptions are the flags of netmon top, plus the clock and zone it reads
 // them against.
 type topOptions struct {
-	since string
+	since time.Duration // 0: all
 	by    string
 	agent string
 	limit int
@@ -32,10 +33,6 @@ type topOptions struct {
 	now func() time.Time
 	loc *time.Location // for the table; --json is always UTC
 }
-
-// sinceAll is the --since value that selects every row, whatever its age:
-// what a replay of an old capture needs.
-const sinceAll = "all"
 
 // termWidth is the width the table fits. netmon does not ask the terminal:
 // 80 columns is the narrowest in common use, and --json has the full names.
@@ -54,10 +51,7 @@ func newTopCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			q, err := o.query()
-			if err != nil {
-				return err
-			}
+			q := o.query()
 			// Warnings about the DSN go to netmon's log, in its format.
 			log, err := logger()
 			if err != nil {
@@ -86,58 +80,22 @@ func newTopCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&o.since, "since", "1h", `how far back from now: a duration such as 30m, 12h or 7d, or "all"`)
-	f.StringVar(&o.by, "by", "service", "group by service, domain or device")
+	f.Var(flagval.Since(&o.since, "1h", limits["since"]), "since", `how far back from now: an age such as 30m, 12h, 7d or 1d12h, or "all"`)
+	f.Var(flagval.Enum(&o.by, "service", string(store.ByService), string(store.ByDomain), string(store.ByDevice)), "by", "group by service, domain or device")
 	f.StringVar(&o.agent, "agent", "", "only this agent's rows (default every agent)")
-	f.IntVar(&o.limit, "limit", 20, "print at most this many lines (0 for all)")
+	f.Var(flagval.Count(&o.limit, 20, limits["limit"]), "limit", "print at most this many lines (0 for all)")
 	f.BoolVar(&o.json, "json", false, "print JSON with raw numbers and UTC times, for scripts")
 	o.dsnFlags.register(f)
 	return c
 }
 
-// query checks the flags and turns them into a store query.
-func (o *topOptions) query() (store.TopQuery, error) {
+// query turns the flags, checked as they were set, into a store query.
+func (o *topOptions) query() store.TopQuery {
 	q := store.TopQuery{By: store.TopBy(o.by), Agent: o.agent, Limit: o.limit}
-	switch q.By {
-	case store.ByService, store.ByDomain, store.ByDevice:
-	default:
-		return q, fmt.Errorf("--by %q: want service, domain or device", o.by)
+	if o.since > 0 {
+		q.Since = o.now().Add(-o.since)
 	}
-	if o.limit < 0 {
-		return q, fmt.Errorf("--limit %d: want 0 (no limit) or more", o.limit)
-	}
-	if o.since != sinceAll {
-		d, err := parseSince(o.since)
-		if err != nil {
-			return q, err
-		}
-		q.Since = o.now().Add(-d)
-	}
-	return q, nil
-}
-
-// parseSince reads a positive Go duration, or a whole number of days ("7d"),
-// which time.ParseDuration lacks and which is the natural unit for a look
-// back over a home network.
-func parseSince(s string) (time.Duration, error) {
-	bad := fmt.Errorf(`--since %q: want a duration such as 30m, 12h or 7d, or "all"`, s)
-	var d time.Duration
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n > 100*365 {
-			return 0, bad
-		}
-		d = time.Duration(n) * 24 * time.Hour
-	} else {
-		var err error
-		if d, err = time.ParseDuration(s); err != nil {
-			return 0, bad
-		}
-	}
-	if d <= 0 {
-		return 0, bad
-	}
-	return d, nil
+	return q
 }
 
 // emptyTopErr says why nothing matched, and what to try instead.
