@@ -69,10 +69,11 @@ func BenchmarkWindowOwners(b *testing.B) {
 		}
 		for _, owners := range []bool{false, true} {
 			b.Run(fmt.Sprintf("rows=%d/asn=%v", n, owners), func(b *testing.B) {
-				nn := nickname.New(nil)
+				var deps nickname.Deps
 				if owners {
-					nn = nn.WithOwners(db)
+					deps.Owners = db
 				}
+				nn := nickname.New(nickname.DefaultConfig(), deps)
 				w := New(DefaultConfig(), Deps{Names: newFakeNames(), Named: nn.Named})
 				rows, byASN := 0, 0
 				b.ReportAllocs()

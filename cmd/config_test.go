@@ -299,7 +299,7 @@ func TestConfigExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := nickname.New(rules)
+	n := nickname.New(nickname.Config{Rules: rules}, nickname.Deps{})
 	for _, tt := range []struct{ domain, remote, want string }{
 		{"104.244.42.65", "104.244.42.65", "Twitter"},
 		{"pbs.twimg.com", "104.244.43.1", "Twitter"},

@@ -117,15 +117,16 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	nicknamer := nickname.New(rules)
+	var owners *asn.DB
 	if len(f.asnDB) > 0 {
-		owners, err := asn.Load(f.asnDB...)
-		if err != nil {
+		if owners, err = asn.Load(f.asnDB...); err != nil {
 			return nil, fmt.Errorf("--asn-db: %w", err)
 		}
-		nicknamer = nicknamer.WithOwners(owners)
 		log.Info("ASN data loaded", "files", len(f.asnDB), "ranges", owners.Ranges())
 	}
+	ncfg := nickname.DefaultConfig()
+	ncfg.Rules = rules
+	nicknamer := nickname.New(ncfg, nickname.Deps{Owners: owners})
 	agent := f.agent
 	if agent == "" {
 		if agent, err = os.Hostname(); err != nil || agent == "" {

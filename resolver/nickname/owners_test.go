@@ -28,18 +28,17 @@ func TestNicknamerOwners(t *testing.T) {
 		domain, remote string
 		want           string
 	}{
-		{(*Namer)(nil).WithOwners(db), "23.246.11.141", "23.246.11.141", "Netflix"},
-		{New(nil).WithOwners(db), "", "23.246.11.141", "Netflix"},
-		{New(nil).WithOwners(db), "5.9.2.2", "5.9.2.2", "Hetzner Online"},
+		{New(DefaultConfig(), Deps{Owners: db}), "", "23.246.11.141", "Netflix"},
+		{New(DefaultConfig(), Deps{Owners: db}), "5.9.2.2", "5.9.2.2", "Hetzner Online"},
 		// A name wins over the owner: the address is a CDN's, the name the service's.
-		{New(nil).WithOwners(db), "www.example.com", "23.246.11.141", "Example"},
+		{New(DefaultConfig(), Deps{Owners: db}), "www.example.com", "23.246.11.141", "Example"},
 		// The user's rules win over the owner.
-		{New([]Rule{rule}).WithOwners(db), "5.9.1.7", "5.9.1.7", "My server"},
-		{New([]Rule{rule}).WithOwners(db), "5.9.2.7", "5.9.2.7", "Hetzner Online"},
+		{New(Config{Rules: []Rule{rule}}, Deps{Owners: db}), "5.9.1.7", "5.9.1.7", "My server"},
+		{New(Config{Rules: []Rule{rule}}, Deps{Owners: db}), "5.9.2.7", "5.9.2.7", "Hetzner Online"},
 		// No owner known: the address stays.
-		{New(nil).WithOwners(db), "192.0.2.1", "192.0.2.1", "192.0.2.1"},
+		{New(DefaultConfig(), Deps{Owners: db}), "192.0.2.1", "192.0.2.1", "192.0.2.1"},
 		// Without ASN data, the address stays.
-		{New(nil), "23.246.11.141", "23.246.11.141", "23.246.11.141"},
+		{New(DefaultConfig(), Deps{}), "23.246.11.141", "23.246.11.141", "23.246.11.141"},
 	} {
 		if got := tt.n.Nickname(tt.domain, netip.MustParseAddr(tt.remote)); got != tt.want {
 			t.Errorf("Nickname(%q, %s) = %q, want %q", tt.domain, tt.remote, got, tt.want)
@@ -60,7 +59,7 @@ func TestNamedSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := New([]Rule{rule}).WithOwners(db)
+	n := New(Config{Rules: []Rule{rule}}, Deps{Owners: db})
 	remote := netip.MustParseAddr("23.246.11.141")
 	for _, tt := range []struct {
 		domain, nick string

@@ -160,8 +160,9 @@ func checkNickname(n string) (string, error) {
 }
 
 // Namer names services by the user's rules, in their order, the first
-// that matches winning; then by the built-in catalogue (Of). It is immutable, so
-// one may serve any number of goroutines.
+// that matches winning; then by the built-in catalogue (Of); then, for a
+// bare address, by its owner. It is immutable, so one may serve any number
+// of goroutines.
 type Namer struct {
 	rules []Rule
 	// byAddr says whether any rule looks at addresses: if none does, a name
@@ -172,23 +173,28 @@ type Namer struct {
 	owners *asn.DB
 }
 
-// WithOwners returns a copy of n that names traffic left with a bare
-// address by the address's owner in db: the service a well-known network
-// serves, else the organisation's readable name. A nil n stands for no
-// rules.
-func (n *Namer) WithOwners(db *asn.DB) *Namer {
-	if n == nil {
-		n = New(nil)
-	}
-	c := *n
-	c.owners = db
-	return &c
+// Config is the user's nicknames.
+type Config struct {
+	// Rules are tried in their order, the first that matches winning,
+	// before the built-in catalogue; NewRule and EncryptedDNSRule make
+	// them.
+	Rules []Rule
 }
 
-// New returns a Namer over rules, which it copies. Rules are
-// expected as NewRule and EncryptedDNSRule make them.
-func New(rules []Rule) *Namer {
-	n := &Namer{rules: append([]Rule(nil), rules...)}
+// DefaultConfig returns no rules: the catalogue alone.
+func DefaultConfig() Config { return Config{} }
+
+// Deps is what a Namer is given besides its rules.
+type Deps struct {
+	// Owners names an address left without a name by its owner (--asn-db):
+	// the service a well-known network serves, else the organisation's
+	// readable name. nil: none.
+	Owners *asn.DB
+}
+
+// New returns a Namer over cfg.Rules, which it copies.
+func New(cfg Config, deps Deps) *Namer {
+	n := &Namer{rules: append([]Rule(nil), cfg.Rules...), owners: deps.Owners}
 	for _, r := range n.rules {
 		n.byAddr = n.byAddr || r.Prefix.IsValid()
 	}

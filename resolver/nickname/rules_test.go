@@ -25,7 +25,7 @@ func mustDoH(t *testing.T, value string) Rule {
 }
 
 func TestNicknamerRules(t *testing.T) {
-	n := New([]Rule{
+	n := New(Config{Rules: []Rule{
 		mustDoH(t, "doh.example.net"),
 		mustDoH(t, "192.0.2.53"),
 		mustRule(t, RuleCIDR, "104.244.40.0/21", "Twitter"),
@@ -34,7 +34,7 @@ func TestNicknamerRules(t *testing.T) {
 		mustRule(t, RuleSuffix, "example.com", "Never"), // the rule above matches first
 		mustRule(t, RuleCIDR, "2001:db8:1::/48", "Lab"),
 		mustRule(t, RuleKeyword, "googlevideo", "Video"), // before the built-in YouTube
-	})
+	}}, Deps{})
 	twitter := netip.MustParseAddr("104.244.42.65")
 	none := netip.Addr{}
 	tests := []struct {
@@ -81,7 +81,7 @@ func TestNicknamerRules(t *testing.T) {
 }
 
 func TestNicknamerNoRulesIsBuiltIn(t *testing.T) {
-	n := New(nil)
+	n := New(DefaultConfig(), Deps{})
 	for _, d := range []string{"t8.dropbox.com", "104.244.42.65", "news.bbc.co.uk", "cloudflare-dns.com", ""} {
 		if got, want := n.Nickname(d, netip.MustParseAddr("104.244.42.65")), Of(d); got != want {
 			t.Errorf("Of(%q) = %q, want the built-in %q", d, got, want)
