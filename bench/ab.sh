@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Before/after of two netmon binaries on the workload: RUNS rounds of
 # `netmon replay --no-ptr` into a fresh SQLite file, the binaries
-# alternating, and the median wall, CPU (user+sys) and peak RSS of each.
+# alternating, and the median wall, CPU (user+sys) and peak RSS of each
+# (and the largest peak RSS of any round).
 # For measuring one change on this shared, noisy machine (no instruction
 # counters here: perf has none in this VM, and valgrind cannot run Go's
 # RDTSCP).
@@ -34,8 +35,10 @@ function median(a, k,   i, j, t) {
 FILENAME ~ /old$/ { ow[++o] = $1; oc[o] = $2; orss[o] = $3 }
 FILENAME ~ /new$/ { nw[++n] = $1; nc[n] = $2; nrss[n] = $3 }
 END {
+	for (i = 1; i <= o; i++) if (orss[i] > OM) OM = orss[i]
+	for (i = 1; i <= n; i++) if (nrss[i] > NM) NM = nrss[i]
 	OW = median(ow, o); OC = median(oc, o); OR = median(orss, o); NW = median(nw, n); NC = median(nc, n); NR = median(nrss, n)
-	printf "old  median wall %.3f s  CPU %.3f s  RSS %.1f MiB\n", OW, OC, OR / 1024
-	printf "new  median wall %.3f s  CPU %.3f s  RSS %.1f MiB\n", NW, NC, NR / 1024
-	printf "new/old  wall %.2fx  CPU %.2fx\n", NW / OW, NC / OC
+	printf "old  median wall %.3f s  CPU %.3f s  RSS %.1f MiB (largest %.1f)\n", OW, OC, OR / 1024, OM / 1024
+	printf "new  median wall %.3f s  CPU %.3f s  RSS %.1f MiB (largest %.1f)\n", NW, NC, NR / 1024, NM / 1024
+	printf "new/old  wall %.2fx  CPU %.2fx  RSS %.2fx\n", NW / OW, NC / OC, NR / OR
 }' "$tmp/runs.old" "$tmp/runs.new"
