@@ -10,10 +10,14 @@
 //
 //	limit = max(Floor, runtime overhead + 1.5 × live heap)
 //
-// The heap may then grow by half the live heap between collections
-// (GOGC=50's pace) but never less, so the collector cannot spin whatever
-// the live heap; and it never grows past what GOGC=100 would allow, which
-// still applies. GOMEMLIMIT, when set (to a size or "off"), is the
+// The heap may then grow by up to half the live heap between collections
+// (GOGC=50's pace; less while freed pages the runtime has not yet given
+// back to the system count against the limit — it gives them back rather
+// than let the limit be passed), and since the limit follows the live
+// heap up, the collector does not spin whatever the live heap; it never
+// grows past what GOGC=100 would allow, which still applies. Overhead is
+// the runtime's memory that is neither heap objects nor free or released
+// heap pages: stacks, metadata, fragmentation. GOMEMLIMIT, when set (to a size or "off"), is the
 // operator's choice and netmon leaves the runtime's limit alone.
 package memlimit
 
