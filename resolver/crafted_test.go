@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/netmon/netmon/capture"
+	att "github.com/netmon/netmon/resolver/addrtable/addrtabletest"
 )
 
 // TestCraftedHTTPFlow gives the learner a request head whose header line
 // never ends: the flow is given up at FlowBytes, counted as unnamed.
 func TestCraftedHTTPFlow(t *testing.T) {
 	head := append([]byte("GET / HTTP/1.1\r\nX-Long: "), bytes.Repeat([]byte{'a'}, 20000)...)
-	l := newLearner(newTestTable(t, newClock()))
+	l := newLearner(att.New(att.NewClock()))
 	remote := netip.MustParseAddr("198.51.100.80")
 	pk := func(flags uint8, seq uint32, p []byte) capture.Packet {
 		return capture.Packet{TS: t0, Src: client, Dst: remote, SrcPort: 40000, DstPort: 80, Proto: capture.ProtoTCP,

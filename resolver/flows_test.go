@@ -10,6 +10,7 @@ import (
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/resolver/addrtable"
+	att "github.com/netmon/netmon/resolver/addrtable/addrtabletest"
 	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
 	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/resolver/source"
@@ -83,7 +84,7 @@ func TestFlowNamedByClientHello(t *testing.T) {
 		t.Errorf("name %+v, want plain SNI", *n)
 	}
 	if d := cmp.Diff([]source.Record{{TS: t0.Add(23 * time.Millisecond), Addr: web, Domain: "split.example.com", Source: source.SNI}},
-		learned(tab), cmpOpts); d != "" {
+		att.Learned(tab), cmpOpts); d != "" {
 		t.Errorf("table (-want +got):\n%s", d)
 	}
 	if s := l.Stats(); s.Flows != 1 || s.NamesSNI != 1 {

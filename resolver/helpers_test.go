@@ -1,11 +1,7 @@
 package resolver
 
 import (
-	"cmp"
 	"net/netip"
-	"slices"
-	"sync"
-	"testing"
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
@@ -13,31 +9,11 @@ import (
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/resolver/addrtable"
-	"github.com/netmon/netmon/resolver/source"
+	att "github.com/netmon/netmon/resolver/addrtable/addrtabletest"
 )
 
 // t0 is the packet and wall time tests start at.
-var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-
-// clock is a settable time source for the address table's Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: t0} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+var t0 = att.T0
 
 var (
 	client = netip.MustParseAddr("192.168.1.23")
@@ -47,18 +23,6 @@ func batch(ps ...capture.Packet) *capture.Batch {
 	b := capture.NewBatch()
 	b.Packets = append(b.Packets, ps...)
 	return b
-}
-
-// learned drains t and returns its records in address order.
-func learned(t *addrtable.Table) []source.Record {
-	r := t.Drain(nil)
-	slices.SortFunc(r, func(a, b source.Record) int { return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Domain, b.Domain)) })
-	return r
-}
-
-func newTestTable(tb testing.TB, c *clock) *addrtable.Table {
-	tb.Helper()
-	return addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: c.Now})
 }
 
 // Endpoints of the flows built in these tests.

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
+	att "github.com/netmon/netmon/resolver/addrtable/addrtabletest"
 )
 
 // TestCraftedDNS feeds messages built to hurt: each must be read without a
@@ -43,10 +44,10 @@ func TestCraftedDNS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab := newTestTable(t, newClock())
+			tab := att.New(att.NewClock())
 			l := newReader(tab)
 			l.learn(batch(udpPacket(t0, tt.msg)))
-			if got := learned(tab); len(got) != tt.addrs {
+			if got := att.Learned(tab); len(got) != tt.addrs {
 				t.Errorf("learned %v, want %d records", got, tt.addrs)
 			}
 			s := l.Stats()
@@ -73,7 +74,7 @@ func TestLargestTCPMessage(t *testing.T) {
 	// Pad with a TXT-free trailer up to the largest length the prefix allows.
 	msg = append(msg, make([]byte, 65535-len(msg))...)
 	stream := frame(msg)
-	l := newReader(newTestTable(t, newClock()))
+	l := newReader(att.New(att.NewClock()))
 	var ps []capture.Packet
 	for off := 0; off < len(stream); off += 1460 {
 		end := min(off+1460, len(stream))

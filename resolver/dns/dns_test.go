@@ -12,6 +12,7 @@ import (
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/resolver/addrtable"
+	att "github.com/netmon/netmon/resolver/addrtable/addrtabletest"
 	fbt "github.com/netmon/netmon/resolver/firstbytes/firstbytestest"
 	"github.com/netmon/netmon/resolver/source"
 )
@@ -53,7 +54,7 @@ func TestLearnUDP(t *testing.T) {
 		{
 			name:  "A",
 			msg:   good,
-			want:  []source.Record{dnsRec(t0, "198.51.100.1", "a.example")},
+			want:  []source.Record{att.DNSRec(t0, "198.51.100.1", "a.example")},
 			stats: Stats{Addresses: 1},
 		},
 		{
@@ -62,8 +63,8 @@ func TestLearnUDP(t *testing.T) {
 				rrAAAA("dual.example", "2001:db8::1"), rrA("dual.example", "198.51.100.7"),
 			}),
 			want: []source.Record{
-				dnsRec(t0, "198.51.100.7", "dual.example"),
-				dnsRec(t0, "2001:db8::1", "dual.example"),
+				att.DNSRec(t0, "198.51.100.7", "dual.example"),
+				att.DNSRec(t0, "2001:db8::1", "dual.example"),
 			},
 			stats: Stats{Addresses: 2},
 		},
@@ -72,7 +73,7 @@ func TestLearnUDP(t *testing.T) {
 			msg: response("www.github.com", []dnsmessage.Resource{
 				rrCNAME("www.github.com", "github.com"), rrA("github.com", "140.82.112.3"),
 			}),
-			want:  []source.Record{dnsRec(t0, "140.82.112.3", "www.github.com")},
+			want:  []source.Record{att.DNSRec(t0, "140.82.112.3", "www.github.com")},
 			stats: Stats{Addresses: 1},
 		},
 		{
@@ -85,8 +86,8 @@ func TestLearnUDP(t *testing.T) {
 				rrCNAME("www.apple.com", "www.apple.com.edgekey.net"),
 			}),
 			want: []source.Record{
-				dnsRec(t0, "23.1.2.3", "www.apple.com"),
-				dnsRec(t0, "2a02:26f0::1", "www.apple.com"),
+				att.DNSRec(t0, "23.1.2.3", "www.apple.com"),
+				att.DNSRec(t0, "2a02:26f0::1", "www.apple.com"),
 			},
 			stats: Stats{Addresses: 2},
 		},
@@ -96,7 +97,7 @@ func TestLearnUDP(t *testing.T) {
 				rrCNAME("www.example.com", "edge.example.net"), rrA("edge.example.net", "198.51.100.1"),
 				rrA("unrelated.example.org", "198.51.100.9"),
 			}),
-			want:  []source.Record{dnsRec(t0, "198.51.100.1", "www.example.com")},
+			want:  []source.Record{att.DNSRec(t0, "198.51.100.1", "www.example.com")},
 			stats: Stats{Addresses: 1, OffChain: 1},
 		},
 		{
@@ -112,7 +113,7 @@ func TestLearnUDP(t *testing.T) {
 			msg: response("evil.test", []dnsmessage.Resource{
 				rrCNAME("bank.example", "evil.test"), rrA("bank.example", "198.51.100.23"), rrA("evil.test", "198.51.100.24"),
 			}),
-			want:  []source.Record{dnsRec(t0, "198.51.100.24", "evil.test")},
+			want:  []source.Record{att.DNSRec(t0, "198.51.100.24", "evil.test")},
 			stats: Stats{Addresses: 1, OffChain: 1},
 		},
 		{
@@ -121,7 +122,7 @@ func TestLearnUDP(t *testing.T) {
 				rrCNAME("a.loop.example", "b.loop.example"), rrCNAME("b.loop.example", "a.loop.example"),
 				rrA("b.loop.example", "198.51.100.4"),
 			}),
-			want:  []source.Record{dnsRec(t0, "198.51.100.4", "a.loop.example")},
+			want:  []source.Record{att.DNSRec(t0, "198.51.100.4", "a.loop.example")},
 			stats: Stats{Addresses: 1},
 		},
 		{
@@ -129,7 +130,7 @@ func TestLearnUDP(t *testing.T) {
 			msg: response("WWW.Ex\xC9ample.COM.", []dnsmessage.Resource{
 				rrCNAME("www.EX\xC9AMPLE.com.", "CDN.Example.NET."), rrA("cdn.example.net.", "198.51.100.5"),
 			}),
-			want:  []source.Record{dnsRec(t0, "198.51.100.5", "www.ex\xC9ample.com")},
+			want:  []source.Record{att.DNSRec(t0, "198.51.100.5", "www.ex\xC9ample.com")},
 			stats: Stats{Addresses: 1},
 		},
 		{
@@ -140,7 +141,7 @@ func TestLearnUDP(t *testing.T) {
 		{
 			name:  "4-in-6 AAAA is the IPv4 address",
 			msg:   response("mapped.example", []dnsmessage.Resource{rrAAAA("mapped.example", "::ffff:198.51.100.8")}),
-			want:  []source.Record{dnsRec(t0, "198.51.100.8", "mapped.example")},
+			want:  []source.Record{att.DNSRec(t0, "198.51.100.8", "mapped.example")},
 			stats: Stats{Addresses: 1},
 		},
 		{
@@ -166,7 +167,7 @@ func TestLearnUDP(t *testing.T) {
 		{
 			name:  "TC bit: what is there is used",
 			msg:   response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")}, truncBit),
-			want:  []source.Record{dnsRec(t0, "198.51.100.1", "a.example")},
+			want:  []source.Record{att.DNSRec(t0, "198.51.100.1", "a.example")},
 			stats: Stats{Addresses: 1, TCBit: 1},
 		},
 		{
@@ -182,8 +183,8 @@ func TestLearnUDP(t *testing.T) {
 			name: "cut inside the third A keeps two",
 			msg:  threeA[:len(threeA)-2],
 			want: []source.Record{
-				dnsRec(t0, "198.51.100.1", "multi.example"),
-				dnsRec(t0, "198.51.100.2", "multi.example"),
+				att.DNSRec(t0, "198.51.100.1", "multi.example"),
+				att.DNSRec(t0, "198.51.100.2", "multi.example"),
 			},
 			stats: Stats{Addresses: 2, Truncated: 1},
 		},
@@ -191,8 +192,8 @@ func TestLearnUDP(t *testing.T) {
 			name: "DNSSEC answer cut inside the RRSIG",
 			msg:  dnssec[:len(dnssec)-60],
 			want: []source.Record{
-				dnsRec(t0, "198.51.100.1", "signed.example"),
-				dnsRec(t0, "198.51.100.2", "signed.example"),
+				att.DNSRec(t0, "198.51.100.1", "signed.example"),
+				att.DNSRec(t0, "198.51.100.2", "signed.example"),
 			},
 			stats: Stats{Addresses: 2, Truncated: 1},
 		},
@@ -214,23 +215,23 @@ func TestLearnUDP(t *testing.T) {
 		{
 			name:  "answer pointer loop keeps the answer before",
 			msg:   aLoop,
-			want:  []source.Record{dnsRec(t0, "198.51.100.1", "a.example")},
+			want:  []source.Record{att.DNSRec(t0, "198.51.100.1", "a.example")},
 			stats: Stats{Addresses: 1, Truncated: 1},
 		},
 		{
 			name:  "answer pointer past the end keeps the answer before",
 			msg:   aPastEnd,
-			want:  []source.Record{dnsRec(t0, "198.51.100.1", "a.example")},
+			want:  []source.Record{att.DNSRec(t0, "198.51.100.1", "a.example")},
 			stats: Stats{Addresses: 1, Truncated: 1},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newClock()
-			tab := newTestTable(t, c)
+			c := att.NewClock()
+			tab := att.New(c)
 			l := newReader(tab)
 			l.learn(batch(udpPacket(t0, tt.msg)))
-			if diff := cmp.Diff(learned(tab), tt.want, cmpOpts); diff != "" {
+			if diff := cmp.Diff(att.Learned(tab), tt.want, cmpOpts); diff != "" {
 				t.Errorf("records (-got +want):\n%s", diff)
 			}
 			tt.stats.Packets, tt.stats.Messages = 1, 1
@@ -242,7 +243,7 @@ func TestLearnUDP(t *testing.T) {
 }
 
 func TestLearnSkipsOtherPackets(t *testing.T) {
-	tab := newTestTable(t, newClock())
+	tab := att.New(att.NewClock())
 	l := newReader(tab)
 	msg := response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")})
 	toServer := udpPacket(t0, msg)
@@ -251,7 +252,7 @@ func TestLearnSkipsOtherPackets(t *testing.T) {
 	other := udpPacket(t0, msg)
 	other.Proto = 1
 	l.learn(batch(toServer, empty, other))
-	if got := learned(tab); len(got) != 0 {
+	if got := att.Learned(tab); len(got) != 0 {
 		t.Errorf("learned %v from packets that are not responses", got)
 	}
 	if diff := cmp.Diff(l.Stats(), Stats{Packets: 1, NoPayload: 1}, cmpOpts); diff != "" {
@@ -262,13 +263,13 @@ func TestLearnSkipsOtherPackets(t *testing.T) {
 // TestLearnRepeat checks that an answer seen again refreshes the entry
 // without telling Drain, and that a changed answer does tell it.
 func TestLearnRepeat(t *testing.T) {
-	c := newClock()
-	tab := newTestTable(t, c)
+	c := att.NewClock()
+	tab := att.New(c)
 	l := newReader(tab)
 	msg := response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")})
 	l.learn(batch(udpPacket(t0, msg)))
 	l.learn(batch(udpPacket(t0.Add(time.Second), msg)))
-	if diff := cmp.Diff(learned(tab), []source.Record{dnsRec(t0, "198.51.100.1", "a.example")}, cmpOpts); diff != "" {
+	if diff := cmp.Diff(att.Learned(tab), []source.Record{att.DNSRec(t0, "198.51.100.1", "a.example")}, cmpOpts); diff != "" {
 		t.Errorf("records (-got +want):\n%s", diff)
 	}
 	if s := l.Stats(); s.Addresses != 2 || s.Known != 1 {
@@ -276,7 +277,7 @@ func TestLearnRepeat(t *testing.T) {
 	}
 	moved := response("b.example", []dnsmessage.Resource{rrA("b.example", "198.51.100.1")})
 	l.learn(batch(udpPacket(t0.Add(2*time.Second), moved)))
-	if diff := cmp.Diff(learned(tab), []source.Record{dnsRec(t0.Add(2*time.Second), "198.51.100.1", "b.example")}, cmpOpts); diff != "" {
+	if diff := cmp.Diff(att.Learned(tab), []source.Record{att.DNSRec(t0.Add(2*time.Second), "198.51.100.1", "b.example")}, cmpOpts); diff != "" {
 		t.Errorf("records (-got +want):\n%s", diff)
 	}
 }
@@ -418,7 +419,7 @@ func TestLearnSVCBHints(t *testing.T) {
 		return source.Record{TS: t0, Addr: netip.MustParseAddr(a), Domain: "www.example.com", Source: source.SVCB}
 	}
 	want := []source.Record{svcb("198.51.100.1"), svcb("198.51.100.2"), svcb("2001:db8::1")}
-	if d := cmp.Diff(want, learned(tab), cmpOpts); d != "" {
+	if d := cmp.Diff(want, att.Learned(tab), cmpOpts); d != "" {
 		t.Errorf("learned (-want +got):\n%s", d)
 	}
 	if s := l.Stats(); s.SVCBHints != 3 || s.Addresses != 3 {

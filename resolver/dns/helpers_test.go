@@ -1,43 +1,19 @@
 package dns
 
 import (
-	"cmp"
 	"net/netip"
-	"slices"
 	"strings"
-	"sync"
-	"testing"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
 	"github.com/netmon/netmon/resolver/addrtable"
-	"github.com/netmon/netmon/resolver/source"
+	att "github.com/netmon/netmon/resolver/addrtable/addrtabletest"
 )
 
 // t0 is the packet and wall time tests start at.
-var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-
-// clock is a settable time source for Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: t0} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+var t0 = att.T0
 
 // mustName makes a wire name; the Builder wants the root dot.
 func mustName(s string) dnsmessage.Name {
@@ -146,22 +122,6 @@ func batch(ps ...capture.Packet) *capture.Batch {
 	b := capture.NewBatch()
 	b.Packets = append(b.Packets, ps...)
 	return b
-}
-
-// learned drains t and returns its records in address order.
-func learned(t *addrtable.Table) []source.Record {
-	r := t.Drain(nil)
-	slices.SortFunc(r, func(a, b source.Record) int { return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Domain, b.Domain)) })
-	return r
-}
-
-func dnsRec(ts time.Time, addr, name string) source.Record {
-	return source.Record{TS: ts, Addr: netip.MustParseAddr(addr), Domain: name, Source: source.DNS}
-}
-
-func newTestTable(tb testing.TB, c *clock) *addrtable.Table {
-	tb.Helper()
-	return addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: c.Now})
 }
 
 // newTableWith is an address table with the default settings changed by set.

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
+	att "github.com/netmon/netmon/resolver/addrtable/addrtabletest"
 )
 
 // queryPacket is the client's query that udpPacket's response answers.
@@ -56,10 +57,10 @@ func TestDNSMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab := newTestTable(t, newClock())
+			tab := att.New(att.NewClock())
 			l := newReader(tab, func(c *Config) { c.Match = tt.mode })
 			l.learn(batch(tt.packets...))
-			if got := len(learned(tab)) > 0; got != tt.learn {
+			if got := len(att.Learned(tab)) > 0; got != tt.learn {
 				t.Errorf("learned = %v, want %v", got, tt.learn)
 			}
 			s := l.Stats()
@@ -73,13 +74,13 @@ func TestDNSMatch(t *testing.T) {
 // TestDNSMatchTCP checks that a response over TCP, which a blind sender
 // cannot forge, needs no query.
 func TestDNSMatchTCP(t *testing.T) {
-	tab := newTestTable(t, newClock())
+	tab := att.New(att.NewClock())
 	l := newReader(tab, func(c *Config) { c.Match = MatchOn })
 	msg := response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")})
 	seg := capture.Packet{TS: t0, Src: server, Dst: client, SrcPort: 53, DstPort: 50000, Proto: capture.ProtoTCP,
 		TCPFlags: 0x18, Seq: 1000, Payload: append([]byte{byte(len(msg) >> 8), byte(len(msg))}, msg...)}
 	l.learn(batch(seg))
-	if got := learned(tab); len(got) != 1 {
+	if got := att.Learned(tab); len(got) != 1 {
 		t.Errorf("learned %v from a TCP answer, want one record", got)
 	}
 	if s := l.Stats(); s.Unmatched != 0 {
@@ -91,7 +92,7 @@ func TestDNSMatchTCP(t *testing.T) {
 // Queries (the oldest evicted, counted), and past QueryClients clients
 // every client's responses must match.
 func TestDNSMatchBounded(t *testing.T) {
-	tab := newTestTable(t, newClock())
+	tab := att.New(att.NewClock())
 	l := newReader(tab, func(c *Config) { c.Queries = 64; c.QueryClients = 8 })
 	var ps []capture.Packet
 	for i := range 1000 {
@@ -110,7 +111,7 @@ func TestDNSMatchBounded(t *testing.T) {
 	// client (192.168.1.23) never sent a query, but the client set
 	// overflowed: its unmatched answer is not believed.
 	l.learn(batch(udpPacket(t0, response("a.example", []dnsmessage.Resource{rrA("a.example", "198.51.100.1")}))))
-	if got := learned(tab); len(got) != 0 {
+	if got := att.Learned(tab); len(got) != 0 {
 		t.Errorf("learned %v from an unmatched answer past QueryClients", got)
 	}
 	if s := l.Stats(); s.Unmatched != 1 {
@@ -138,7 +139,7 @@ func TestParseDNSMatch(t *testing.T) {
 // The ring of pending queries starts small and grows as the traffic needs
 // it, up to Queries, keeping its order (oldest first out) across a wrap.
 func TestDNSMatchRingGrows(t *testing.T) {
-	tab := newTestTable(t, newClock())
+	tab := att.New(att.NewClock())
 	l := newReader(tab, func(c *Config) { c.Queries = 600; c.QueryTimeout = 10 * time.Second })
 	var ps []capture.Packet
 	for i := range 200 {

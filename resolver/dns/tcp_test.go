@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netmon/netmon/capture"
+	att "github.com/netmon/netmon/resolver/addrtable/addrtabletest"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -47,8 +48,8 @@ func TestLearnTCP(t *testing.T) {
 	one := frame(m1)
 	thirds := split(one, 1, len(one)/2) // the first cut splits the length prefix
 	const isn = 0xFFFFFF00              // sequence numbers wrap during the stream
-	want1 := []source.Record{dnsRec(t0, "198.51.100.1", "one.example")}
-	want2 := []source.Record{dnsRec(t0, "198.51.100.1", "one.example"), dnsRec(t0, "2001:db8::2", "two.example")}
+	want1 := []source.Record{att.DNSRec(t0, "198.51.100.1", "one.example")}
+	want2 := []source.Record{att.DNSRec(t0, "198.51.100.1", "one.example"), att.DNSRec(t0, "2001:db8::2", "two.example")}
 
 	seqs := func(parts [][]byte) []uint32 {
 		out := make([]uint32, len(parts))
@@ -185,10 +186,10 @@ func TestLearnTCP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab := newTestTable(t, newClock())
+			tab := att.New(att.NewClock())
 			l := newReader(tab)
 			l.learn(batch(tt.pkts...))
-			if diff := cmp.Diff(learned(tab), tt.want, cmpOpts); diff != "" {
+			if diff := cmp.Diff(att.Learned(tab), tt.want, cmpOpts); diff != "" {
 				t.Errorf("records (-got +want):\n%s", diff)
 			}
 			if diff := cmp.Diff(l.Stats(), tt.stats, cmpOpts); diff != "" {
@@ -204,7 +205,7 @@ func TestLearnTCP(t *testing.T) {
 // TestLearnTCPGap loses a segment for good: the stream gives the partial
 // message up once too much waits behind the gap, and learns what follows.
 func TestLearnTCPGap(t *testing.T) {
-	tab := newTestTable(t, newClock())
+	tab := att.New(att.NewClock())
 	l := newReader(tab)
 	lost := frame(response("lost.example", []dnsmessage.Resource{rrA("lost.example", "198.51.100.66")}))
 	var pkts []capture.Packet
@@ -235,7 +236,7 @@ func TestLearnTCPBounds(t *testing.T) {
 		return pk
 	}
 	t.Run("stream cap evicts the idlest", func(t *testing.T) {
-		l := newReader(newTestTable(t, newClock()), func(c *Config) { c.TCPFlows = 2 })
+		l := newReader(att.New(att.NewClock()), func(c *Config) { c.TCPFlows = 2 })
 		l.learn(batch(
 			flow(1, t0, m[:3]),
 			flow(2, t0.Add(time.Second), m[:3]),
@@ -250,7 +251,7 @@ func TestLearnTCPBounds(t *testing.T) {
 		}
 	})
 	t.Run("idle streams expire on packet time", func(t *testing.T) {
-		l := newReader(newTestTable(t, newClock()), func(c *Config) { c.TCPIdle = 30 * time.Second })
+		l := newReader(att.New(att.NewClock()), func(c *Config) { c.TCPIdle = 30 * time.Second })
 		l.learn(batch(flow(1, t0, m[:3]), flow(2, t0.Add(20*time.Second), m[:3])))
 		l.learn(batch(flow(3, t0.Add(45*time.Second), m[:3])))
 		if s := l.Stats(); s.TCPIdle != 1 || len(l.flows) != 2 {
@@ -258,7 +259,7 @@ func TestLearnTCPBounds(t *testing.T) {
 		}
 	})
 	t.Run("byte cap drops the stream", func(t *testing.T) {
-		l := newReader(newTestTable(t, newClock()), func(c *Config) { c.TCPFlowBytes = 100 })
+		l := newReader(att.New(att.NewClock()), func(c *Config) { c.TCPFlowBytes = 100 })
 		big := make([]byte, 150)
 		binary.BigEndian.PutUint16(big, 1000)
 		l.learn(batch(flow(1, t0, big)))

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/netmon/netmon/resolver/addrtable"
+	att "github.com/netmon/netmon/resolver/addrtable/addrtabletest"
 	"github.com/netmon/netmon/resolver/source"
 )
 
@@ -117,8 +118,8 @@ func TestPTR(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newClock()
-			tab := newTestTable(t, c)
+			c := att.NewClock()
+			tab := att.New(c)
 			f := &fakeLookup{answers: tt.answers, errs: tt.errs}
 			p := New(config(func(c *Config) { c.Timeout, c.Rate = 20*time.Millisecond, -1 }), Deps{Table: tab, Lookup: f.Lookup, Now: c.Now})
 			addr := netip.MustParseAddr(tt.addr)
@@ -152,11 +153,11 @@ func TestPTR(t *testing.T) {
 }
 
 func TestPTRRequestNeverBlocks(t *testing.T) {
-	c := newClock()
-	tab := newTestTable(t, c)
+	c := att.NewClock()
+	tab := att.New(c)
 	f := &fakeLookup{}
 	p := New(config(func(c *Config) { c.Queue = 2 }), Deps{Table: tab, Lookup: f.Lookup, Now: c.Now})
-	tab.Learn(dnsRec(t0, "198.51.100.9", "named.example"), 0)
+	tab.Learn(att.DNSRec(t0, "198.51.100.9", "named.example"), 0)
 
 	done := make(chan struct{})
 	go func() {
@@ -181,8 +182,8 @@ func TestPTRRequestNeverBlocks(t *testing.T) {
 }
 
 func TestPTRNegativeTTL(t *testing.T) {
-	c := newClock()
-	tab := newTestTable(t, c)
+	c := att.NewClock()
+	tab := att.New(c)
 	f := &fakeLookup{answers: map[string][]string{"198.51.100.1": nil}}
 	p := New(config(func(c *Config) { c.NegativeTTL, c.Rate = time.Minute, -1 }), Deps{Table: tab, Lookup: f.Lookup, Now: c.Now})
 	addr := netip.MustParseAddr("198.51.100.1")
@@ -197,12 +198,12 @@ func TestPTRNegativeTTL(t *testing.T) {
 }
 
 func TestPTRNegativeCap(t *testing.T) {
-	c := newClock()
+	c := att.NewClock()
 	f := &fakeLookup{answers: map[string][]string{}}
 	for i := range 5 {
 		f.answers[netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String()] = nil
 	}
-	p := New(config(func(c *Config) { c.NegativeCap, c.Rate = 3, -1 }), Deps{Table: newTestTable(t, c), Lookup: f.Lookup, Now: c.Now})
+	p := New(config(func(c *Config) { c.NegativeCap, c.Rate = 3, -1 }), Deps{Table: att.New(c), Lookup: f.Lookup, Now: c.Now})
 	for i := range 5 {
 		p.Request(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
 	}
