@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/netmon/netmon/cmd/internal/config"
 	"github.com/netmon/netmon/resolver/nickname"
 	"github.com/netmon/netmon/store/storetest"
 )
@@ -243,7 +244,7 @@ func TestConfigMissingFile(t *testing.T) {
 	}
 	netmon(t, "--config", "", "migrate", "--db", db).mustSucceed(t)
 	// The default file is read only when it is there.
-	if f, err := readConfig(missing, false, keySet{}); f != nil || err != nil {
+	if f, err := config.Read(missing, false, config.KeySet{}); f != nil || err != nil {
 		t.Errorf("a default file that is not there: %v, %v; want no file, no error", f, err)
 	}
 }
@@ -286,7 +287,7 @@ func TestConfigExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for key := range flagKeys(newRoot(io.Discard, io.Discard)) {
+	for key := range config.Keys(newRoot(io.Discard, io.Discard)) {
 		if !regexp.MustCompile(`(?m)^#?` + regexp.QuoteMeta(key) + `:`).Match(text) {
 			t.Errorf("%s does not show the key %q", example, key)
 		}
@@ -294,8 +295,8 @@ func TestConfigExample(t *testing.T) {
 
 	// Its sections, as run and replay get them: the encrypted-DNS
 	// resolvers first, the nicknames in file order, MACs normalised.
-	f := parseConfig(example, text, flagKeys(newRoot(io.Discard, io.Discard)))
-	rules, names, err := (&settings{file: f}).sections()
+	f := config.Parse(example, text, config.Keys(newRoot(io.Discard, io.Discard)))
+	rules, names, err := f.Sections()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +398,7 @@ nicknames:
 // Shapes a hand-written file gets wrong end in an error on their line, never
 // a panic or a silent default.
 func TestParseConfigShapes(t *testing.T) {
-	known := flagKeys(newRoot(io.Discard, io.Discard))
+	known := config.Keys(newRoot(io.Discard, io.Discard))
 	tests := []struct{ text, want string }{
 		{"window:\n", `f.yaml:1: window: no value (write "" for an empty one)`},
 		{"window: [1s, 2s]\n", "f.yaml:1: window: want one value, got a list"},
@@ -417,10 +418,10 @@ func TestParseConfigShapes(t *testing.T) {
 		{"\twindow: 10s\n", "f.yaml:1: YAML: found character that cannot start any token"},
 	}
 	for _, tt := range tests {
-		f := parseConfig("f.yaml", []byte(tt.text), known)
+		f := config.Parse("f.yaml", []byte(tt.text), known)
 		var got []string
-		for _, e := range f.errs {
-			got = append(got, f.at(e))
+		for _, e := range f.Errors() {
+			got = append(got, f.At(e))
 		}
 		// The values of flags are checked when applied to a command's flags.
 		replay, _, err := newRoot(io.Discard, io.Discard).Find([]string{"replay"})
@@ -428,7 +429,7 @@ func TestParseConfigShapes(t *testing.T) {
 			t.Fatal(err)
 		}
 		noEnv := func(string) (string, bool) { return "", false }
-		if err := applyLayers(replay.Flags(), f, noEnv); err != nil {
+		if err := config.Apply(replay.Flags(), f, noEnv); err != nil {
 			got = append(got, strings.Split(err.Error(), "; ")...)
 		}
 		found := false

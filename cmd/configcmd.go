@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/netmon/netmon/cmd/internal/config"
 	"github.com/netmon/netmon/store"
 )
 
@@ -25,7 +26,7 @@ func newConfigCmd() *cobra.Command {
 		Use:   "config",
 		Short: "Check the config file, or show the settings a command would use",
 		Long: "netmon reads its settings from, strongest first: flags; environment variables named after the flags\n" +
-			"(NETMON_WINDOW for --window); the config file (--config, $NETMON_CONFIG, else " + defaultConfigFile + "\n" +
+			"(NETMON_WINDOW for --window); the config file (--config, $NETMON_CONFIG, else " + config.DefaultFile + "\n" +
 			"when it exists), whose keys are the flags' names; the defaults.",
 		// The subcommands read the file themselves, every error of it.
 		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
@@ -40,7 +41,7 @@ func newConfigCheckCmd() *cobra.Command {
 		Short: "Check a config file (default the one netmon would read) and print every error as FILE:LINE: message",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			path, explicit := configPath(c.Flags())
+			path, explicit := config.Path(c.Flags())
 			if len(args) == 1 {
 				path, explicit = args[0], true
 			}
@@ -53,13 +54,13 @@ func newConfigCheckCmd() *cobra.Command {
 			// A tree of its own, so that trying values on every command's
 			// flags changes nothing that runs.
 			tree := newRoot(io.Discard, io.Discard)
-			file, err := readConfig(path, true, flagKeys(tree))
+			file, err := config.Read(path, true, config.Keys(tree))
 			if err != nil {
 				return err
 			}
-			errs := checkConfig(tree, file)
+			errs := config.Check(tree, file)
 			for _, e := range errs {
-				fmt.Fprintln(c.ErrOrStderr(), file.at(e))
+				fmt.Fprintln(c.ErrOrStderr(), file.At(e))
 			}
 			if len(errs) > 0 {
 				return fmt.Errorf("%s: %d error(s)", path, len(errs))
@@ -68,39 +69,6 @@ func newConfigCheckCmd() *cobra.Command {
 			return nil
 		},
 	}
-}
-
-// checkConfig is every error of file: its own, and each flag value tried
-// on every command that has the flag, in the order of the lines.
-func checkConfig(tree *cobra.Command, file *configFile) []configError {
-	errs := slices.Clone(file.errs)
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		for _, set := range []*pflag.FlagSet{c.Flags(), c.PersistentFlags()} {
-			set.VisitAll(func(fl *pflag.Flag) {
-				n, ok := file.values[fl.Name]
-				if !ok {
-					return
-				}
-				v, err := fileValue(fl, n)
-				if err == nil {
-					err = setFlag(fl, v)
-				}
-				if err != nil {
-					e := configError{line: file.lines[fl.Name], key: fl.Name, msg: fmt.Sprintf("%s: %v", fl.Name, err)}
-					if !slices.Contains(errs, e) { // commands that share a flag share its error
-						errs = append(errs, e)
-					}
-				}
-			})
-		}
-		for _, sub := range c.Commands() {
-			walk(sub)
-		}
-	}
-	walk(tree)
-	slices.SortStableFunc(errs, func(a, b configError) int { return a.line - b.line })
-	return errs
 }
 
 func newConfigShowCmd() *cobra.Command {
@@ -129,12 +97,12 @@ func newConfigShowCmd() *cobra.Command {
 			if err := target.ParseFlags(args); err != nil {
 				return target.FlagErrorFunc()(target, err)
 			}
-			path, explicit := configPath(target.Flags())
-			file, err := readConfig(path, explicit, flagKeys(tree))
+			path, explicit := config.Path(target.Flags())
+			file, err := config.Read(path, explicit, config.Keys(tree))
 			if err != nil {
 				return err
 			}
-			if err := applyLayers(target.Flags(), file, os.LookupEnv); err != nil {
+			if err := config.Apply(target.Flags(), file, os.LookupEnv); err != nil {
 				return err
 			}
 			return writeSettings(c.OutOrStdout(), target, file)
@@ -161,9 +129,9 @@ var computedDefaults = map[string]func() string{
 }
 
 // writeSettings prints the settings of c, one per line, with their source.
-func writeSettings(w io.Writer, c *cobra.Command, file *configFile) error {
+func writeSettings(w io.Writer, c *cobra.Command, file *config.File) error {
 	if file != nil {
-		fmt.Fprintf(w, "config file: %s\n", file.path)
+		fmt.Fprintf(w, "config file: %s\n", file.Path)
 	} else {
 		fmt.Fprintln(w, "config file: none")
 	}
@@ -171,20 +139,20 @@ func writeSettings(w io.Writer, c *cobra.Command, file *configFile) error {
 	// The value last: a BPF filter is long.
 	fmt.Fprintln(tw, "SETTING\tFROM\tVALUE")
 	c.Flags().VisitAll(func(fl *pflag.Flag) {
-		if !fileKey(fl.Name) {
+		if !config.FileKey(fl.Name) {
 			return
 		}
 		v := fl.Value.String()
 		if fl.Name == "dsn" {
 			v = store.Redact(v)
 		}
-		src, where := sourceOf(c.Flags(), fl.Name)
+		src, where := config.SourceOf(c.Flags(), fl.Name)
 		from := src.String()
 		if where != "" {
 			from += " " + where
 		}
 		value := strconv.Quote(v)
-		if compute, ok := computedDefaults[fl.Name]; ok && v == "" && src == fromDefault {
+		if compute, ok := computedDefaults[fl.Name]; ok && v == "" && src == config.FromDefault {
 			// An empty default stands for one netmon works out when it
 			// starts: show that, as computed, rather than "".
 			from, value = "computed", strconv.Quote(compute())
@@ -195,7 +163,7 @@ func writeSettings(w io.Writer, c *cobra.Command, file *configFile) error {
 		return err
 	}
 	if file != nil {
-		fmt.Fprintf(w, "nickname rules: %d (encrypted-dns and nicknames); devices: %d\n", len(file.rules), len(file.devices))
+		fmt.Fprintf(w, "nickname rules: %d (encrypted-dns and nicknames); devices: %d\n", len(file.Rules), len(file.Devices))
 	}
 	return nil
 }

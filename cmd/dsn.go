@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/netmon/netmon/cmd/internal/config"
 	"github.com/netmon/netmon/store"
 )
 
@@ -79,7 +80,7 @@ func (f *dsnFlags) resolve(log *slog.Logger) (string, error) {
 	switch {
 	case f.dsn != "" && f.db != "" && dsnFrom == dbFrom:
 		what := "--dsn and --db name"
-		if dsnFrom == fromFile {
+		if dsnFrom == config.FromFile {
 			what = "dsn and db in the config file name"
 		}
 		return "", fmt.Errorf("both %s a database: give one (--db PATH is the same as --dsn sqlite:PATH)", what)
@@ -95,10 +96,10 @@ func (f *dsnFlags) resolve(log *slog.Logger) (string, error) {
 	}
 	if dsn == f.dsn && store.HasPassword(f.dsn) {
 		switch dsnFrom {
-		case fromFlag:
+		case config.FromFlag:
 			log.Warn("the password in --dsn is visible to every user of this machine (ps, /proc/PID/cmdline); " +
 				"use --dsn-password-file, NETMON_DB_PASSWORD_FILE or NETMON_DB_PASSWORD instead")
-		case fromFile:
+		case config.FromFile:
 			file := where[:max(strings.LastIndexByte(where, ':'), 0)] // where is FILE:LINE
 			// Group-readable is how the service user (group netmon) reads
 			// a file root owns; anyone else is one too many.
@@ -132,9 +133,9 @@ func (f *dsnFlags) resolve(log *slog.Logger) (string, error) {
 
 // source says where the value of flag name came from. Without a flag set
 // (dsnFlags made by hand) a value counts as given on the command line.
-func (f *dsnFlags) source(name string) (source, string) {
+func (f *dsnFlags) source(name string) (config.Source, string) {
 	if f.flags == nil {
-		return fromFlag, ""
+		return config.FromFlag, ""
 	}
-	return sourceOf(f.flags, name)
+	return config.SourceOf(f.flags, name)
 }

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/netmon/netmon/cmd/internal/config"
 	"github.com/netmon/netmon/cmd/internal/flagval"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -81,7 +82,7 @@ type globalFlags struct {
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	var g globalFlags
-	conf := &settings{}
+	conf := &config.Settings{}
 	root := &cobra.Command{
 		Use:           "netmon",
 		Short:         "Count which web services the devices of a network talk to, in 10-second windows",
@@ -95,7 +96,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 			if noConfig(c) {
 				return nil
 			}
-			return conf.load(c)
+			return conf.Load(c)
 		},
 	}
 	root.SetOut(stdout)
@@ -114,7 +115,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().Var(flagval.Level(&g.logLevel, "info"), "log-level", "log level: debug, info, warn or error")
 	root.PersistentFlags().Var(flagval.Enum(&g.logFormat, "text", "text", "json"), "log-format", "log format: text (key=value) or json (one object per line, for journald or a log shipper)")
 	root.PersistentFlags().StringVar(&g.config, "config", "", "config file whose keys are the flags' names, below flags and NETMON_* variables "+
-		"(default $NETMON_CONFIG, else "+defaultConfigFile+" when it exists; '' for none)")
+		"(default $NETMON_CONFIG, else "+config.DefaultFile+" when it exists; '' for none)")
 	logger := func() (*slog.Logger, error) {
 		// Level and format were checked as they were set.
 		opts := &slog.HandlerOptions{Level: g.logLevel}
@@ -174,4 +175,14 @@ func newVersionCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// noConfig marks the commands that read no settings (version, help): a
+// broken file must not stop them.
+func noConfig(c *cobra.Command) bool {
+	switch c.Name() {
+	case "version", "help", "completion", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+		return true
+	}
+	return c.HasParent() && c.Parent().Name() == "completion"
 }

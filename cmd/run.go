@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/netmon/netmon/asn"
+	"github.com/netmon/netmon/cmd/internal/config"
 	"github.com/netmon/netmon/cmd/internal/flagval"
 	"github.com/netmon/netmon/resolver/nickname"
 
@@ -41,7 +42,7 @@ type commonFlags struct {
 	ops opsFlags
 	// conf is the config file, whose sections (nicknames, devices) only
 	// run and replay use.
-	conf *settings
+	conf *config.Settings
 }
 
 func (f *commonFlags) register(fs *pflag.FlagSet) {
@@ -54,13 +55,13 @@ func (f *commonFlags) register(fs *pflag.FlagSet) {
 	f.durabilityFlags.register(fs)
 	fs.Var(flagval.Prefixes(&f.localNet), "local-net", "extra local networks, comma-separated CIDRs (private ranges are always local)")
 	// The config file may write it as a YAML list.
-	_ = fs.SetAnnotation("local-net", listAnnotation, nil)
+	_ = fs.SetAnnotation("local-net", config.ListAnnotation, nil)
 	fs.StringVar(&f.agent, "agent", "", "name of this sensor in the database (default the host name)")
 	fs.BoolVar(&f.noPTR, "no-ptr", false, "do not look up PTR names for addresses DNS did not name")
 	fs.Var(&f.dnsMatch, "dns-match-queries", dnsMatchUsage)
 	fs.StringVar(&f.ouiFile, "oui-file", devices.DefaultOUIFile, "IEEE registry of MAC address vendors (oui.csv, Debian's ieee-data); a missing file names no vendors")
 	fs.StringSliceVar(&f.asnDB, "asn-db", nil, "ASN database naming address-only traffic by its owner: asn-ipv4.csv/asn-ipv6.csv of @ip-location-db/asn or a GeoLite2/DB-IP ASN .mmdb (repeatable)")
-	_ = fs.SetAnnotation("asn-db", listAnnotation, nil)
+	_ = fs.SetAnnotation("asn-db", config.ListAnnotation, nil)
 	f.ops.register(fs)
 }
 
@@ -113,7 +114,7 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	}
 	// The flags' values were checked as they were set (window, filter,
 	// local networks: cmd/internal/flagval).
-	rules, names, err := f.conf.sections()
+	rules, names, err := f.conf.Sections()
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +180,7 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 	}, nil
 }
 
-func newRunCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Command {
+func newRunCmd(logger func() (*slog.Logger, error), conf *config.Settings) *cobra.Command {
 	f := commonFlags{conf: conf}
 	var iface, runAs string
 	c := &cobra.Command{
@@ -253,7 +254,7 @@ func newRunCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Comma
 	return c
 }
 
-func newReplayCmd(logger func() (*slog.Logger, error), conf *settings) *cobra.Command {
+func newReplayCmd(logger func() (*slog.Logger, error), conf *config.Settings) *cobra.Command {
 	f := commonFlags{conf: conf}
 	var follow string
 	var settle time.Duration

@@ -1,7 +1,7 @@
 // The config file's sections that are not flags: nicknames, encrypted-dns
 // and devices, each checked with the line it came from.
 
-package cmd
+package config
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ import (
 
 // parseNicknames reads the nicknames section: a list of rules, each with
 // exactly one of keyword, suffix and cidr, and a nickname.
-func (f *configFile) parseNicknames(v *yaml.Node) []nickname.Rule {
+func (f *File) parseNicknames(v *yaml.Node) []nickname.Rule {
 	if v.Kind != yaml.SequenceNode {
 		f.errorf(v.Line, keyNicknames, "nicknames: want a list of rules such as \"- {cidr: 104.244.40.0/21, nickname: Twitter}\", got %s", kindName(v))
 		return nil
@@ -87,7 +87,7 @@ func (f *configFile) parseNicknames(v *yaml.Node) []nickname.Rule {
 
 // parseEncryptedDNS reads the encrypted-dns section: a list of resolver
 // names and addresses or CIDRs.
-func (f *configFile) parseEncryptedDNS(v *yaml.Node) []nickname.Rule {
+func (f *File) parseEncryptedDNS(v *yaml.Node) []nickname.Rule {
 	if v.Kind != yaml.SequenceNode {
 		f.errorf(v.Line, keyEncryptedDNS, "encrypted-dns: want a list of resolver names, addresses and CIDRs, got %s", kindName(v))
 		return nil
@@ -110,12 +110,12 @@ func (f *configFile) parseEncryptedDNS(v *yaml.Node) []nickname.Rule {
 
 // parseDevices reads the devices section: names the user gives devices by
 // their MAC address.
-func (f *configFile) parseDevices(v *yaml.Node) {
+func (f *File) parseDevices(v *yaml.Node) {
 	if v.Kind != yaml.SequenceNode {
 		f.errorf(v.Line, keyDevices, "devices: want a list such as \"- {mac: aa:bb:cc:dd:ee:ff, name: Living-room TV}\", got %s", kindName(v))
 		return
 	}
-	f.devices = map[string]string{}
+	f.Devices = map[string]string{}
 	lines := map[string]int{}
 	for _, item := range v.Content {
 		item = resolveAlias(item)
@@ -159,7 +159,7 @@ func (f *configFile) parseDevices(v *yaml.Node) {
 			continue
 		}
 		lines[mac] = macNode.Line
-		f.devices[mac] = name
+		f.Devices[mac] = name
 	}
 }
 

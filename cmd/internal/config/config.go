@@ -1,4 +1,15 @@
-package cmd
+// Package config layers netmon's settings: the config file (YAML, read with
+// every error's line), the NETMON_* variables and the flags.
+//
+// The config file holds every flag of every command under the flag's own
+// name, so that one file serves run, replay, top and prune alike, plus the
+// sections a flag cannot express (nicknames, encrypted-dns, devices). A
+// setting comes from, strongest first: a flag, its environment variable
+// (NETMON_WINDOW for --window), the file, the default. Rather than one
+// struct field per setting, the file and the environment are applied to the
+// parsed flags through pflag's own Set, so each value is read, and checked
+// (cmd/internal/flagval), by exactly the code that reads the flag.
+package config
 
 import (
 	"errors"
@@ -18,17 +29,9 @@ import (
 	"github.com/netmon/netmon/resolver/nickname"
 )
 
-// The config file holds every flag of every command under the flag's own
-// name, so that one file serves run, replay, top and prune alike, plus the
-// sections a flag cannot express. A setting comes from, strongest first: a
-// flag, its environment variable (NETMON_WINDOW for --window), the file,
-// the default. Rather than one struct field per setting, the file and the
-// environment are applied to the parsed flags through pflag's own Set, so
-// each value is read by exactly the code that reads the flag.
-
-// defaultConfigFile is read when it exists and neither --config nor
+// DefaultFile is read when it exists and neither --config nor
 // NETMON_CONFIG names another.
-const defaultConfigFile = "/etc/netmon/netmon.yaml"
+const DefaultFile = "/etc/netmon/netmon.yaml"
 
 // The sections of the file that are not flags.
 const (
@@ -37,17 +40,17 @@ const (
 	keyDevices      = "devices"
 )
 
-// source says where a setting's value came from, weakest first.
-type source int
+// Source says where a setting's value came from, weakest first.
+type Source int
 
 const (
-	fromDefault source = iota
-	fromFile
-	fromEnv
-	fromFlag
+	FromDefault Source = iota
+	FromFile
+	FromEnv
+	FromFlag
 )
 
-func (s source) String() string {
+func (s Source) String() string {
 	return [...]string{"default", "file", "env", "flag"}[s]
 }
 
@@ -55,31 +58,31 @@ func (s source) String() string {
 // flag takes a comma-separated list, which the file may write as a YAML list.
 const (
 	sourceAnnotation = "netmon/source"
-	listAnnotation   = "netmon/list"
+	ListAnnotation   = "netmon/list"
 )
 
-// sourceOf says where flag name of flags got its value, and from which
+// SourceOf says where flag name of flags got its value, and from which
 // variable or file. A flag set that netmon did not layer (a test's) counts
 // values as given on the command line.
-func sourceOf(flags *pflag.FlagSet, name string) (source, string) {
+func SourceOf(flags *pflag.FlagSet, name string) (Source, string) {
 	fl := flags.Lookup(name)
 	if fl == nil {
-		return fromDefault, ""
+		return FromDefault, ""
 	}
 	if a := fl.Annotations[sourceAnnotation]; len(a) == 2 {
-		for s := fromDefault; s <= fromFlag; s++ {
+		for s := FromDefault; s <= FromFlag; s++ {
 			if a[0] == s.String() {
 				return s, a[1]
 			}
 		}
 	}
 	if fl.Changed {
-		return fromFlag, ""
+		return FromFlag, ""
 	}
-	return fromDefault, ""
+	return FromDefault, ""
 }
 
-func setSource(fl *pflag.Flag, s source, where string) {
+func setSource(fl *pflag.Flag, s Source, where string) {
 	if fl.Annotations == nil {
 		fl.Annotations = map[string][]string{}
 	}
@@ -96,18 +99,18 @@ func envName(name string) string {
 	return "NETMON_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
-// fileKey reports whether the file (and the environment) may set flag
+// FileKey reports whether the file (and the environment) may set flag
 // name: --config picks the file itself.
-func fileKey(name string) bool { return name != "help" && name != "config" }
+func FileKey(name string) bool { return name != "help" && name != "config" }
 
 // fromEnvironment reports whether flag name's variable sets it. $NETMON_DB
 // is not --db's value but its default, used only when nothing names a
 // database (see dsnFlags.resolve), as before there was a file: so a DSN in
 // the file beats the NETMON_DB the systemd unit sets.
-func fromEnvironment(name string) bool { return fileKey(name) && name != "db" }
+func fromEnvironment(name string) bool { return FileKey(name) && name != "db" }
 
-// configError is one problem with the config file.
-type configError struct {
+// Error is one problem with the config file.
+type Error struct {
 	line int
 	// key is the top-level key the problem belongs to: a command reports
 	// only those of the keys it uses. "" is the file as a whole (its
@@ -116,37 +119,37 @@ type configError struct {
 	msg string
 }
 
-// configFile is a parsed config file.
-type configFile struct {
-	path string
+// File is a parsed config file.
+type File struct {
+	Path string
 	// values are the top-level keys that name flags, with their line.
 	values map[string]*yaml.Node
 	lines  map[string]int
 	// rules are the encrypted-dns resolvers, then the nicknames in file order.
-	rules   []nickname.Rule
-	devices map[string]string // names by lower-case aa:bb:cc:dd:ee:ff
-	errs    []configError
+	Rules   []nickname.Rule
+	Devices map[string]string // names by lower-case aa:bb:cc:dd:ee:ff
+	errs    []Error
 }
 
-func (f *configFile) errorf(line int, key, format string, args ...any) {
-	f.errs = append(f.errs, configError{line, key, fmt.Sprintf(format, args...)})
+func (f *File) errorf(line int, key, format string, args ...any) {
+	f.errs = append(f.errs, Error{line, key, fmt.Sprintf(format, args...)})
 }
 
-// at formats an error as FILE:LINE: message.
-func (f *configFile) at(e configError) string {
+// At formats an error as FILE:LINE: message.
+func (f *File) At(e Error) string {
 	if e.line > 0 {
-		return fmt.Sprintf("%s:%d: %s", f.path, e.line, e.msg)
+		return fmt.Sprintf("%s:%d: %s", f.Path, e.line, e.msg)
 	}
-	return fmt.Sprintf("%s: %s", f.path, e.msg)
+	return fmt.Sprintf("%s: %s", f.Path, e.msg)
 }
 
 // sectionsErr is the errors of the sections (nicknames, encrypted-dns,
 // devices), for the commands that use them.
-func (f *configFile) sectionsErr() error {
+func (f *File) sectionsErr() error {
 	var msgs []string
 	for _, e := range f.errs {
 		if e.key == keyNicknames || e.key == keyEncryptedDNS || e.key == keyDevices {
-			msgs = append(msgs, f.at(e))
+			msgs = append(msgs, f.At(e))
 		}
 	}
 	if len(msgs) == 0 {
@@ -158,11 +161,11 @@ func (f *configFile) sectionsErr() error {
 // yamlLine finds the line in a YAML syntax error ("yaml: line 3: ...").
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// parseConfig reads a config file's text. known reports whether a key is
+// Parse reads a config file's text. known reports whether a key is
 // the name of some command's flag. Every problem is collected, not just the
 // first, each with its line.
-func parseConfig(path string, data []byte, known keySet) *configFile {
-	f := &configFile{path: path, values: map[string]*yaml.Node{}, lines: map[string]int{}}
+func Parse(path string, data []byte, known KeySet) *File {
+	f := &File{Path: path, values: map[string]*yaml.Node{}, lines: map[string]int{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		// The library leaves the line out when it is the first (its
@@ -217,7 +220,7 @@ func parseConfig(path string, data []byte, known keySet) *configFile {
 	// An encrypted-DNS resolver is a more specific fact than a service
 	// name, so it is tried first: 1.1.1.1 stays DNS-over-HTTPS under a
 	// rule that calls 1.1.1.0/24 Cloudflare.
-	f.rules = append(doh, nick...)
+	f.Rules = append(doh, nick...)
 	return f
 }
 
@@ -252,17 +255,17 @@ func scalar(n *yaml.Node) (string, error) {
 	return n.Value, nil
 }
 
-// keySet is the flag names a file may hold as keys.
-type keySet map[string]bool
+// KeySet is the flag names a file may hold as keys.
+type KeySet map[string]bool
 
-// flagKeys collects the flags of every command under root.
-func flagKeys(root *cobra.Command) keySet {
-	keys := keySet{}
+// Keys collects the flags of every command under root.
+func Keys(root *cobra.Command) KeySet {
+	keys := KeySet{}
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		for _, set := range []*pflag.FlagSet{c.Flags(), c.PersistentFlags()} {
 			set.VisitAll(func(fl *pflag.Flag) {
-				if fileKey(fl.Name) {
+				if FileKey(fl.Name) {
 					keys[fl.Name] = true
 				}
 			})
@@ -276,7 +279,7 @@ func flagKeys(root *cobra.Command) keySet {
 }
 
 // closest is the known key at most two edits from key, for a typo's error.
-func closest(key string, known keySet) string {
+func closest(key string, known KeySet) string {
 	candidates := []string{keyNicknames, keyEncryptedDNS, keyDevices}
 	for k := range known {
 		candidates = append(candidates, k)
@@ -335,7 +338,7 @@ func fileValue(fl *pflag.Flag, n *yaml.Node) (string, error) {
 	if n.Kind != yaml.SequenceNode {
 		return scalar(n)
 	}
-	if _, list := fl.Annotations[listAnnotation]; !list {
+	if _, list := fl.Annotations[ListAnnotation]; !list {
 		return "", fmt.Errorf("want one value, got %s", kindName(n))
 	}
 	items := make([]string, 0, len(n.Content))
@@ -349,14 +352,14 @@ func fileValue(fl *pflag.Flag, n *yaml.Node) (string, error) {
 	return strings.Join(items, ","), nil
 }
 
-// applyLayers gives every flag of fs that the command line left alone its
+// Apply gives every flag of fs that the command line left alone its
 // value from the environment, else from the file (nil: none), and records
 // where each value came from. It reports every problem at once: the file's
 // own (syntax, unknown keys) and those of the values this command uses;
 // the keys of other commands are not this command's business.
-func applyLayers(flags *pflag.FlagSet, file *configFile, lookupEnv func(string) (string, bool)) error {
+func Apply(flags *pflag.FlagSet, file *File, lookupEnv func(string) (string, bool)) error {
 	var msgs []string
-	var fileErrs []configError
+	var fileErrs []Error
 	if file != nil {
 		for _, e := range file.errs {
 			if e.key == "" {
@@ -365,11 +368,11 @@ func applyLayers(flags *pflag.FlagSet, file *configFile, lookupEnv func(string) 
 		}
 	}
 	flags.VisitAll(func(fl *pflag.Flag) {
-		if !fileKey(fl.Name) {
+		if !FileKey(fl.Name) {
 			return
 		}
 		if fl.Changed {
-			setSource(fl, fromFlag, "")
+			setSource(fl, FromFlag, "")
 			return
 		}
 		if name := envName(fl.Name); fromEnvironment(fl.Name) {
@@ -380,7 +383,7 @@ func applyLayers(flags *pflag.FlagSet, file *configFile, lookupEnv func(string) 
 					msgs = append(msgs, fmt.Sprintf("%s: %v", name, err))
 					return
 				}
-				setSource(fl, fromEnv, name)
+				setSource(fl, FromEnv, name)
 				return
 			}
 		}
@@ -397,14 +400,14 @@ func applyLayers(flags *pflag.FlagSet, file *configFile, lookupEnv func(string) 
 			err = setFlag(fl, v)
 		}
 		if err != nil {
-			fileErrs = append(fileErrs, configError{line: line, key: fl.Name, msg: fmt.Sprintf("%s: %v", fl.Name, err)})
+			fileErrs = append(fileErrs, Error{line: line, key: fl.Name, msg: fmt.Sprintf("%s: %v", fl.Name, err)})
 			return
 		}
-		setSource(fl, fromFile, fmt.Sprintf("%s:%d", file.path, line))
+		setSource(fl, FromFile, fmt.Sprintf("%s:%d", file.Path, line))
 	})
-	slices.SortStableFunc(fileErrs, func(a, b configError) int { return a.line - b.line })
+	slices.SortStableFunc(fileErrs, func(a, b Error) int { return a.line - b.line })
 	for _, e := range fileErrs {
-		msgs = append(msgs, file.at(e))
+		msgs = append(msgs, file.At(e))
 	}
 	if len(msgs) > 0 {
 		return errors.New(strings.Join(msgs, "; "))
@@ -412,17 +415,17 @@ func applyLayers(flags *pflag.FlagSet, file *configFile, lookupEnv func(string) 
 	return nil
 }
 
-// configPath is the file to read: --config (explicitly empty: none), else
+// Path is the file to read: --config (explicitly empty: none), else
 // $NETMON_CONFIG, else the default when it exists. explicit says the user
 // named it, so that it must exist.
-func configPath(flags *pflag.FlagSet) (path string, explicit bool) {
+func Path(flags *pflag.FlagSet) (path string, explicit bool) {
 	if fl := flags.Lookup("config"); fl != nil && fl.Changed {
 		return fl.Value.String(), true
 	}
 	if p := os.Getenv("NETMON_CONFIG"); p != "" {
 		return p, true
 	}
-	return defaultConfigFile, false
+	return DefaultFile, false
 }
 
 // maxConfigFile caps the config file: a few thousand nickname rules take
@@ -453,9 +456,9 @@ func readCapped(path string, max int64) ([]byte, error) {
 
 var errTooLarge = errors.New("too large")
 
-// readConfig reads and parses the file at path; a file the user did not
+// Read reads and parses the file at path; a file the user did not
 // name that does not exist is no file (nil).
-func readConfig(path string, explicit bool, known keySet) (*configFile, error) {
+func Read(path string, explicit bool, known KeySet) (*File, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -470,44 +473,48 @@ func readConfig(path string, explicit bool, known keySet) (*configFile, error) {
 		}
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
-	return parseConfig(path, data, known), nil
+	return Parse(path, data, known), nil
 }
 
-// settings is what the root command learns before a command runs: the
+// Settings is what the root command learns before a command runs: the
 // config file, whose sections run and replay read.
-type settings struct {
-	file *configFile
+type Settings struct {
+	file *File
 }
 
-// load reads the config file and layers it and the environment under the
+// Load reads the config file and layers it and the environment under the
 // flags of c, the command about to run.
-func (s *settings) load(c *cobra.Command) error {
-	path, explicit := configPath(c.Flags())
-	file, err := readConfig(path, explicit, flagKeys(c.Root()))
+func (s *Settings) Load(c *cobra.Command) error {
+	path, explicit := Path(c.Flags())
+	file, err := Read(path, explicit, Keys(c.Root()))
 	if err != nil {
 		return fmt.Errorf("%w (give --config an existing file, or --config '' for none)", err)
 	}
 	s.file = file
-	return applyLayers(c.Flags(), file, os.LookupEnv)
+	return Apply(c.Flags(), file, os.LookupEnv)
 }
 
-// sections returns the nickname rules and device names of the file.
-func (s *settings) sections() ([]nickname.Rule, map[string]string, error) {
-	if s == nil || s.file == nil {
+// Sections returns the nickname rules and device names of the file read
+// by Load (none without a file).
+func (s *Settings) Sections() ([]nickname.Rule, map[string]string, error) {
+	if s == nil {
 		return nil, nil, nil
 	}
-	if err := s.file.sectionsErr(); err != nil {
-		return nil, nil, err
-	}
-	return s.file.rules, s.file.devices, nil
+	return s.file.Sections()
 }
 
-// noConfig marks the commands that read no settings (version, help): a
-// broken file must not stop them.
-func noConfig(c *cobra.Command) bool {
-	switch c.Name() {
-	case "version", "help", "completion", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
-		return true
+// Sections returns the file's nickname rules and device names, or the
+// errors of those sections, for the commands that use them.
+func (f *File) Sections() ([]nickname.Rule, map[string]string, error) {
+	if f == nil {
+		return nil, nil, nil
 	}
-	return c.HasParent() && c.Parent().Name() == "completion"
+	if err := f.sectionsErr(); err != nil {
+		return nil, nil, err
+	}
+	return f.Rules, f.Devices, nil
 }
+
+// Errors are the file's own errors: its syntax, unknown keys, its
+// sections. The values of flags are checked when applied (Apply, Check).
+func (f *File) Errors() []Error { return f.errs }
