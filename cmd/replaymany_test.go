@@ -1,12 +1,15 @@
 package cmd
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/store"
@@ -73,5 +76,51 @@ func TestReplayBookFinishedBy(t *testing.T) {
 	b.mu.Unlock()
 	if d := cmp.Diff([]string{"a.pcap"}, names(a1, a2, c1)); d != "" {
 		t.Errorf("c cut short (-want +got):\n%s", d)
+	}
+}
+
+// checkReplayFile refuses exactly what checkCaptureFile refuses, in the same
+// words, and gives a regular capture file's identity as FileKeyOf reads it
+// (classic pcap, checked by its header alone, and pcapng alike).
+func TestCheckReplayFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	classic := writeStream(t, [][]pkt{{{streamBase, oneTCP(t)}}})
+	paths := []string{
+		classic,
+		write("ng.pcapng", pcapngOf(layers.LinkTypeEthernet, oneTCP(t), uint64(streamBase.UnixNano()))),
+		write("empty.pcap", nil),
+		write("text.pcap", []byte("not a capture file, whatever its name says\n")),
+		write("v3.pcap", append([]byte{0xd4, 0xc3, 0xb2, 0xa1, 3, 0, 4, 0}, make([]byte, 40)...)),
+		dir,
+		filepath.Join(dir, "missing.pcap"),
+	}
+	for _, path := range paths {
+		id, err := checkReplayFile(path)
+		want := checkCaptureFile(path)
+		if fmt.Sprint(err) != fmt.Sprint(want) {
+			t.Errorf("%s: checkReplayFile %v, checkCaptureFile %v", filepath.Base(path), err, want)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if st, _ := os.Stat(path); !st.Mode().IsRegular() {
+			if id != nil { // a pipe or a device is taken on trust, unread
+				t.Errorf("%s: identity %+v of a file that is not regular", filepath.Base(path), id)
+			}
+			continue
+		}
+		key, size, kerr := store.FileKeyOf(path)
+		if id == nil || kerr != nil || id.key != key || id.size != size {
+			t.Errorf("%s: identity %+v, FileKeyOf %x %d %v", filepath.Base(path), id, key, size, kerr)
+		}
 	}
 }

@@ -77,16 +77,56 @@ func newReplayBook(st *store.Store, log *slog.Logger, remove bool) *replayBook {
 	return &replayBook{st: st, log: log, remove: remove, inputs: map[int]*replayFile{}, byID: map[[16]byte][]*replayFile{}}
 }
 
-// begin asks the database about the file at path. It returns nil, with
-// the one line said, when the file was replayed to its end before and not
-// forced.
-func (b *replayBook) begin(ctx context.Context, path string, force bool) (*replayFile, error) {
-	key, size, err := store.FileKeyOf(path)
-	if err != nil {
+// begin asks the database about the file at path, whose identity id
+// holds when checkReplayFile read it (nil: read it now). It returns nil,
+// with the one line said, when the file was replayed to its end before and
+// not forced.
+func (b *replayBook) begin(ctx context.Context, path string, id *fileID, force bool) (*replayFile, error) {
+	if id == nil {
+		key, size, err := store.FileKeyOf(path)
+		if err != nil {
+			return nil, err
+		}
+		id = &fileID{key, size}
+	}
+	st, err := b.st.BeginReplay(ctx, id.key, id.size, path, force)
+	return b.begun(path, id.key, st, err), nil
+}
+
+// fileID is a replayed file's identity (store.FileKeyOf).
+type fileID struct {
+	key  store.FileKey
+	size int64
+}
+
+// checkReplayFile refuses a file that is not a capture, as checkCaptureFile
+// does, and returns the identity of a regular file, read in the same pass:
+// a classic pcap file is checked by the header its identity reads, and so
+// opened once here, not twice (nil for standard input and pipes).
+func checkReplayFile(name string) (*fileID, error) {
+	if name == "-" {
+		return nil, nil
+	}
+	st, err := os.Stat(name)
+	if err == nil && !st.Mode().IsRegular() {
+		return nil, nil // a pipe or a device: reading its header would consume it
+	}
+	var id *fileID
+	if err == nil {
+		key, size, head, kerr := store.FileKeyHead(name)
+		if kerr == nil && capture.ClassicHeader(head) {
+			return &fileID{key, size}, nil
+		}
+		if kerr == nil {
+			id = &fileID{key, size}
+		}
+	}
+	// Anything else is opened as a capture: it is taken (pcapng) or refused
+	// in capture's words.
+	if err := checkCaptureFile(name); err != nil {
 		return nil, err
 	}
-	st, err := b.st.BeginReplay(ctx, key, size, path, force)
-	return b.begun(path, key, st, err), nil
+	return id, nil
 }
 
 // begun turns what the database said of the file at path into its
@@ -116,14 +156,18 @@ func (b *replayBook) begun(path string, key store.FileKey, st store.ReplayState,
 // transaction per thousand files rather than one per file (the answers are
 // those of begin called file after file). When the batch fails, each file
 // is begun alone, as begin would.
-func (b *replayBook) beginAll(ctx context.Context, paths []string, force bool) ([]*replayFile, error) {
+func (b *replayBook) beginAll(ctx context.Context, paths []string, ids map[string]fileID, force bool) ([]*replayFile, error) {
 	files := make([]store.ReplayBegin, len(paths))
 	for i, path := range paths {
-		key, size, err := store.FileKeyOf(path)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		id, ok := ids[path]
+		if !ok {
+			key, size, err := store.FileKeyOf(path)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			id = fileID{key, size}
 		}
-		files[i] = store.ReplayBegin{Key: key, Size: size, Name: path}
+		files[i] = store.ReplayBegin{Key: id.key, Size: id.size, Name: path}
 	}
 	sts, err := b.st.BeginReplays(ctx, files, force)
 	rfs := make([]*replayFile, len(paths))
@@ -497,11 +541,12 @@ func (f *follower) scan(ctx context.Context) (input, bool, error) {
 		}
 		f.done[n] = true
 		delete(f.seen, n)
-		if err := checkCaptureFile(path); err != nil {
+		id, err := checkReplayFile(path)
+		if err != nil {
 			f.log.Warn("not a capture file; left alone", "file", path, "err", err)
 			continue
 		}
-		rf, err := f.book.begin(ctx, path, f.force)
+		rf, err := f.book.begin(ctx, path, id, f.force)
 		if err != nil {
 			return input{}, false, err
 		}
@@ -525,10 +570,10 @@ func fileInput(path, filter string, rf *replayFile) input {
 	}}
 }
 
-// replayInputs asks the database about each file and returns the inputs
-// still to read; the files replayed to the end before are said and left
+// replayInputs asks the database about each file (identified already when
+// ids holds it) and returns the inputs still to read; the files replayed to the end before are said and left
 // out.
-func replayInputs(ctx context.Context, book *replayBook, files []string, filter string, force bool) ([]input, int, error) {
+func replayInputs(ctx context.Context, book *replayBook, files []string, ids map[string]fileID, filter string, force bool) ([]input, int, error) {
 	// Regular files have an identity, asked of the database all at once;
 	// standard input and pipes can be read once: no identity.
 	var regular []string
@@ -537,7 +582,7 @@ func replayInputs(ctx context.Context, book *replayBook, files []string, filter 
 			regular = append(regular, name)
 		}
 	}
-	rfs, err := book.beginAll(ctx, regular, force)
+	rfs, err := book.beginAll(ctx, regular, ids, force)
 	if err != nil {
 		return nil, 0, err
 	}

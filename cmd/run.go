@@ -287,10 +287,15 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *config.Settings) *c
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// Every file must open before anything is created: a database,
-			// a spool.
+			// a spool. Its identity is read on the way.
+			ids := map[string]fileID{}
 			for _, name := range files {
-				if err := checkCaptureFile(name); err != nil {
+				id, err := checkReplayFile(name)
+				if err != nil {
 					return err
+				}
+				if id != nil {
+					ids[name] = *id
 				}
 			}
 			if follow != "" {
@@ -324,7 +329,7 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *config.Settings) *c
 			book := newReplayBook(p.store, p.log, remove)
 			p.applier.book = book
 			p.cfg.Book = book
-			inputs, skipped, err := replayInputs(ctx, book, files, f.filter, force)
+			inputs, skipped, err := replayInputs(ctx, book, files, ids, f.filter, force)
 			if err != nil {
 				return err
 			}

@@ -27,25 +27,48 @@ type FileKey [32]byte
 
 // FileKeyOf reads the identity of the regular file at path.
 func FileKeyOf(path string) (FileKey, int64, error) {
+	k, size, _, err := FileKeyHead(path)
+	return k, size, err
+}
+
+// fileHead is how many of a file's first bytes FileKeyHead returns: a
+// capture file's header.
+const fileHead = 64
+
+// FileKeyHead is FileKeyOf that also returns the file's first bytes (64 at
+// most), read on the way: what a caller needs to check the file's header
+// without opening it again.
+func FileKeyHead(path string) (FileKey, int64, []byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return FileKey{}, 0, err
+		return FileKey{}, 0, nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return FileKey{}, 0, err
+		return FileKey{}, 0, nil, err
 	}
 	h := sha256.New()
 	var size [8]byte
 	binary.BigEndian.PutUint64(size[:], uint64(st.Size()))
 	h.Write(size[:])
-	if _, err := io.Copy(h, io.LimitReader(f, fileKeyPrefix)); err != nil {
-		return FileKey{}, 0, fmt.Errorf("read %s: %w", path, err)
+	head := &headWriter{}
+	if _, err := io.Copy(io.MultiWriter(h, head), io.LimitReader(f, fileKeyPrefix)); err != nil {
+		return FileKey{}, 0, nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	var k FileKey
 	h.Sum(k[:0])
-	return k, st.Size(), nil
+	return k, st.Size(), head.b, nil
+}
+
+// headWriter keeps the first fileHead bytes written to it.
+type headWriter struct{ b []byte }
+
+func (w *headWriter) Write(p []byte) (int, error) {
+	if room := fileHead - len(w.b); room > 0 {
+		w.b = append(w.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
 }
 
 // ReplayWindowID is the ID of the seq-th window of counted traffic that
@@ -206,8 +229,13 @@ func (s *Store) FinishReplays(ctx context.Context, files []ReplayFinish) error {
 }
 
 func (s *Store) finishReplays(ctx context.Context, tx *sqlx.Tx, files []ReplayFinish) error {
+	mark, err := tx.PreparexContext(ctx, `UPDATE replay_files SET windows = ?, finished_at = `+s.nowSQL()+` WHERE agent = ? AND file_key = ?`)
+	if err != nil {
+		return err
+	}
+	defer mark.Close()
 	for _, f := range files {
-		if _, err := tx.ExecContext(ctx, `UPDATE replay_files SET windows = ?, finished_at = `+s.nowSQL()+` WHERE agent = ? AND file_key = ?`, f.Windows, s.agent, f.Key[:]); err != nil {
+		if _, err := mark.ExecContext(ctx, f.Windows, s.agent, f.Key[:]); err != nil {
 			return err
 		}
 	}
