@@ -163,11 +163,22 @@ func (s *Store) writeDeviceSets(ctx context.Context, tx *sqlx.Tx, sets []deviceS
 	// ips rebuilt, and may be left an orphan. Read first: the devices
 	// upserts below do not touch device_addresses.
 	losers := map[string]bool{}
-	for chunk := range chunks(addrs) {
+	// Each address once: a batch names the same ones window after window.
+	asked := make([]string, 0, len(next))
+	for _, a := range addrs {
+		if _, ok := next[a.addr]; ok {
+			asked = append(asked, a.addr)
+			delete(next, a.addr)
+		}
+	}
+	for _, a := range addrs {
+		next[a.addr] = a.device
+	}
+	for chunk := range chunks(asked) {
 		args := make([]any, 0, len(chunk)+1)
 		args = append(args, s.agent)
 		for _, a := range chunk {
-			args = append(args, a.addr)
+			args = append(args, a)
 		}
 		var owners []struct {
 			Addr     string `db:"addr"`

@@ -1,6 +1,10 @@
 package store
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
+
 	"github.com/netmon/netmon/aggregate"
 )
 
@@ -117,4 +121,31 @@ func (s *spool) following(e *spoolEntry, n int) []*spoolEntry {
 		out = append(out, x)
 	}
 	return out
+}
+
+// removeAll forgets es once the database has them, as remove does each, in
+// one pass over the queue rather than one per window.
+func (s *spool) removeAll(es []*spoolEntry) {
+	gone := make(map[*spoolEntry]bool, len(es))
+	for _, e := range es {
+		gone[e] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.entries = slices.DeleteFunc(s.entries, func(e *spoolEntry) bool {
+		if !gone[e] {
+			return false
+		}
+		switch {
+		case e.win != nil:
+			s.heldBytes -= e.size
+		case e.name != "":
+			s.diskBytes -= e.size
+			_ = os.Remove(filepath.Join(s.dir, e.name))
+		default:
+			s.memBytes -= e.size
+		}
+		e.busy = false
+		return true
+	})
 }

@@ -327,7 +327,6 @@ func (w *Writer) writeLoop(stop context.Context, inDone <-chan struct{}) {
 	for {
 		e := w.spool.head()
 		if e == nil {
-			w.spillHeld.Store(false) // caught up
 			if !ended.IsZero() {
 				return
 			}
@@ -461,6 +460,7 @@ func (w *Writer) passBlocked(ctx context.Context, e *spoolEntry, win *aggregate.
 }
 
 func (w *Writer) succeeded(win *aggregate.Window, applied bool) {
+	w.spillHeld.Store(false) // the database takes windows again: hold them again
 	if applied {
 		w.stats.Written.Add(1)
 	} else {

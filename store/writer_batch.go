@@ -95,8 +95,8 @@ func (w *Writer) writeBatch(ctx context.Context, e *spoolEntry, win *aggregate.W
 	}
 	for i, x := range wins {
 		w.succeeded(x, applied[i])
-		w.spool.remove(entries[i])
 	}
+	w.spool.removeAll(entries)
 	return true
 }
 
