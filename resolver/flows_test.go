@@ -349,7 +349,9 @@ func TestFlowMemory(t *testing.T) {
 	if s := l.Stats(); s.NamesSNI != uint64(n) || l.ft.index.Len() != n {
 		t.Fatalf("%d flows named, %d held; want %d", s.NamesSNI, l.ft.index.Len(), n)
 	}
-	if per > 350 && !raceEnabled {
-		t.Errorf("%.0f bytes/flow, want at most 350", per)
+	// 104 bytes an entry and 16 of index (an 8-byte slot at half load);
+	// the map keyed by the whole flow key this index replaced took ~270.
+	if per > 160 && !raceEnabled {
+		t.Errorf("%.0f bytes/flow, want at most 160", per)
 	}
 }
