@@ -25,7 +25,7 @@ pid=$!
 while [ "$(windows k9)" -lt 10 ]; do sleep 0.02; done
 kill -9 $pid; wait $pid 2>/dev/null || true
 echo "killed -9 part-way:        $(total k9), $(windows k9) window IDs"
-n replay --no-ptr --agent k9 --state-dir "$tmp/s2" "$tmp/work.pcap" 2>&1 | grep -E 'earlier replay|writer done|level=ERROR' | cut -c1-220
+n replay --no-ptr --agent k9 --state-dir "$tmp/s2" "$tmp/work.pcap" 2>&1 | grep -E 'earlier replay|msg=writer |level=ERROR' | cut -c1-220
 echo "replayed again:            $(total k9)"
 n replay --no-ptr --agent k9 --state-dir "$tmp/s2" "$tmp/work.pcap" 2>&1 | grep -E 'skipped|level=ERROR' | cut -c1-200
 echo "replayed a third time:     $(total k9)"

@@ -71,8 +71,8 @@ func TestOutage(t *testing.T) {
 		}
 	}
 	pending := logInt(t, log, "database write succeeded again; catching up from the spool", "pending")
-	failures := logInt(t, log, "writer done", "write_failures")
-	if logInt(t, log, "writer done", "dropped") != 0 || logInt(t, log, "writer done", "left_in_spool") != 0 || spoolFiles(t, state, "outage") != 0 {
+	failures := logInt(t, log, "writer", "write_failures")
+	if logInt(t, log, "writer", "dropped") != 0 || logInt(t, log, "writer", "left_in_spool") != 0 || spoolFiles(t, state, "outage") != 0 {
 		t.Errorf("windows dropped or left behind:\n%s", log)
 	}
 	rows := rowsOf(t, db, "outage")
@@ -122,7 +122,7 @@ func TestSIGTERMResume(t *testing.T) {
 	if took > 4*time.Second {
 		t.Errorf("exit %s after SIGTERM; the drain timeout is 2s", took)
 	}
-	left := logInt(t, log1, "writer done", "left_in_spool")
+	left := logInt(t, log1, "writer", "left_in_spool")
 	if files := spoolFiles(t, state, "term"); left < 8 || files != left {
 		t.Errorf("left_in_spool=%d, %d spool files; want the ≥ 8 windows closed since the database stopped", left, files)
 	}
@@ -282,10 +282,10 @@ func TestTwoAgentsOneDatabase(t *testing.T) {
 	if d := cmp.Diff([]string{"clean", "north", "south"}, agents); d != "" {
 		t.Errorf("agents (-want +got):\n%s", d)
 	}
-	conflicts := logInt(t, outs[0].String(), "writer done", "conflicts") + logInt(t, outs[1].String(), "writer done", "conflicts")
+	conflicts := logInt(t, outs[0].String(), "writer", "conflicts") + logInt(t, outs[1].String(), "writer", "conflicts")
 	rows := rowsOf(t, db, "north")
 	t.Logf("two agents at once: %d rows each over %d windows, equal to a replay alone; %d conflicts retried",
-		len(rows), logInt(t, outs[0].String(), "writer done", "windows_written"), conflicts)
+		len(rows), logInt(t, outs[0].String(), "writer", "windows_written"), conflicts)
 }
 
 // Test 5a: the password from a file; wrong credentials mid-stream (the
@@ -347,7 +347,7 @@ func TestWrongCredentials(t *testing.T) {
 	if !strings.Contains(log, "Access denied") || !strings.Contains(log, "check the user and password") {
 		t.Errorf("the log does not say the credentials are wrong:\n%s", log)
 	}
-	failures := logInt(t, log, "writer done", "write_failures")
+	failures := logInt(t, log, "writer", "write_failures")
 	if failures == 0 {
 		t.Error("no failed writes counted")
 	}
@@ -395,7 +395,7 @@ func TestSpoolFull(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d after dropping windows, want 1:\n%s", code, log)
 	}
-	dropped := logInt(t, log, "writer done", "dropped")
+	dropped := logInt(t, log, "writer", "dropped")
 	if dropped == 0 {
 		t.Fatalf("nothing dropped with an 8 KiB spool:\n%s", log)
 	}

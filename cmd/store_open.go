@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/netmon/netmon/cmd/internal/flagval"
+	"github.com/netmon/netmon/cmd/internal/telemetry"
 	"github.com/netmon/netmon/store"
 )
 
@@ -197,11 +198,9 @@ func userStateDir() string {
 // take in time); after a stop request they are the promised outcome.
 func writerResult(ctx context.Context, w *store.Writer, log *slog.Logger) error {
 	st := w.Stats()
-	log.Info("writer done", "windows_written", st.Written.Load(), "duplicates_skipped", st.Duplicates.Load(),
-		"recovered_from_spool", st.Recovered.Load(), "write_failures", st.Failures.Load(), "conflicts", st.Conflicts.Load(),
-		"dropped", st.Dropped.Load(), "rejected", st.Rejected.Load(), "set_aside_blocking", st.SetAside.Load(),
-		"left_in_spool", st.Left.Load(), "dropped_at_cap", st.DroppedCap.Load(), "dropped_from_memory", st.DroppedMemory.Load(),
-		"lost_at_exit", st.LostAtExit.Load())
+	// The writer's exit-log line: the counters /metrics shows as
+	// netmon_writer_<key>_total.
+	telemetry.LogTable(log, &telemetry.WriterTable, &telemetry.Snapshot{Writer: st})
 	var errs []error
 	if left := st.Left.Load(); left > 0 {
 		log.Warn("windows left in the spool; netmon writes them first at its next start with this --state-dir and --agent",

@@ -108,6 +108,7 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(p.storeWindows, st.SetAside.Load(), "set_aside_blocking")
 		counter(p.writeFailures, st.Failures.Load())
 		gauge(p.spool, float64(w.Pending()))
+		p.collectTable(ch, len(Tables), &Snapshot{Writer: st})
 	}
 	gauge(p.lastWrite, float64(p.m.lastWrite.Load())/1e9)
 	s := p.m.stages.Load()
@@ -116,14 +117,7 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	snap := s.Snapshot()
 	for i := range Tables {
-		for j := range Tables[i].Counters {
-			c := &Tables[i].Counters[j]
-			if c.Gauge {
-				gauge(p.tables[i][j], float64(c.Read(snap)))
-			} else {
-				counter(p.tables[i][j], c.Read(snap))
-			}
-		}
+		p.collectTable(ch, i, snap)
 	}
 	d := s.Decoder.Stats()
 	for _, o := range []struct {
@@ -213,5 +207,21 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, q := range s.Queues {
 		gauge(p.queueLen, float64(q.Len()), q.Name)
 		gauge(p.queueCap, float64(q.Cap), q.Name)
+	}
+}
+
+// collectTable sends the metrics of table i of AllTables, read from snap.
+func (p *pipelineCollector) collectTable(ch chan<- prometheus.Metric, i int, snap *Snapshot) {
+	t := AllTables()[i]
+	if t.absent(snap) {
+		return
+	}
+	for j := range t.Counters {
+		c := &t.Counters[j]
+		kind := prometheus.CounterValue
+		if c.Gauge {
+			kind = prometheus.GaugeValue
+		}
+		ch <- prometheus.MustNewConstMetric(p.tables[i][j], kind, float64(c.Read(snap)))
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/resolver"
 	"github.com/netmon/netmon/resolver/addrtable"
+	"github.com/netmon/netmon/resolver/ptr"
+	"github.com/netmon/netmon/store"
 )
 
 // Snapshot is the stages' counters read once: what a table's Read reads.
@@ -17,6 +19,10 @@ type Snapshot struct {
 	Table   addrtable.Stats
 	Windows *aggregate.Stats
 	Devices devices.Stats
+	PTR     *ptr.Stats // nil with --no-ptr
+	// Writer is the store writer's counters, for WriterTable; nil in a
+	// snapshot of the stages.
+	Writer *store.WriterStats
 }
 
 // Snapshot reads the running stages' counters.
@@ -26,6 +32,10 @@ func (s *Stages) Snapshot() *Snapshot {
 	}
 	if s.Devices != nil {
 		snap.Devices = s.Devices.Stats()
+	}
+	if s.PTR != nil {
+		st := s.PTR.Stats()
+		snap.PTR = &st
 	}
 	return snap
 }
@@ -44,7 +54,13 @@ type Counter struct {
 type Table struct {
 	Name     string // the exit log's message
 	Counters []Counter
+	// Absent, when set, says that the snapshot has nothing of the table's
+	// (PTR with --no-ptr): no exit-log line, no metrics.
+	Absent func(*Snapshot) bool
 }
+
+// absent reports whether s holds nothing of t.
+func (t *Table) absent(s *Snapshot) bool { return t.Absent != nil && t.Absent(s) }
 
 // MetricName is the name c has in /metrics.
 func (t *Table) MetricName(c *Counter) string {
@@ -160,6 +176,20 @@ var Tables = []Table{
 		count("windows_flows_unnamed_at_close", "Flows still unnamed when their window closed.", func(s *Snapshot) uint64 { return s.Windows.FlowsUnnamedAtClose.Load() }),
 		count("bad_timestamp", "Frames with times netmon cannot represent, skipped.", func(s *Snapshot) uint64 { return s.Decoder.BadTimestamp }),
 	}},
+	{Name: "ptr", Absent: func(s *Snapshot) bool { return s.PTR == nil }, Counters: []Counter{
+		count("requests", "Addresses asked to be named by PTR.", func(s *Snapshot) uint64 { return s.PTR.Requests }),
+		count("queued", "Requests that went to the lookup queue.", func(s *Snapshot) uint64 { return s.PTR.Queued }),
+		count("known", "Requests skipped: the table already names the address.", func(s *Snapshot) uint64 { return s.PTR.Known }),
+		count("deduped", "Requests skipped: already queued, in flight or failed recently.", func(s *Snapshot) uint64 { return s.PTR.Deduped }),
+		count("dropped", "Requests not made because the lookup queue was full.", func(s *Snapshot) uint64 { return s.PTR.Dropped }),
+		count("lookups_finished", "Lookups finished (netmon_ptr_lookups_total by result).", func(s *Snapshot) uint64 { return s.PTR.Lookups }),
+		count("ok", "Lookups that gave a valid name.", func(s *Snapshot) uint64 { return s.PTR.OK }),
+		count("not_found", "Lookups that found no PTR record.", func(s *Snapshot) uint64 { return s.PTR.NotFound }),
+		count("timeouts", "Lookups that timed out.", func(s *Snapshot) uint64 { return s.PTR.Timeouts }),
+		count("errors", "Lookups that failed otherwise.", func(s *Snapshot) uint64 { return s.PTR.Errors }),
+		count("invalid", "Answers that were no host name, discarded.", func(s *Snapshot) uint64 { return s.PTR.Invalid }),
+		count("negative_evicted", "Failed addresses forgotten early at the negative cache's cap.", func(s *Snapshot) uint64 { return s.PTR.NegativeEvicted }),
+	}},
 	{Name: "devices", Counters: []Counter{
 		level("devices", "Local devices the tracker remembers.", func(s *Snapshot) uint64 { return uint64(max(s.Devices.Devices, 0)) }),
 		count("created", "Devices first seen.", func(s *Snapshot) uint64 { return s.Devices.Created }),
@@ -182,11 +212,42 @@ var Tables = []Table{
 	}},
 }
 
-// tableDescs are the tables' metrics, in Tables' order.
-func tableDescs() [][]*prometheus.Desc {
-	out := make([][]*prometheus.Desc, len(Tables))
+// WriterTable is the store writer's counters: the exit log's writer line,
+// printed once the writer has stopped (after the stages' lines), and its
+// metrics, read from the writer while it runs.
+var WriterTable = Table{Name: "writer", Counters: []Counter{
+	count("windows_written", "Windows committed to the database.", func(s *Snapshot) uint64 { return s.Writer.Written.Load() }),
+	count("duplicates_skipped", "Windows whose ID the database already had: skipped.", func(s *Snapshot) uint64 { return s.Writer.Duplicates.Load() }),
+	count("recovered_from_spool", "Windows found in the spool at start, from an earlier run.", func(s *Snapshot) uint64 { return s.Writer.Recovered.Load() }),
+	count("write_failures", "Failed database write attempts (each retried).", func(s *Snapshot) uint64 { return s.Writer.Failures.Load() }),
+	count("conflicts", "Of write_failures, deadlocks, lock wait timeouts and certification failures.", func(s *Snapshot) uint64 { return s.Writer.Conflicts.Load() }),
+	count("dropped", "Windows dropped at the spool's caps: lost.", func(s *Snapshot) uint64 { return s.Writer.Dropped.Load() }),
+	count("rejected", "Windows set aside in the spool's rejected folder: not written.", func(s *Snapshot) uint64 { return s.Writer.Rejected.Load() }),
+	count("set_aside_blocking", "Of rejected, windows that kept failing while a later one was written.", func(s *Snapshot) uint64 { return s.Writer.SetAside.Load() }),
+	count("left_in_spool", "Windows still in the spool when the writer stopped.", func(s *Snapshot) uint64 { return s.Writer.Left.Load() }),
+	count("dropped_at_cap", "Of dropped, windows dropped at the spool's cap on disk.", func(s *Snapshot) uint64 { return s.Writer.DroppedCap.Load() }),
+	count("dropped_from_memory", "Of dropped, windows the disk refused, dropped at the memory cap.", func(s *Snapshot) uint64 { return s.Writer.DroppedMemory.Load() }),
+	count("lost_at_exit", "Of dropped, windows the disk refused, held in memory when the writer stopped.", func(s *Snapshot) uint64 { return s.Writer.LostAtExit.Load() }),
+	count("spooled", "Windows made durable in the spool.", func(s *Snapshot) uint64 { return s.Writer.Spooled.Load() }),
+	count("held", "Windows of replayed files held in memory instead of spooled.", func(s *Snapshot) uint64 { return s.Writer.Held.Load() }),
+	count("memory_only", "Windows the spool could not write, kept in memory only.", func(s *Snapshot) uint64 { return s.Writer.MemoryOnly.Load() }),
+}}
+
+// AllTables are Tables and WriterTable: every counter /metrics shows under
+// its exit-log name.
+func AllTables() []*Table {
+	all := make([]*Table, 0, len(Tables)+1)
 	for i := range Tables {
-		t := &Tables[i]
+		all = append(all, &Tables[i])
+	}
+	return append(all, &WriterTable)
+}
+
+// tableDescs are the metrics of AllTables, in its order.
+func tableDescs() [][]*prometheus.Desc {
+	all := AllTables()
+	out := make([][]*prometheus.Desc, len(all))
+	for i, t := range all {
 		for j := range t.Counters {
 			c := &t.Counters[j]
 			out[i] = append(out[i], prometheus.NewDesc(t.MetricName(c), c.Help+" (exit log: "+t.Name+" "+c.Name+")", nil, nil))

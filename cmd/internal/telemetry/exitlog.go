@@ -11,12 +11,7 @@ import (
 // stopped, then warnings for what was skipped or dropped at the caps.
 func LogExit(log *slog.Logger, s *Snapshot) {
 	for i := range Tables {
-		t := &Tables[i]
-		args := make([]any, 0, 2*len(t.Counters))
-		for j := range t.Counters {
-			args = append(args, t.Counters[j].Name, t.Counters[j].Read(s))
-		}
-		log.Info(t.Name, args...)
+		LogTable(log, &Tables[i], s)
 	}
 	d, l, tb := s.Decoder, s.Learner, s.Table
 	if d.BadTimestamp > 0 {
@@ -29,4 +24,17 @@ func LogExit(log *slog.Logger, s *Snapshot) {
 			"decoder_name_flows_evicted", d.NameFlowsEvicted, "learner_flows_evicted", l.FlowsEvicted,
 			"learner_flow_buffers_full", l.FlowBuffersFull, "table_views_evicted", tb.ViewsEvicted)
 	}
+}
+
+// LogTable writes t's exit-log line: its message, then each counter as a
+// key, in the table's order. A table absent from s writes none.
+func LogTable(log *slog.Logger, t *Table, s *Snapshot) {
+	if t.absent(s) {
+		return
+	}
+	args := make([]any, 0, 2*len(t.Counters))
+	for j := range t.Counters {
+		args = append(args, t.Counters[j].Name, t.Counters[j].Read(s))
+	}
+	log.Info(t.Name, args...)
 }

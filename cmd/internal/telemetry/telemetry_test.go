@@ -3,11 +3,14 @@ package telemetry
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netmon/netmon/resolver/ptr"
 )
 
 // TestHealthz checks /healthz's two rules on a monitor with a false clock:
@@ -73,5 +76,36 @@ func TestHealthz(t *testing.T) {
 
 	if _, err := New(Config{UnhealthyAfter: 0}); err == nil {
 		t.Error("--unhealthy-after 0 accepted")
+	}
+}
+
+// The ptr table is a line of the exit log only when PTR ran, under the
+// names its metrics have.
+func TestLogTablePTR(t *testing.T) {
+	var ptrTable *Table
+	for _, tb := range AllTables() {
+		if tb.Name == "ptr" {
+			ptrTable = tb
+		}
+	}
+	if ptrTable == nil {
+		t.Fatal("no ptr table")
+	}
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	LogTable(log, ptrTable, &Snapshot{})
+	if buf.Len() != 0 {
+		t.Errorf("a line without PTR: %s", buf.String())
+	}
+	LogTable(log, ptrTable, &Snapshot{PTR: &ptr.Stats{Lookups: 4, OK: 3, NotFound: 1}})
+	for _, want := range []string{" msg=ptr ", " lookups_finished=4 ", " ok=3 ", " not_found=1 "} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("ptr line %q lacks %q", buf.String(), want)
+		}
+	}
+	for _, c := range ptrTable.Counters {
+		if got, want := ptrTable.MetricName(&c), "netmon_ptr_"+c.Name+"_total"; got != want {
+			t.Errorf("%s: metric %s, want %s", c.Name, got, want)
+		}
 	}
 }
