@@ -73,7 +73,10 @@ type Writer struct {
 	diskErr atomic.Pointer[error]
 	// spillHeld is set while the database fails: windows are spooled,
 	// not held (see putHeld).
-	spillHeld              atomic.Bool
+	spillHeld atomic.Bool
+	// solo counts the windows still to write alone after a batch failed
+	// (see writeBatch).
+	solo                   int
 	droppedSinceLog        int
 	memOnlySinceLog        int
 	droppedFrom, droppedTo time.Time

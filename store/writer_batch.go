@@ -53,6 +53,10 @@ func (w *Writer) writeBatch(ctx context.Context, e *spoolEntry, win *aggregate.W
 	if !ok {
 		return false
 	}
+	if w.solo > 0 {
+		w.solo--
+		return false
+	}
 	limit := ba.BatchLimit()
 	items := BatchItems(win)
 	if items > limit {
@@ -87,10 +91,12 @@ func (w *Writer) writeBatch(ctx context.Context, e *spoolEntry, win *aggregate.W
 	}
 	if err != nil {
 		// Each is tried alone, with the failure handling of one window:
-		// retries, backoff, setting aside what the database refuses.
+		// retries, backoff, setting aside what the database refuses. A
+		// window the database refuses fails no second batch on its way.
 		for _, x := range entries[1:] {
 			w.spool.release(x)
 		}
+		w.solo = len(entries) - 1
 		return false
 	}
 	for i, x := range wins {

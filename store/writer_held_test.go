@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/netmon/netmon/aggregate"
@@ -22,6 +24,15 @@ type batchDB struct {
 }
 
 func (b *batchDB) BatchLimit() int { return b.limit }
+
+// Apply waits for the gate too: the first write holds the writer until the
+// test has queued what it wants batched.
+func (b *batchDB) Apply(ctx context.Context, w *aggregate.Window) (bool, error) {
+	if b.gate != nil {
+		<-b.gate
+	}
+	return b.fakeDB.Apply(ctx, w)
+}
 
 func (b *batchDB) ApplyBatch(ctx context.Context, wins []*aggregate.Window) ([]bool, error) {
 	if b.gate != nil {
@@ -79,12 +90,11 @@ func TestWriterBatchesHeldWindows(t *testing.T) {
 	}
 	defer w.Close()
 	r := run(t, w)
-	r.in <- rereadable(0) // written alone: nothing behind it yet
-	waitFor(t, "the first window", func() bool { return w.Stats().Written.Load() == 1 })
+	r.in <- rereadable(0) // written alone, once the gate opens
 	for i := 1; i < 300; i++ {
 		r.in <- rereadable(i)
 	}
-	close(db.gate) // the first batch waited for the queue to fill
+	close(db.gate)
 	r.finish()
 	if d := cmp.Diff(seq(0, 300), db.starts()); d != "" {
 		t.Errorf("windows written (-want +got):\n%s", d)
@@ -173,5 +183,43 @@ func TestWriterHeldLeftInSpool(t *testing.T) {
 	run(t, w2).finish()
 	if d := cmp.Diff(seq(0, 10), db.starts()); d != "" {
 		t.Errorf("windows written (-want +got):\n%s", d)
+	}
+}
+
+// A window the database refuses for its data, in the middle of a batch,
+// fails that batch once: the windows of the failed batch are then written
+// alone, the refused one set aside, and batching resumes behind them.
+func TestWriterBatchWithRefusedWindow(t *testing.T) {
+	t.Parallel()
+	db := &batchDB{limit: 1000, gate: make(chan struct{})}
+	refused := 0
+	db.setFail(func(w *aggregate.Window) error {
+		if w.Start.Equal(t0.Add(20 * 10 * time.Second)) {
+			refused++
+			return &mysql.MySQLError{Number: 1406, Message: "Data too long for column 'domain' at row 1"}
+		}
+		return nil
+	})
+	w, err := store.NewWriter(fastConfig(t.TempDir()), store.WriterDeps{DB: db, Log: (&logBuf{}).logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r := run(t, w)
+	for i := range 100 {
+		r.in <- rereadable(i) // 0 is written alone, once the gate opens; 1–99 in a batch
+	}
+	close(db.gate)
+	r.finish()
+	want := append(seq(0, 20), seq(21, 100)...)
+	if d := cmp.Diff(want, db.starts()); d != "" {
+		t.Errorf("windows written (-want +got):\n%s", d)
+	}
+	if w.Stats().Rejected.Load() != 1 {
+		t.Errorf("rejected %d, want 1", w.Stats().Rejected.Load())
+	}
+	// Once in the failed batch, once alone.
+	if refused != 2 {
+		t.Errorf("the refused window was tried %d times, want 2", refused)
 	}
 }
