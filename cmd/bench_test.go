@@ -12,6 +12,7 @@ import (
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/bench/workload"
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/cmd/internal/pipeline"
 	"github.com/netmon/netmon/devices"
 )
 
@@ -44,14 +45,14 @@ func benchPipeline(b *testing.B, packets int) {
 	if err := workload.Build(pcapDir(b), file, packets, 100_000); err != nil {
 		b.Fatal(err)
 	}
-	cfg := pipelineConfig{Window: aggregate.DefaultConfig().Width, Devices: devices.DefaultConfig()}
+	cfg := pipeline.Config{Window: aggregate.DefaultConfig().Width, Devices: devices.DefaultConfig()}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	in := []input{{name: file, open: func() (capture.Source, error) { return capture.OpenFile(file, capture.DefaultFilter) }}}
+	in := []pipeline.Input{{Name: file, Open: func() (capture.Source, error) { return capture.OpenFile(file, capture.DefaultFilter) }}}
 	var before, after runtime.MemStats
 	b.ReportAllocs()
 	runtime.ReadMemStats(&before)
 	for b.Loop() {
-		if _, err := runPipeline(context.Background(), cfg, in, &discardStore{}, log); err != nil {
+		if _, err := pipeline.Run(context.Background(), cfg, in, &discardStore{}, log); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/cmd/internal/pipeline"
 	"github.com/netmon/netmon/cmd/internal/telemetry"
 	"github.com/netmon/netmon/devices"
 	"github.com/netmon/netmon/store"
@@ -34,8 +35,8 @@ func TestMetricsCounterTables(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	cfg := pipelineConfig{Window: aggregate.DefaultConfig().Width, Devices: devices.DefaultConfig(), Observe: mon.Observe}
-	in := []input{{name: file, open: func() (capture.Source, error) { return capture.OpenFile(file, capture.DefaultFilter) }}}
+	cfg := pipeline.Config{Window: aggregate.DefaultConfig().Width, Devices: devices.DefaultConfig(), Observe: mon.Observe}
+	in := []pipeline.Input{{Name: file, Open: func() (capture.Source, error) { return capture.OpenFile(file, capture.DefaultFilter) }}}
 	// A real writer, over a database that takes every window, so that its
 	// table is checked too.
 	wcfg := store.DefaultWriterConfig()
@@ -46,7 +47,7 @@ func TestMetricsCounterTables(t *testing.T) {
 	}
 	defer w.Close()
 	mon.SetWriter(w)
-	if _, err := runPipeline(context.Background(), cfg, in, w, log); err != nil {
+	if _, err := pipeline.Run(context.Background(), cfg, in, w, log); err != nil {
 		t.Fatal(err)
 	}
 	if err := writerResult(context.Background(), w, log); err != nil {

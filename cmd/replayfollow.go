@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/netmon/netmon/cmd/internal/pipeline"
 )
 
 // follower hands the completed capture files of a directory to the
@@ -49,7 +51,7 @@ func (f *follower) pollEvery() time.Duration {
 
 // next waits for the next complete file and returns it as an input; false
 // when ctx ends first.
-func (f *follower) next(ctx context.Context) (input, bool) {
+func (f *follower) next(ctx context.Context) (pipeline.Input, bool) {
 	for {
 		if in, ok, err := f.scan(ctx); err != nil {
 			f.log.Error("cannot read the directory; trying again", "dir", f.dir, "err", err)
@@ -60,7 +62,7 @@ func (f *follower) next(ctx context.Context) (input, bool) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return input{}, false
+			return pipeline.Input{}, false
 		case <-t.C:
 		}
 	}
@@ -68,10 +70,10 @@ func (f *follower) next(ctx context.Context) (input, bool) {
 
 // scan lists the directory once and returns the first complete file not
 // handed on yet, if any.
-func (f *follower) scan(ctx context.Context) (input, bool, error) {
+func (f *follower) scan(ctx context.Context) (pipeline.Input, bool, error) {
 	des, err := os.ReadDir(f.dir)
 	if err != nil {
-		return input{}, false, err
+		return pipeline.Input{}, false, err
 	}
 	var names []string
 	for _, de := range des {
@@ -112,7 +114,7 @@ func (f *follower) scan(ctx context.Context) (input, bool, error) {
 		}
 		newer := i < len(names)-1
 		if !newer && now.Sub(prev.since) < f.settle {
-			return input{}, false, nil // in order: nothing after an incomplete file
+			return pipeline.Input{}, false, nil // in order: nothing after an incomplete file
 		}
 		f.done[n] = true
 		delete(f.seen, n)
@@ -123,7 +125,7 @@ func (f *follower) scan(ctx context.Context) (input, bool, error) {
 		}
 		rf, err := f.book.begin(ctx, path, id, f.force)
 		if err != nil {
-			return input{}, false, err
+			return pipeline.Input{}, false, err
 		}
 		if rf == nil {
 			if f.book.remove {
@@ -133,7 +135,7 @@ func (f *follower) scan(ctx context.Context) (input, bool, error) {
 			}
 			continue
 		}
-		return fileInput(path, f.filter, rf), true, nil
+		return fileInput(f.book, path, f.filter, rf), true, nil
 	}
-	return input{}, false, nil
+	return pipeline.Input{}, false, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/netmon/netmon/aggregate"
 	"github.com/netmon/netmon/capture"
+	"github.com/netmon/netmon/cmd/internal/pipeline"
 	"github.com/netmon/netmon/store"
 )
 
@@ -437,17 +438,21 @@ func (a *bookApplier) ApplyBatch(ctx context.Context, wins []*aggregate.Window) 
 	return applied, nil
 }
 
-// fileInput is a capture file as a pipeline input.
-func fileInput(path, filter string, rf *replayFile) input {
-	return input{name: path, file: rf, open: func() (capture.Source, error) {
-		return capture.OpenFile(path, filter)
-	}}
+// fileInput is a capture file as a pipeline input, in book's keeping (rf
+// nil: standard input, a pipe, a file without bookkeeping).
+func fileInput(book *replayBook, path, filter string, rf *replayFile) pipeline.Input {
+	return pipeline.Input{
+		Name:    path,
+		Open:    func() (capture.Source, error) { return capture.OpenFile(path, filter) },
+		Started: func() { book.start(rf) },
+		Read:    func(complete bool) { book.readDone(rf, complete) },
+	}
 }
 
 // replayInputs asks the database about each file (identified already when
 // ids holds it) and returns the inputs still to read; the files replayed to the end before are said and left
 // out.
-func replayInputs(ctx context.Context, book *replayBook, files []string, ids map[string]fileID, filter string, force bool) ([]input, int, error) {
+func replayInputs(ctx context.Context, book *replayBook, files []string, ids map[string]fileID, filter string, force bool) ([]pipeline.Input, int, error) {
 	// Regular files have an identity, asked of the database all at once;
 	// standard input and pipes can be read once: no identity.
 	var regular []string
@@ -460,11 +465,11 @@ func replayInputs(ctx context.Context, book *replayBook, files []string, ids map
 	if err != nil {
 		return nil, 0, err
 	}
-	var inputs []input
+	var inputs []pipeline.Input
 	skipped := 0
 	for _, name := range files {
 		if len(regular) == 0 || regular[0] != name {
-			inputs = append(inputs, fileInput(name, filter, nil))
+			inputs = append(inputs, fileInput(book, name, filter, nil))
 			continue
 		}
 		rf := rfs[0]
@@ -473,7 +478,7 @@ func replayInputs(ctx context.Context, book *replayBook, files []string, ids map
 			skipped++
 			continue
 		}
-		inputs = append(inputs, fileInput(name, filter, rf))
+		inputs = append(inputs, fileInput(book, name, filter, rf))
 	}
 	return inputs, skipped, nil
 }

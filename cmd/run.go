@@ -6,6 +6,7 @@ import (
 	"github.com/netmon/netmon/asn"
 	"github.com/netmon/netmon/cmd/internal/config"
 	"github.com/netmon/netmon/cmd/internal/flagval"
+	"github.com/netmon/netmon/cmd/internal/pipeline"
 	"github.com/netmon/netmon/resolver/nickname"
 
 	"context"
@@ -67,7 +68,7 @@ func (f *commonFlags) register(fs *pflag.FlagSet) {
 
 // prepared is what a command needs before it starts reading.
 type prepared struct {
-	cfg    pipelineConfig
+	cfg    pipeline.Config
 	store  *store.Store
 	writer *store.Writer
 	// applier is the writer's database; a replay hangs its book on it.
@@ -167,7 +168,7 @@ func (f *commonFlags) prepare(ctx context.Context, logger func() (*slog.Logger, 
 		dcfg.OUIFile = f.ouiFile
 	}
 	return &prepared{
-		cfg: pipelineConfig{
+		cfg: pipeline.Config{
 			Window: f.window, Live: live, Local: f.localNet, PTR: !f.noPTR, DNSMatch: f.dnsMatch.m,
 			Named: nicknamer.Named, Devices: dcfg,
 		},
@@ -237,8 +238,8 @@ func newRunCmd(logger func() (*slog.Logger, error), conf *config.Settings) *cobr
 			defer func() { stopWatch(); <-watchDone }()
 			p.cfg.Observe = mon.Observe
 			p.log.Info("capturing", "interface", iface, "filter", f.filter, "window_s", f.window.Seconds())
-			in := input{name: iface, open: func() (capture.Source, error) { return mon.Capture().Wrap(src), nil }}
-			res, err := runPipeline(ctx, p.cfg, []input{in}, p.writer, p.log)
+			in := pipeline.Input{Name: iface, Open: func() (capture.Source, error) { return mon.Capture().Wrap(src), nil }}
+			res, err := pipeline.Run(ctx, p.cfg, []pipeline.Input{in}, p.writer, p.log)
 			p.log.Info("stopped", "packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows,
 				"pcap_received", res.Capture.Received, "pcap_dropped", res.Capture.Dropped, "if_dropped", res.Capture.IfDropped)
 			werr := writerResult(ctx, p.writer, p.log)
@@ -328,7 +329,7 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *config.Settings) *c
 			p.cfg.Observe = mon.Observe
 			book := newReplayBook(p.store, p.log, remove)
 			p.applier.book = book
-			p.cfg.Book = book
+			p.cfg.Tag = book.tag
 			inputs, skipped, err := replayInputs(ctx, book, files, ids, f.filter, force)
 			if err != nil {
 				return err
@@ -338,7 +339,7 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *config.Settings) *c
 				p.cfg.More = fl.next
 				p.log.Info("following", "dir", follow, "settle_s", settle.Seconds(), "remove", remove)
 			}
-			res, err := runPipeline(ctx, p.cfg, inputs, p.writer, p.log)
+			res, err := pipeline.Run(ctx, p.cfg, inputs, p.writer, p.log)
 			book.wait()
 			p.log.Info("replayed", "files", len(inputs), "skipped_replayed_before", skipped, "frames_read", res.Frames,
 				"packets_counted", res.Packets, "windows", res.Windows, "rows", res.Rows,
@@ -347,7 +348,7 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *config.Settings) *c
 			if err != nil {
 				return err
 			}
-			if res.interrupted() && follow == "" {
+			if res.Interrupted() && follow == "" {
 				res.InputErrs = append(res.InputErrs, interruptedError(res, len(inputs)))
 			}
 			return errors.Join(append(res.InputErrs, werr)...)
@@ -381,7 +382,7 @@ func checkCaptureFile(name string) error {
 
 // interruptedError says that a stop request cut a replay short, and how far
 // it got: the windows of what was read are written all the same.
-func interruptedError(res pipelineResult, files int) error {
+func interruptedError(res pipeline.Result, files int) error {
 	where := "between two files"
 	if res.Cut != "" {
 		where = "in " + res.Cut

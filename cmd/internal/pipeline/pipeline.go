@@ -1,4 +1,9 @@
-package cmd
+// Package pipeline wires netmon's stages for run and replay: decode →
+// learn (devices, names) → resolve → aggregate → store, each a goroutine
+// of one errgroup joined by bounded channels of batches (docs/design.md).
+// A stop request ends the reading; what was read still drains to the
+// store, the open window included.
+package pipeline
 
 import (
 	"context"
@@ -24,8 +29,8 @@ import (
 	"github.com/netmon/netmon/resolver/ptr"
 )
 
-// pipelineConfig is what run and replay share.
-type pipelineConfig struct {
+// Config is what run and replay share.
+type Config struct {
 	Window time.Duration
 	Live   bool
 	Local  []netip.Prefix
@@ -42,26 +47,30 @@ type pipelineConfig struct {
 	// Observe, when set, is given the stages before they start, for the
 	// metrics to read their counters.
 	Observe func(*telemetry.Stages)
-	// Book, when set, cuts windows at the end of every input and gives a
-	// replayed file's windows IDs that make a second replay skip them.
-	Book *replayBook
+	// Tag, when set, cuts windows at the end of every input, and is given
+	// every closed window before the store: it gives a replayed file's
+	// windows IDs that make a second replay skip them (cmd's replay
+	// book), and says whether the window goes on to the store.
+	Tag func(*aggregate.Window) bool
 	// More, when set, is asked for the next input once the inputs given
 	// are read (replay --follow); it waits, and says false when ctx ends.
-	More func(ctx context.Context) (input, bool)
+	More func(ctx context.Context) (Input, bool)
 }
 
-// input is one capture to read: a live handle, or a file opened when its
+// Input is one capture to read: a live handle, or a file opened when its
 // turn comes so that replaying many rotated files keeps one open at a time.
-type input struct {
-	name string
-	open func() (capture.Source, error)
-	// file is the replay bookkeeping of a replayed file; nil for live
-	// capture and standard input.
-	file *replayFile
+type Input struct {
+	Name string
+	Open func() (capture.Source, error)
+	// Started, when set, is called as the input's reading begins, and
+	// Read when it ends, with whether it was read to its end, before the
+	// input's cut goes down the pipeline: a replay's bookkeeping.
+	Started func()
+	Read    func(complete bool)
 }
 
-// pipelineResult is what a finished pipeline reports.
-type pipelineResult struct {
+// Result is what a finished pipeline reports.
+type Result struct {
 	InputErrs []error // per-input errors; the windows before the damage were still written
 	Packets   uint64
 	Windows   uint64
@@ -75,8 +84,8 @@ type pipelineResult struct {
 	Unread int
 }
 
-// interrupted reports whether a stop request ended the reading early.
-func (r pipelineResult) interrupted() bool { return r.Cut != "" || r.Unread > 0 }
+// Interrupted reports whether a stop request ended the reading early.
+func (r Result) Interrupted() bool { return r.Cut != "" || r.Unread > 0 }
 
 // Channel sizes: each carries batches of up to capture.BatchSize packets, so
 // a few slots absorb a stage's hiccup (a GC pause, a window close) without
@@ -89,11 +98,11 @@ const (
 	windowQueue = 4
 )
 
-// runPipeline reads every input in order through decode → learn → resolve →
+// Run reads every input in order through decode → learn → resolve →
 // aggregate → store. It stops reading when ctx ends, and then still writes
 // everything already read: the open window included.
-func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out windowStore, log *slog.Logger) (pipelineResult, error) {
-	var res pipelineResult
+func Run(ctx context.Context, cfg Config, inputs []Input, out Store, log *slog.Logger) (Result, error) {
+	var res Result
 
 	table := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{})
 	lcfg := resolver.DefaultConfig()
@@ -124,7 +133,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	// cut is the batch sent after each input when windows are cut at file
 	// boundaries; it carries no packets through the stages.
 	var cut *capture.Batch
-	if cfg.Book != nil {
+	if cfg.Tag != nil {
 		cut = &capture.Batch{}
 		deps.Cut = func(b *capture.Batch) bool { return b == cut }
 	}
@@ -182,7 +191,7 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 				}
 				break
 			}
-			var in input
+			var in Input
 			switch {
 			case i < len(inputs):
 				in = inputs[i]
@@ -192,17 +201,17 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 					continue // readCtx ended: the check above stops
 				}
 			}
-			if in.open == nil {
+			if in.Open == nil {
 				break
 			}
-			src, err := in.open()
+			src, err := in.Open()
 			if err != nil {
 				res.InputErrs = append(res.InputErrs, err)
 				continue
 			}
-			log.Info("reading", "input", in.name)
-			if cut != nil {
-				cfg.Book.start(in.file)
+			log.Info("reading", "input", in.Name)
+			if in.Started != nil {
+				in.Started()
 			}
 			err = decoder.Run(readCtx, src, decoded)
 			if st, serr := src.Stats(); serr == nil {
@@ -212,14 +221,16 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 				// Run returns at the end of the input or at a stop request:
 				// this one came first (a source that ended at the very
 				// moment of the request counts as cut, to be safe).
-				res.Cut = in.name
+				res.Cut = in.Name
 			}
 			src.Close()
 			if err != nil {
-				res.InputErrs = append(res.InputErrs, fmt.Errorf("%s: %w", in.name, err))
+				res.InputErrs = append(res.InputErrs, fmt.Errorf("%s: %w", in.Name, err))
+			}
+			if in.Read != nil {
+				in.Read(err == nil && res.Cut != in.Name)
 			}
 			if cut != nil {
-				cfg.Book.readDone(in.file, err == nil && res.Cut != in.name)
 				select {
 				case decoded <- cut:
 				case <-gctx.Done():
@@ -263,12 +274,12 @@ func runPipeline(ctx context.Context, cfg pipelineConfig, inputs []input, out wi
 	// writes to the database behind it; after a stop request (ctx) it keeps
 	// writing for its drain timeout and leaves the rest in the spool.
 	toStore := closed
-	if cfg.Book != nil {
+	if cfg.Tag != nil {
 		tagged := make(chan *aggregate.Window, windowQueue)
 		g.Go(func() error {
 			defer close(tagged)
 			for w := range closed {
-				if !cfg.Book.tag(w) {
+				if !cfg.Tag(w) {
 					continue
 				}
 				select {
@@ -342,9 +353,9 @@ func (l *lockstep) wait(ctx context.Context) bool {
 	return true
 }
 
-// windowStore is the store stage: *store.Writer. Run must receive every
-// window from in until in is closed, and never block on the database.
-type windowStore interface {
+// Store is the store stage: *store.Writer. Run must receive every window
+// from in until in is closed, and never block on the database.
+type Store interface {
 	Run(stop context.Context, in <-chan *aggregate.Window) error
 }
 
