@@ -5,12 +5,9 @@ package cmd
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket"
@@ -102,21 +99,8 @@ func TestReplayManySmallFiles(t *testing.T) {
 	}
 
 	// kill -9 part-way.
-	state := t.TempDir()
-	cmd := exec.Command(netmonBinary(t), append([]string{"replay", "--no-ptr", "--db", path, "--agent", "k9", "--state-dir", state}, files...)...)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for finishedOf(t, db, "k9") < 40 && time.Now().Before(deadline) {
-		time.Sleep(2 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	log := killReplayWhen(t, func() bool { return finishedOf(t, db, "k9") >= 40 },
+		append([]string{"replay", "--no-ptr", "--db", path, "--agent", "k9", "--state-dir", t.TempDir()}, files...)...)
 	var names [][]byte
 	if err := db.Select(&names, `SELECT name FROM replay_files WHERE agent = 'k9' AND finished_at IS NOT NULL`); err != nil {
 		t.Fatal(err)

@@ -61,20 +61,8 @@ func TestReplayCountsOnce(t *testing.T) {
 
 	// kill -9 part-way, then again.
 	state := t.TempDir()
-	cmd := exec.Command(netmonBinary(t), "replay", "--no-ptr", "--dsn", dsn, "--agent", "k9", "--state-dir", state, file)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for appliedOf(t, db, "k9") < 20 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	log := killReplayWhen(t, func() bool { return appliedOf(t, db, "k9") >= 20 },
+		"replay", "--no-ptr", "--dsn", dsn, "--agent", "k9", "--state-dir", state, file)
 	atKill := appliedOf(t, db, "k9")
 	killedP, _ := packetsOf(t, db, "k9")
 	if atKill == 0 || atKill >= windows {
@@ -107,6 +95,27 @@ func TestReplayCountsOnce(t *testing.T) {
 	if d := cmp.Diff(totals(cleanRows), totals(rowsOf(t, db, "dir"))); d != "" {
 		t.Errorf("directory totals differ from one file's (-file +dir):\n%s", d)
 	}
+}
+
+// killReplayWhen runs netmon with args and kills it with -9 once done
+// says so (or after a minute), and returns its log.
+func killReplayWhen(t *testing.T, done func() bool, args ...string) *syncBuffer {
+	t.Helper()
+	cmd := exec.Command(netmonBinary(t), args...)
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !done() && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	return log
 }
 
 // startFollow starts `netmon replay --follow dir` as its own process.
