@@ -134,12 +134,8 @@ func OpenLive(cfg LiveConfig) (Source, error) {
 	// An interface that does not exist is reported before anything else:
 	// libpcap would say "permission denied" to a user without rights even
 	// for a misspelt name, and the list of names is the useful answer.
-	if devs, err := pcap.FindAllDevs(); err == nil && name != "any" {
-		if !slices.ContainsFunc(devs, func(d pcap.Interface) bool { return d.Name == name }) {
-			if _, err := net.InterfaceByName(name); err != nil {
-				return nil, unknownInterface(name, devs)
-			}
-		}
+	if err := CheckInterface(name); err != nil {
+		return nil, err
 	}
 	ih, err := pcap.NewInactiveHandle(name)
 	if err != nil {
@@ -187,6 +183,22 @@ func activateError(name string, err error) error {
 			name, errInterfaceDown, name, err)
 	}
 	return fmt.Errorf("capture on %q: %w", name, err)
+}
+
+// CheckInterface reports, with the names there are, an interface that
+// neither libpcap nor the system knows ("any" is libpcap's every
+// interface); nil when it exists, or when libpcap cannot list interfaces
+// (opening it then says why). netmon run checks -i with it before it
+// creates anything.
+func CheckInterface(name string) error {
+	devs, err := pcap.FindAllDevs()
+	if err != nil || name == "any" || slices.ContainsFunc(devs, func(d pcap.Interface) bool { return d.Name == name }) {
+		return nil
+	}
+	if _, err := net.InterfaceByName(name); err == nil {
+		return nil
+	}
+	return unknownInterface(name, devs)
 }
 
 func unknownInterface(name string, devs []pcap.Interface) error {

@@ -80,6 +80,27 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 
+	t.Run("nothing created", func(t *testing.T) {
+		// An unknown interface, and a --listen address already taken, stop
+		// netmon before it makes the SQLite file or the spool.
+		busy, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer busy.Close()
+		t.Setenv("NETMON_DSN", "")
+		dir := t.TempDir()
+		db, state := filepath.Join(dir, "n.db"), filepath.Join(dir, "state")
+		t.Setenv("NETMON_DB", db)
+		t.Setenv("NETMON_STATE_DIR", state)
+		checkOneLineError(t, netmon(t, "run", "-i", "nosuchif0"), "--interface", "nosuchif0", "no such interface")
+		checkOneLineError(t, netmon(t, "replay", "--listen", busy.Addr().String(), good), "--listen", "address already in use")
+		for _, p := range []string{db, state} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("bad input made %s", p)
+			}
+		}
+	})
 	t.Run("no dsn", func(t *testing.T) {
 		// Without a DSN the database is SQLite, made at start — but only
 		// once the capture files have opened: bad input creates nothing.

@@ -51,3 +51,10 @@ func (f *opsFlags) open() (net.Listener, error) {
 	}
 	return ln, nil
 }
+
+// closeListener closes ln, if any, on a failed start.
+func closeListener(ln net.Listener) {
+	if ln != nil {
+		ln.Close()
+	}
+}

@@ -198,27 +198,32 @@ func newRunCmd(logger func() (*slog.Logger, error), conf *config.Settings) *cobr
 			if err != nil {
 				return err
 			}
+			// The listener first: an address in use stops netmon before
+			// it creates a database or a spool.
+			ln, err := f.ops.open()
+			if err != nil {
+				return err
+			}
 			p, err := f.prepare(ctx, logger, true, mon.ObserveWrite)
 			if err != nil {
+				closeListener(ln)
 				return err
 			}
 			defer p.close()
 			src, err := capture.OpenLive(liveConfig(iface, f.filter))
 			if err != nil {
+				closeListener(ln)
 				return err
 			}
-			// Everything that needs privileges is open now: the capture
-			// handle, the spool, the database, the listener.
-			ln, err := f.ops.open()
-			if err == nil && runAs != "" {
+			// Everything that needs privileges is open now: the listener,
+			// the spool, the database, the capture handle.
+			if runAs != "" {
 				if err = dropPrivileges(runAs, p.privateState()); err == nil {
 					p.log.Info("dropped privileges", "user", runAs)
 				}
 			}
 			if err != nil {
-				if ln != nil {
-					ln.Close()
-				}
+				closeListener(ln)
 				src.Close()
 				return err
 			}
@@ -249,7 +254,7 @@ func newRunCmd(logger func() (*slog.Logger, error), conf *config.Settings) *cobr
 			return errors.Join(append(res.InputErrs, werr)...)
 		},
 	}
-	c.Flags().StringVarP(&iface, "interface", "i", "", "interface to capture on (required)")
+	c.Flags().VarP(flagval.Interface(&iface), "interface", "i", "interface to capture on (required)")
 	c.Flags().Var(flagval.User(&runAs), "user", "after opening the capture, the spool and the database, run as this user and its groups (needs root)")
 	f.register(c.Flags())
 	return c
@@ -310,15 +315,18 @@ func newReplayCmd(logger func() (*slog.Logger, error), conf *config.Settings) *c
 			if err != nil {
 				return err
 			}
-			p, err := f.prepare(ctx, logger, false, mon.ObserveWrite)
-			if err != nil {
-				return err
-			}
-			defer p.close()
+			// The listener first: an address in use stops netmon before
+			// it creates a database or a spool.
 			ln, err := f.ops.open()
 			if err != nil {
 				return err
 			}
+			p, err := f.prepare(ctx, logger, false, mon.ObserveWrite)
+			if err != nil {
+				closeListener(ln)
+				return err
+			}
+			defer p.close()
 			mon.SetWriter(p.writer)
 			if ln != nil && p.store != nil {
 				mon.ServeWeb(p.store)

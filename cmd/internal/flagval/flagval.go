@@ -1,10 +1,10 @@
 // Package flagval holds netmon's typed flag values. Each is a pflag.Value
 // whose Set reads and checks its text: a size, a duration or an age within
 // its limits, a BPF filter, a list of CIDRs, a log level, one of a few
-// words, a listen address. A value is checked there and only there, so a
-// flag, its NETMON_* variable, a config file key (with its line) and netmon
-// config check refuse it alike, before a command creates anything; the
-// commands read values that are already good.
+// words, a listen address, a user, an interface. A value is checked there
+// and only there, so a flag, its NETMON_* variable, a config file key (with
+// its line) and netmon config check refuse it alike, before a command
+// creates anything; the commands read values that are already good.
 package flagval
 
 import (

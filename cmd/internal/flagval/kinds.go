@@ -87,3 +87,15 @@ func User(p *string) *Value[string] {
 		return s, nil
 	})
 }
+
+// Interface reads the name of a network interface libpcap or the system
+// knows ("" is none given), so that a misspelt -i stops, with the names
+// there are, before a database or a spool is made.
+func Interface(p *string) *Value[string] {
+	return New(p, "", "string", func(s string) (string, error) {
+		if s == "" {
+			return "", nil
+		}
+		return s, capture.CheckInterface(s)
+	})
+}
