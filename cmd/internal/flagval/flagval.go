@@ -58,9 +58,6 @@ func (v *Value[T]) String() string {
 }
 func (v *Value[T]) Type() string { return v.typ }
 
-// Get is the value read from the text.
-func (v *Value[T]) Get() T { return *v.p }
-
 // Error phrases err as a problem with flag name (--window): a sentence
 // when err is one about the value, "--window must be at most 24h, got
 // 25h" or `--by "vendor": want service, domain or device`, "--name: cause"
