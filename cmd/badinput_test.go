@@ -81,8 +81,9 @@ func TestBadInput(t *testing.T) {
 	}
 
 	t.Run("nothing created", func(t *testing.T) {
-		// An unknown interface, and a --listen address already taken, stop
-		// netmon before it makes the SQLite file or the spool.
+		// An unknown interface, a --listen address already taken and a bad
+		// seed agent stop netmon before it makes the SQLite file or the
+		// spool.
 		busy, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -95,6 +96,7 @@ func TestBadInput(t *testing.T) {
 		t.Setenv("NETMON_STATE_DIR", state)
 		checkOneLineError(t, netmon(t, "run", "-i", "nosuchif0"), "--interface", "nosuchif0", "no such interface")
 		checkOneLineError(t, netmon(t, "replay", "--listen", busy.Addr().String(), good), "--listen", "address already in use")
+		checkOneLineError(t, netmon(t, "migrate", "--seed-agent", "bad name"), "--seed-agent", `"bad name"`)
 		for _, p := range []string{db, state} {
 			if _, err := os.Stat(p); err == nil {
 				t.Errorf("bad input made %s", p)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/netmon/netmon/cmd/internal/flagval"
 	"github.com/netmon/netmon/store"
 )
 
@@ -62,6 +63,13 @@ func newMigrateCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 		},
 	}
 	df.register(c.Flags())
-	c.Flags().StringVar(&seedAgent, "seed-agent", store.DefaultSeedAgent, "agent name for the rows of an adopted seed database (letters, digits, '.', '_', '-')")
+	// A bad name stops migrate before it creates the database ("" is
+	// the default, as Adopt reads it).
+	c.Flags().Var(flagval.New(&seedAgent, store.DefaultSeedAgent, "string", func(s string) (string, error) {
+		if s == "" {
+			return s, nil
+		}
+		return s, store.CheckSeedAgent(s)
+	}), "seed-agent", "agent name for the rows of an adopted seed database (letters, digits, '.', '_', '-')")
 	return c
 }

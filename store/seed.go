@@ -19,6 +19,15 @@ const DefaultSeedAgent = "seed"
 // same statement that adds the column (MariaDB's DDL is not transactional).
 var seedAgentRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
+// CheckSeedAgent reports a name Adopt would refuse as the seed's agent, so
+// that netmon migrate refuses it before it creates a database.
+func CheckSeedAgent(name string) error {
+	if !seedAgentRE.MatchString(name) {
+		return fmt.Errorf("%q: want 1 to 64 letters, digits, '.', '_' or '-'", name)
+	}
+	return nil
+}
+
 // The shapes adoption recognises, as (column, type) in table order. The
 // seed's are exactly what its CREATE TABLE statements make; the adopted
 // ones are what Adopt turns them into (the columns of migration 00001, with
@@ -85,8 +94,8 @@ func (s *Store) Adopt(ctx context.Context, seedAgent string) (AdoptResult, error
 	if seedAgent == "" {
 		seedAgent = DefaultSeedAgent
 	}
-	if !seedAgentRE.MatchString(seedAgent) {
-		return AdoptResult{}, fmt.Errorf("seed agent %q: want 1 to 64 letters, digits, '.', '_' or '-'", seedAgent)
+	if err := CheckSeedAgent(seedAgent); err != nil {
+		return AdoptResult{}, fmt.Errorf("seed agent %w", err)
 	}
 	plan, err := s.adoptPlan(ctx)
 	if err != nil || plan == nil {
