@@ -32,7 +32,7 @@ func replayRows(t *testing.T, file string) []Row {
 
 	decoded := make(chan *capture.Batch, 4)
 	go func() {
-		_ = capture.NewDecoder(capture.DecoderConfig{}).Run(context.Background(), src, decoded)
+		_ = capture.NewDecoder(capture.DefaultDecoderConfig()).Run(context.Background(), src, decoded)
 		close(decoded)
 	}()
 	resolved := make(chan *capture.Batch, 4)

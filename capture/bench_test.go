@@ -31,7 +31,7 @@ func benchFrames(b *testing.B) map[string][]byte {
 func BenchmarkDecode(b *testing.B) {
 	for name, frame := range benchFrames(b) {
 		b.Run(name, func(b *testing.B) {
-			d := NewDecoder(DecoderConfig{})
+			d := NewDecoder(DefaultDecoderConfig())
 			batch := GetBatch()
 			ci := gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(frame), Length: len(frame)}
 			b.ReportAllocs()
@@ -72,7 +72,7 @@ func BenchmarkRun(b *testing.B) {
 	for name, frame := range benchFrames(b) {
 		b.Run(name, func(b *testing.B) {
 			src := &loopSource{frame: frame, ci: gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(frame), Length: len(frame)}}
-			d := NewDecoder(DecoderConfig{})
+			d := NewDecoder(DefaultDecoderConfig())
 			out := make(chan *Batch, 8)
 			done := make(chan struct{})
 			go func() {

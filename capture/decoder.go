@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"sync/atomic"
@@ -16,37 +17,48 @@ import (
 type DecoderConfig struct {
 	// KeepPayloadPorts lists the ports whose transport payload is copied
 	// into Packet.Payload when either the source or the destination port
-	// matches. Nil means {53}: DNS answers are what the resolver reads.
+	// matches: {53} by default, as DNS answers are what the resolver reads;
+	// empty copies none.
 	KeepPayloadPorts []uint16
 	// NamePorts are the server ports whose flows name their server in
 	// their first bytes: TLS ClientHello, HTTP request, QUIC Initial. The
 	// payload a client sends to one of them is copied while it lies within
 	// the connection's first FlowStartBytes (TCP), or when it starts with a
 	// QUIC long header (UDP). A TCP connection whose SYN was seen is
-	// watched whatever its port. Nil means {80, 443, 853}; an empty,
-	// non-nil slice copies no first bytes at all.
+	// watched whatever its port. Empty copies no first bytes at all.
 	NamePorts []uint16
 	// FlowStartBytes is how much of a TCP connection's client → server
 	// stream is copied: a ClientHello with post-quantum key shares is a
-	// few KiB, headers of an HTTP request rarely more. Zero means
-	// DefaultFlowStartBytes.
+	// few KiB, headers of an HTTP request rarely more.
 	FlowStartBytes int
 	// DevicePorts lists the UDP ports whose datagrams are copied into
 	// Packet.Payload in both directions, for the device tracker: the
-	// protocols devices name themselves with. Nil means DefaultDevicePorts;
-	// an empty, non-nil slice copies none.
+	// protocols devices name themselves with. Empty copies none.
 	DevicePorts []uint16
 	// MaxFlowStarts bounds the TCP connections whose first bytes are
 	// watched at once; beyond it some are forgotten (counted in
-	// DecoderStats.NameFlowsEvicted). Zero means DefaultMaxFlowStarts.
+	// DecoderStats.NameFlowsEvicted).
 	MaxFlowStarts int
 	// OtherIP emits IP packets that are neither TCP nor UDP (ICMP, ESP,
 	// GRE...) with Proto set and zero ports. They are counted in
 	// DecoderStats.OtherIP either way; by default they are skipped.
 	OtherIP bool
 	// MaxPendingDatagrams bounds the IP datagrams waiting for missing
-	// fragments. Zero means DefaultMaxPendingDatagrams.
+	// fragments.
 	MaxPendingDatagrams int
+}
+
+// check refuses settings no Decoder can work with.
+func (c DecoderConfig) check() error {
+	switch {
+	case len(c.NamePorts) > 0 && c.FlowStartBytes <= 0:
+		return fmt.Errorf("FlowStartBytes %d: first bytes are copied from NamePorts, so it must be above 0", c.FlowStartBytes)
+	case len(c.NamePorts) > 0 && c.MaxFlowStarts <= 0:
+		return fmt.Errorf("MaxFlowStarts %d: first bytes are copied from NamePorts, so it must be above 0", c.MaxFlowStarts)
+	case c.MaxPendingDatagrams <= 0:
+		return fmt.Errorf("MaxPendingDatagrams %d: must be above 0", c.MaxPendingDatagrams)
+	}
+	return nil
 }
 
 // DefaultDecoderConfig returns the configuration netmon uses.
@@ -198,25 +210,13 @@ type Decoder struct {
 	noFast  bool          // tests: every frame through gopacket's layers
 }
 
-// NewDecoder returns a Decoder. It starts nothing.
+// NewDecoder returns a Decoder. It starts nothing. Callers start from
+// DefaultDecoderConfig and change what they need; a configuration no
+// Decoder can work with (a table bound of nothing) is a programming error,
+// and NewDecoder panics naming the setting.
 func NewDecoder(cfg DecoderConfig) *Decoder {
-	if cfg.KeepPayloadPorts == nil {
-		cfg.KeepPayloadPorts = []uint16{53}
-	}
-	if cfg.NamePorts == nil {
-		cfg.NamePorts = []uint16{80, 443, 853}
-	}
-	if cfg.FlowStartBytes <= 0 {
-		cfg.FlowStartBytes = DefaultFlowStartBytes
-	}
-	if cfg.DevicePorts == nil {
-		cfg.DevicePorts = DefaultDevicePorts()
-	}
-	if cfg.MaxFlowStarts <= 0 {
-		cfg.MaxFlowStarts = DefaultMaxFlowStarts
-	}
-	if cfg.MaxPendingDatagrams <= 0 {
-		cfg.MaxPendingDatagrams = DefaultMaxPendingDatagrams
+	if err := cfg.check(); err != nil {
+		panic("capture.NewDecoder: " + err.Error())
 	}
 	d := &Decoder{
 		cfg:     cfg,

@@ -77,7 +77,7 @@ func TestDecodeLinkTypes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			got, st, err := collect(t, src, DecoderConfig{})
+			got, st, err := collect(t, src, DefaultDecoderConfig())
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -144,7 +144,7 @@ func TestDecodeSkips(t *testing.T) {
 				r.data = r.data[:tt.snap]
 				r.ci.CaptureLength = tt.snap
 			}
-			_, st, err := collect(t, &memSource{lt: tt.lt, recs: []record{r}}, DecoderConfig{})
+			_, st, err := collect(t, &memSource{lt: tt.lt, recs: []record{r}}, DefaultDecoderConfig())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +162,7 @@ func TestDecodeSkips(t *testing.T) {
 func TestDecodeOtherIPEmitted(t *testing.T) {
 	frame := ether(0x86dd, ipPacket(t, flow{v6: true, proto: 58, payload: []byte{128, 0, 0, 0, 0, 1, 0, 1}}))
 	got, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: []record{rec(t0, frame)}},
-		DecoderConfig{OtherIP: true})
+		with(func(c *DecoderConfig) { c.OtherIP = true }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestDecodeIPv6ExtensionHeaders(t *testing.T) {
 	pkt := cat(hdr, ext(43), routing, ext(17), l4)
 	pkt[6] = 0 // hop-by-hop first
 	copy(pkt[4:6], be16(uint16(len(pkt)-40)))
-	got, _, err := collect(t, &memSource{lt: layers.LinkTypeRaw, recs: []record{rec(t0, pkt)}}, DecoderConfig{})
+	got, _, err := collect(t, &memSource{lt: layers.LinkTypeRaw, recs: []record{rec(t0, pkt)}}, DefaultDecoderConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestDecodeFragments(t *testing.T) {
 				recs = append(recs, rec(t0.Add(time.Duration(i+1)*time.Millisecond), data))
 				wire += uint32(len(data))
 			}
-			got, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, DecoderConfig{})
+			got, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, DefaultDecoderConfig())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -348,7 +348,7 @@ func TestFragmentLimits(t *testing.T) {
 			rec(t0.Add(46*time.Second), ether(0x0800, a[1])),
 			rec(t0.Add(46*time.Second), ether(0x0800, a[2])),
 		}
-		_, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, DecoderConfig{})
+		_, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, DefaultDecoderConfig())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -364,7 +364,7 @@ func TestFragmentLimits(t *testing.T) {
 			rec(t0.Add(16*time.Second), other), // a new generation starts; a is kept
 			rec(t0.Add(20*time.Second), ether(0x0800, a[2])),
 		}
-		_, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, DecoderConfig{})
+		_, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, DefaultDecoderConfig())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +379,7 @@ func TestFragmentLimits(t *testing.T) {
 		}
 		recs = append(recs, rec(t0, ether(0x0800, mk(0)[1])), rec(t0, ether(0x0800, mk(0)[2])))
 		_, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs},
-			DecoderConfig{MaxPendingDatagrams: 2})
+			with(func(c *DecoderConfig) { c.MaxPendingDatagrams = 2 }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +394,7 @@ func TestFragmentLimits(t *testing.T) {
 		for _, f := range frags {
 			recs = append(recs, rec(t0, ether(0x0800, f)))
 		}
-		_, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, DecoderConfig{})
+		_, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, DefaultDecoderConfig())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -408,7 +408,7 @@ func TestFragmentLimits(t *testing.T) {
 		bad := slices.Clone(a[1])
 		bad[7]-- // fragment offset 8 bytes too early: overlaps the first
 		recs := []record{rec(t0, ether(0x0800, a[0])), rec(t0, ether(0x0800, bad))}
-		_, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, DecoderConfig{})
+		_, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, DefaultDecoderConfig())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -431,7 +431,7 @@ func TestSnappedFragments(t *testing.T) {
 		return r
 	}
 	recs := []record{snap(f4[0], 0x0800), snap(f4[1], 0x0800), snap(f6[0], 0x86dd), snap(f6[1], 0x86dd)}
-	got, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, DecoderConfig{})
+	got, st, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, DefaultDecoderConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +461,7 @@ func TestBatching(t *testing.T) {
 	recs = append(recs, rec(t0.Add(time.Second), frame)) // too late for the open batch
 	src := &timeoutSource{memSource: memSource{lt: layers.LinkTypeEthernet, recs: recs}, timeoutAfter: BatchSize + 5}
 	out := make(chan *Batch, 10)
-	d := NewDecoder(DecoderConfig{})
+	d := NewDecoder(DefaultDecoderConfig())
 	if err := d.Run(context.Background(), src, out); err != nil {
 		t.Fatal(err)
 	}
@@ -513,7 +513,7 @@ func TestRunStops(t *testing.T) {
 			r := rec(t0, frame)
 			return r.data, r.ci, nil
 		}}
-		got, st, err := collectCtx(ctx, t, src, NewDecoder(DecoderConfig{}))
+		got, st, err := collectCtx(ctx, t, src, NewDecoder(DefaultDecoderConfig()))
 		if err != nil || len(got) != 3 {
 			t.Errorf("Run = %v with %d packets (%+v), want nil with 3", err, len(got), st)
 		}
@@ -521,7 +521,7 @@ func TestRunStops(t *testing.T) {
 	t.Run("read-error", func(t *testing.T) {
 		boom := errors.New("boom")
 		src := &memSource{lt: layers.LinkTypeEthernet, recs: []record{rec(t0, frame), rec(t0, frame)}, end: boom}
-		got, _, err := collect(t, src, DecoderConfig{})
+		got, _, err := collect(t, src, DefaultDecoderConfig())
 		if !errors.Is(err, boom) || len(got) != 2 {
 			t.Errorf("Run = %v with %d packets, want boom with 2", err, len(got))
 		}
@@ -533,7 +533,7 @@ func TestRunStops(t *testing.T) {
 			r := rec(t0, frame)
 			return r.data, r.ci, nil
 		}}
-		d := NewDecoder(DecoderConfig{})
+		d := NewDecoder(DefaultDecoderConfig())
 		d.grace = 100 * time.Millisecond
 		start := time.Now()
 		err := d.Run(ctx, src, make(chan *Batch)) // nobody reads
@@ -548,7 +548,7 @@ func TestRunStops(t *testing.T) {
 		// At the end of a file the last batch waits for a slow consumer.
 		src := &memSource{lt: layers.LinkTypeEthernet, recs: []record{rec(t0, frame)}}
 		out := make(chan *Batch)
-		d := NewDecoder(DecoderConfig{})
+		d := NewDecoder(DefaultDecoderConfig())
 		d.grace = 100 * time.Millisecond
 		go func() {
 			time.Sleep(d.grace + 300*time.Millisecond)
@@ -562,7 +562,7 @@ func TestRunStops(t *testing.T) {
 		}
 	})
 	t.Run("unsupported-link", func(t *testing.T) {
-		err := NewDecoder(DecoderConfig{}).Run(context.Background(), &memSource{lt: layers.LinkTypeFDDI}, make(chan *Batch))
+		err := NewDecoder(DefaultDecoderConfig()).Run(context.Background(), &memSource{lt: layers.LinkTypeFDDI}, make(chan *Batch))
 		if !errors.Is(err, ErrUnsupportedLink) || !strings.Contains(err.Error(), "unsupported link type 10") {
 			t.Errorf("Run = %v, want unsupported link type 10", err)
 		}
@@ -594,9 +594,9 @@ func TestKeepPayloadPorts(t *testing.T) {
 		cfg  DecoderConfig
 		kept []bool
 	}{
-		{DecoderConfig{}, []bool{true, true, false, false, false}},
-		{DecoderConfig{KeepPayloadPorts: []uint16{53, 443}}, []bool{true, true, true, true, false}},
-		{DecoderConfig{KeepPayloadPorts: []uint16{}}, []bool{false, false, false, false, false}},
+		{DefaultDecoderConfig(), []bool{true, true, false, false, false}},
+		{with(func(c *DecoderConfig) { c.KeepPayloadPorts = []uint16{53, 443} }), []bool{true, true, true, true, false}},
+		{with(func(c *DecoderConfig) { c.KeepPayloadPorts = nil }), []bool{false, false, false, false, false}},
 	} {
 		got, _, err := collect(t, &memSource{lt: layers.LinkTypeEthernet, recs: recs}, tt.cfg)
 		if err != nil {
@@ -664,4 +664,27 @@ func TestBatchArenaReuse(t *testing.T) {
 	if total > maxPooledArena {
 		t.Fatalf("a released batch keeps %d arena bytes", total)
 	}
+}
+
+func TestNewDecoderRefusesUnusableConfig(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  DecoderConfig
+	}{
+		{"zero", DecoderConfig{}},
+		{"no flow starts", with(func(c *DecoderConfig) { c.MaxFlowStarts = 0 })},
+		{"no first bytes", with(func(c *DecoderConfig) { c.FlowStartBytes = -1 })},
+		{"no fragments", with(func(c *DecoderConfig) { c.MaxPendingDatagrams = 0 })},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r == nil {
+					t.Fatal("NewDecoder took a configuration it cannot work with")
+				}
+			}()
+			NewDecoder(tt.cfg)
+		})
+	}
+	// Without name ports the first-bytes bounds are not used.
+	NewDecoder(with(func(c *DecoderConfig) { c.NamePorts, c.MaxFlowStarts, c.FlowStartBytes = nil, 0, 0 }))
 }

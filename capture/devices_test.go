@@ -76,7 +76,7 @@ func TestDecodeDevicePayloads(t *testing.T) {
 			}
 		}
 	}
-	for _, cfg := range []DecoderConfig{{}, {DevicePorts: []uint16{}}} {
+	for _, cfg := range []DecoderConfig{DefaultDecoderConfig(), with(func(c *DecoderConfig) { c.DevicePorts = nil })} {
 		t.Run(fmt.Sprintf("DevicePorts=%v", cfg.DevicePorts), func(t *testing.T) {
 			src, err := OpenFile(writePcap(t, t.TempDir(), "devices.pcap", layers.LinkTypeEthernet, recs), "")
 			if err != nil {
@@ -88,7 +88,7 @@ func TestDecodeDevicePayloads(t *testing.T) {
 				t.Fatalf("%d packets, err %v; want %d", len(got), err, len(wants))
 			}
 			for i, w := range wants {
-				keep := w.payload && cfg.DevicePorts == nil
+				keep := w.payload && len(cfg.DevicePorts) > 0
 				if has := got[i].Payload != nil; has != keep {
 					t.Errorf("port %d proto %d (%d→%d): payload kept = %v, want %v",
 						w.port, w.proto, got[i].SrcPort, got[i].DstPort, has, keep)
@@ -110,7 +110,7 @@ func TestDecodeDevicePayloads(t *testing.T) {
 func TestSourceMACLinks(t *testing.T) {
 	ip := ipPacket(t, flow{proto: ProtoUDP, sport: 68, dport: 67, payload: []byte("x")})
 	sllLong := cat(be16(0), be16(1), be16(8), []byte{1, 2, 3, 4, 5, 6, 7, 8}, be16(0x0800), ip)
-	d := NewDecoder(DecoderConfig{})
+	d := NewDecoder(DefaultDecoderConfig())
 	for _, c := range []struct {
 		name string
 		lk   link

@@ -35,10 +35,10 @@ func TestFastPathMatchesLayers(t *testing.T) {
 			src.Close()
 			continue
 		}
-		fast, slow := NewDecoder(DecoderConfig{}), NewDecoder(DecoderConfig{})
+		fast, slow := NewDecoder(DefaultDecoderConfig()), NewDecoder(DefaultDecoderConfig())
 		slow.noFast = true
 		fb, sb := NewBatch(), NewBatch()
-		counter, probe := NewDecoder(DecoderConfig{}), NewBatch()
+		counter, probe := NewDecoder(DefaultDecoderConfig()), NewBatch()
 		check := func(data []byte, ci gopacket.CaptureInfo, what string) {
 			t.Helper()
 			before := len(fb.Packets)

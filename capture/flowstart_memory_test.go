@@ -16,7 +16,7 @@ func TestFlowStartsMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 80k connections")
 	}
-	d := NewDecoder(DecoderConfig{})
+	d := NewDecoder(DefaultDecoderConfig())
 	n := d.starts.max
 	var before, after runtime.MemStats
 	runtime.GC()

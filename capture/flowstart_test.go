@@ -36,7 +36,7 @@ func TestFirstBytesKept(t *testing.T) {
 		kept  []bool
 		stats DecoderStats
 	}{
-		{"TLS after the handshake", DecoderConfig{}, []flow{
+		{"TLS after the handshake", DefaultDecoderConfig(), []flow{
 			tcp(40000, 443, 0x02, isn, nil),
 			tcp(443, 40000, 0x12, 9000, nil),
 			tcp(40000, 443, 0x10, isn+1, nil),
@@ -48,34 +48,34 @@ func TestFirstBytesKept(t *testing.T) {
 			tcp(40000, 443, 0x18, isn+1, hello[:600]),                          // a retransmission: the limit is passed
 		}, []bool{false, false, false, true, false, true, true, false, false},
 			DecoderStats{NameFlows: 1, NamePayloads: 3}},
-		{"out of order, no SYN", DecoderConfig{}, []flow{
+		{"out of order, no SYN", DefaultDecoderConfig(), []flow{
 			tcp(40001, 80, 0x18, 700, []byte("Host: x\r\n\r\n")),
 			tcp(40001, 80, 0x18, 600, []byte("GET / HTTP/1.1\r\n")), // earlier bytes: the stream starts here
 			tcp(40001, 80, 0x18, 800, []byte("next request")),
 		}, []bool{true, true, true}, DecoderStats{NameFlows: 1, NamePayloads: 3}},
-		{"not TLS or HTTP", DecoderConfig{}, []flow{
+		{"not TLS or HTTP", DefaultDecoderConfig(), []flow{
 			tcp(40000, 443, 0x02, isn, nil),
 			tcp(40000, 443, 0x18, isn+1, []byte{0, 0, 0, 1}),
 			tcp(40000, 443, 0x18, isn+5, hello),
 		}, []bool{false, false, false}, DecoderStats{NameFlows: 1}},
-		{"TCP Fast Open", DecoderConfig{}, []flow{tcp(40000, 443, 0x02, isn, hello)}, []bool{true},
+		{"TCP Fast Open", DefaultDecoderConfig(), []flow{tcp(40000, 443, 0x02, isn, hello)}, []bool{true},
 			DecoderStats{NameFlows: 1, NamePayloads: 1}},
-		{"any port after a SYN", DecoderConfig{}, []flow{
+		{"any port after a SYN", DefaultDecoderConfig(), []flow{
 			tcp(40000, 8443, 0x02, isn, nil),
 			tcp(40000, 8443, 0x18, isn+1, hello),
 			tcp(40001, 8443, 0x18, isn+1, hello), // no SYN, not a name port
 		}, []bool{false, true, false}, DecoderStats{NameFlows: 1, NamePayloads: 1}},
-		{"QUIC", DecoderConfig{}, []flow{
+		{"QUIC", DefaultDecoderConfig(), []flow{
 			udp(40000, 443, []byte{0xc3, 0, 0, 0, 1}),
 			udp(40000, 443, []byte{0x43, 1, 2, 3}), // short header
 			udp(443, 40000, []byte{0xc3, 0, 0, 0, 1}),
 			udp(40000, 853, []byte{0xc3, 0, 0, 0, 1}),
 			udp(40000, 443, []byte("\x0d\x01\x02\x03\x04\x05\x06\x07\x08Q043\x01")), // gQUIC public header
 		}, []bool{true, false, false, true, true}, DecoderStats{NamePayloads: 3}},
-		{"turned off", DecoderConfig{NamePorts: []uint16{}}, []flow{
+		{"turned off", with(func(c *DecoderConfig) { c.NamePorts = nil }), []flow{
 			tcp(40000, 443, 0x02, isn, nil), tcp(40000, 443, 0x18, isn+1, hello), udp(40000, 443, []byte{0xc3}),
 		}, []bool{false, false, false}, DecoderStats{}},
-		{"FIN ends the watch", DecoderConfig{}, []flow{
+		{"FIN ends the watch", DefaultDecoderConfig(), []flow{
 			tcp(40000, 80, 0x02, isn, nil), tcp(40000, 80, 0x11, isn+1, nil), tcp(40000, 80, 0x18, isn+1, []byte("GET")),
 		}, []bool{false, false, true}, DecoderStats{NameFlows: 2, NamePayloads: 1}},
 	}
@@ -111,7 +111,7 @@ func TestFirstBytesKept(t *testing.T) {
 // bounded, and forgetting connections that still wait for their first
 // bytes is counted.
 func TestFirstBytesBounded(t *testing.T) {
-	d := NewDecoder(DecoderConfig{MaxFlowStarts: 64})
+	d := NewDecoder(with(func(c *DecoderConfig) { c.MaxFlowStarts = 64 }))
 	b := GetBatch()
 	defer b.Release()
 	for i := range 1000 {

@@ -42,7 +42,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(ether(0x86dd, frag[0]), uint8(0))
 	f.Fuzz(func(t *testing.T, frame []byte, which uint8) {
 		l := fuzzLinks[int(which)%len(fuzzLinks)]
-		d := NewDecoder(DecoderConfig{OtherIP: which&0x80 != 0})
+		d := NewDecoder(with(func(c *DecoderConfig) { c.OtherIP = which&0x80 != 0 }))
 		b := GetBatch()
 		defer b.Release()
 		ci := gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(frame), Length: len(frame) + int(which&0x40)}

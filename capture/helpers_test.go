@@ -310,3 +310,10 @@ func loopbackUp() bool {
 	ifc, err := net.InterfaceByName("lo")
 	return err == nil && ifc.Flags&net.FlagUp != 0
 }
+
+// with returns netmon's decoder configuration changed by f.
+func with(f func(*DecoderConfig)) DecoderConfig {
+	cfg := DefaultDecoderConfig()
+	f(&cfg)
+	return cfg
+}

@@ -47,7 +47,7 @@ func TestFilterCompiledOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, _, err := collect(t, src, DecoderConfig{})
+		got, _, err := collect(t, src, DefaultDecoderConfig())
 		src.Close()
 		if err != nil || len(got) != 1 || got[0].DstPort != 53 {
 			t.Fatalf("%s: %d packets (%v), want the DNS one only", path, len(got), err)
@@ -170,7 +170,7 @@ func TestBadTimestamps(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			got, st, err := collect(t, src, DecoderConfig{})
+			got, st, err := collect(t, src, DefaultDecoderConfig())
 			if err != nil {
 				t.Fatal(err)
 			}

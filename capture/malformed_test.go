@@ -75,7 +75,7 @@ func TestMalformedFiles(t *testing.T) {
 				t.Fatalf("open: %v", err)
 			}
 			defer src.Close()
-			got, _, err := collect(t, src, DecoderConfig{})
+			got, _, err := collect(t, src, DefaultDecoderConfig())
 			if len(got) != tc.packets {
 				t.Errorf("%d packets before the damage, want %d", len(got), tc.packets)
 			}

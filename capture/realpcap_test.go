@@ -61,7 +61,7 @@ func decodeFileStats(t testing.TB, path, filter string) ([]Packet, DecoderStats)
 		t.Fatal(err)
 	}
 	defer src.Close()
-	pkts, st, err := collect(t, src, DecoderConfig{KeepPayloadPorts: []uint16{53, 80, 443}})
+	pkts, st, err := collect(t, src, with(func(c *DecoderConfig) { c.KeepPayloadPorts = []uint16{53, 80, 443} }))
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}

@@ -120,7 +120,7 @@ func TestTruncatedFile(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer src.Close()
-				got, _, err := collect(t, src, DecoderConfig{})
+				got, _, err := collect(t, src, DefaultDecoderConfig())
 				if len(got) != 4 {
 					t.Errorf("got %d packets before the damage, want 4", len(got))
 				}
@@ -140,7 +140,7 @@ func TestTruncatedFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer src.Close()
-		if got, _, err := collect(t, src, DecoderConfig{}); err != nil || len(got) != 5 {
+		if got, _, err := collect(t, src, DefaultDecoderConfig()); err != nil || len(got) != 5 {
 			t.Errorf("Run = %v with %d packets, want nil with 5", err, len(got))
 		}
 	})
@@ -174,7 +174,7 @@ func TestOpenFileStdin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	got, st, err := collect(t, src, DecoderConfig{})
+	got, st, err := collect(t, src, DefaultDecoderConfig())
 	if err != nil || len(got) != 300 || st.Read != 300 {
 		t.Errorf("Run = %v with %d packets (%+v), want nil with 300 (port 22 filtered out)", err, len(got), st)
 	}
@@ -293,7 +293,7 @@ func TestLiveLoopback(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out := make(chan *Batch, 4)
-	d := NewDecoder(DecoderConfig{})
+	d := NewDecoder(DefaultDecoderConfig())
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx, src, out) }()
 

@@ -70,7 +70,7 @@ func TestLiveVLANOverVeth(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan *Batch, 64)
-	d := NewDecoder(DecoderConfig{})
+	d := NewDecoder(DefaultDecoderConfig())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, src, out) }()
 	time.Sleep(200 * time.Millisecond) // the handle is open; let Run start reading

@@ -113,7 +113,7 @@ func decodeFile(t testing.TB, path string) []*capture.Batch {
 	}
 	defer src.Close()
 	out := make(chan *capture.Batch, 1024)
-	if err := capture.NewDecoder(capture.DecoderConfig{}).Run(context.Background(), src, out); err != nil {
+	if err := capture.NewDecoder(capture.DefaultDecoderConfig()).Run(context.Background(), src, out); err != nil {
 		t.Fatal(err)
 	}
 	close(out)

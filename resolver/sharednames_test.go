@@ -204,7 +204,7 @@ func replayNames(t *testing.T, path string) (map[string]bool, Stats) {
 	defer src.Close()
 	tab := addrtable.New(addrtable.DefaultConfig(), addrtable.Deps{Now: func() time.Time { return t0 }})
 	l := newLearner(tab)
-	dec := capture.NewDecoder(capture.DecoderConfig{})
+	dec := capture.NewDecoder(capture.DefaultDecoderConfig())
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

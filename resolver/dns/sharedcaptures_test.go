@@ -248,7 +248,7 @@ func replayDNS(t *testing.T, path string, match Match) (map[string]bool, Stats) 
 	now := func() time.Time { return t0 }
 	tab := newTableWith(func(c *addrtable.Config) { c.Cap = 1 << 20; c.PendingCap = 1 << 20 }, addrtable.Deps{Now: now})
 	l := newReader(tab, func(c *Config) { c.Match = match })
-	dec := capture.NewDecoder(capture.DecoderConfig{})
+	dec := capture.NewDecoder(capture.DefaultDecoderConfig())
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

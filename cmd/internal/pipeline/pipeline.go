@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg Config, inputs []Input, out Store, log *slog.L
 		deps.Done = lockstep.done
 	}
 	windows := aggregate.New(acfg, deps)
-	decoder := capture.NewDecoder(capture.DecoderConfig{})
+	decoder := capture.NewDecoder(capture.DefaultDecoderConfig())
 
 	// The group's context ends only when a stage fails; a stop request
 	// (ctx) only stops reading, so what was read still drains to the store.

@@ -332,7 +332,7 @@ func SharedPayloads(tb testing.TB, n int, keep func(p *capture.Packet) bool) [][
 		}
 		ch := make(chan *capture.Batch, 4)
 		go func() {
-			_ = capture.NewDecoder(capture.DecoderConfig{}).Run(context.Background(), src, ch)
+			_ = capture.NewDecoder(capture.DefaultDecoderConfig()).Run(context.Background(), src, ch)
 			close(ch)
 		}()
 		for b := range ch {
