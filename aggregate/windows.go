@@ -94,10 +94,6 @@ type Deps struct {
 	// was read before it.
 	Cut func(*capture.Batch) bool
 	Now func() time.Time // wall clock, for live mode only
-	// Done, when set, is called after each batch from Run's input has been
-	// counted and the windows it closed were sent: a replay uses it to keep
-	// the learn stage from running ahead of the windows (see cmd/pipeline.go).
-	Done func()
 }
 
 // DeviceSource is what the windows need from the device tracker: what
@@ -280,36 +276,11 @@ func (w *Windows) Run(ctx context.Context, in <-chan *capture.Batch, out chan<- 
 		select {
 		case b, ok := <-in:
 			if !ok {
-				if err := w.closeUntil(ctx, out, closeAll); err != nil {
-					return err
-				}
-				return w.flushIdle(ctx, out, w.lastPacket)
+				return w.Finish(ctx, out)
 			}
-			if w.deps.Cut != nil && w.deps.Cut(b) {
-				if err := w.endInput(ctx, out); err != nil {
-					return err
-				}
-				w.done()
-				continue
-			}
-			w.Add(b)
-			b.Release()
-			if err := w.closeUntil(ctx, out, w.watermark); err != nil {
+			if err := w.Step(ctx, b, out); err != nil {
 				return err
 			}
-			if w.lastNames == 0 {
-				// Names start waiting at the first packet: those of the
-				// first batch go with the first window, as ever.
-				w.lastNames = w.lastPacket
-			}
-			if len(w.open) == 0 && w.lastPacket-w.lastNames >= int64(w.cfg.Width) {
-				// Packets but no window: DNS alone, or traffic that is not
-				// counted. What they taught is written all the same.
-				if err := w.flushIdle(ctx, out, w.lastPacket); err != nil {
-					return err
-				}
-			}
-			w.done()
 		case <-tick:
 			now := w.deps.Now().UnixNano()
 			if err := w.closeUntil(ctx, out, now); err != nil {
@@ -324,10 +295,43 @@ func (w *Windows) Run(ctx context.Context, in <-chan *capture.Batch, out chan<- 
 	}
 }
 
-func (w *Windows) done() {
-	if w.deps.Done != nil {
-		w.deps.Done()
+// Step is what Run does with one batch, for a caller that runs the windows
+// in its own goroutine (a replay, which has no wall clock to close them by):
+// it counts b, releases it and sends the windows it closes to out.
+func (w *Windows) Step(ctx context.Context, b *capture.Batch, out chan<- *Window) error {
+	if w.deps.Cut != nil && w.deps.Cut(b) {
+		if err := w.endInput(ctx, out); err != nil {
+			return err
+		}
+		return nil
 	}
+	w.Add(b)
+	b.Release()
+	if err := w.closeUntil(ctx, out, w.watermark); err != nil {
+		return err
+	}
+	if w.lastNames == 0 {
+		// Names start waiting at the first packet: those of the
+		// first batch go with the first window, as ever.
+		w.lastNames = w.lastPacket
+	}
+	if len(w.open) == 0 && w.lastPacket-w.lastNames >= int64(w.cfg.Width) {
+		// Packets but no window: DNS alone, or traffic that is not
+		// counted. What they taught is written all the same.
+		if err := w.flushIdle(ctx, out, w.lastPacket); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Finish is what Run does when its input ends: it closes every open window
+// and sends it to out (out itself stays open: its sender closes it).
+func (w *Windows) Finish(ctx context.Context, out chan<- *Window) error {
+	if err := w.closeUntil(ctx, out, closeAll); err != nil {
+		return err
+	}
+	return w.flushIdle(ctx, out, w.lastPacket)
 }
 
 // Add counts the packets of b that the resolve stage marked as countable.

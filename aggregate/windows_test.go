@@ -3,7 +3,6 @@ package aggregate
 import (
 	"context"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -551,36 +550,6 @@ func TestWindowsCut(t *testing.T) {
 	want := []seen{{100, 0, false, 2}, {100, 0, true, 0}, {100, 1, false, 1}, {110, 1, false, 1}, {110, 1, true, 0}}
 	if !cmp.Equal(s, want, cmp.AllowUnexported(seen{})) {
 		t.Fatalf("windows = %+v, want %+v", s, want)
-	}
-}
-
-// Done is called once per batch of the input, cut batches included, after
-// the windows that batch closed were sent: what a replay's lockstep waits
-// for.
-func TestWindowsDonePerBatch(t *testing.T) {
-	cut := &capture.Batch{}
-	outCh := make(chan *Window, 100)
-	var sentAtDone []int
-	w := New(DefaultConfig(), Deps{Names: newFakeNames(),
-		Cut:  func(b *capture.Batch) bool { return b == cut },
-		Done: func() { sentAtDone = append(sentAtDone, len(outCh)) }})
-	batches := []*capture.Batch{
-		batch(out(client, github, 100, 1)),
-		batch(out(client, github, 105, 1)),
-		batch(out(client, github, 113, 1)), // closes [100, 110)
-		cut,                                // closes [110, 120), ends the input
-		batch(out(client, github, 200, 1)),
-	}
-	inCh := make(chan *capture.Batch, len(batches))
-	for _, b := range batches {
-		inCh <- b
-	}
-	close(inCh)
-	if err := w.Run(context.Background(), inCh, outCh); err != nil {
-		t.Fatal(err)
-	}
-	if want := []int{0, 0, 1, 3, 3}; !slices.Equal(sentAtDone, want) {
-		t.Errorf("windows sent when Done was called: %v, want %v", sentAtDone, want)
 	}
 }
 

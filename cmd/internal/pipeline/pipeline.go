@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -142,15 +141,11 @@ func Run(ctx context.Context, cfg Config, inputs []Input, out Store, log *slog.L
 	// devices it sees into the tracker, which the windows read when they
 	// close; running ahead it would let names from after a window's end
 	// into the window, by as much as it happened to run ahead. So in a
-	// replay it learns a batch only once the windows are done with the one
-	// before it (lockstep): decoding and the store still run beside them.
-	// Live, windows close by the wall clock as well, and the learn stage
-	// runs free.
-	var lockstep *lockstep
-	if !cfg.Live {
-		lockstep = newLockstep()
-		deps.Done = lockstep.done
-	}
+	// replay one goroutine learns, classifies and counts each batch before
+	// it takes the next (decoding and the store still run beside it): the
+	// same order as stages in lockstep, without three goroutines handing
+	// every batch on and waking each other for it. Live, windows close by
+	// the wall clock as well, and the stages run free.
 	windows := aggregate.New(acfg, deps)
 	decoder := capture.NewDecoder(capture.DefaultDecoderConfig())
 
@@ -243,24 +238,35 @@ func Run(ctx context.Context, cfg Config, inputs []Input, out Store, log *slog.L
 	// The tracker goes first: it takes the payloads of the device
 	// protocols (DHCP, mDNS, NetBIOS) out of the batch, which the learner
 	// would otherwise follow as flows.
-	g.Go(func() error {
-		return stage(gctx, decoded, learned, func(b *capture.Batch) {
-			if lockstep != nil && !lockstep.wait(gctx) {
-				return // the group failed: stage returns at its send
-			}
-			tracker.Observe(b)
-			learner.Learn(b)
+	learn := func(b *capture.Batch) {
+		tracker.Observe(b)
+		learner.Learn(b)
+	}
+	if cfg.Live {
+		g.Go(func() error { return stage(gctx, decoded, learned, learn) })
+		g.Go(func() error { return stage(gctx, learned, resolved, classifier.Classify) })
+		g.Go(func() error {
+			defer stopPTR()
+			return windows.Run(gctx, resolved, closed)
 		})
-	})
-	g.Go(func() error { return stage(gctx, learned, resolved, classifier.Classify) })
+	} else {
+		g.Go(func() error {
+			defer stopPTR()
+			defer close(closed)
+			for b := range decoded {
+				learn(b)
+				classifier.Classify(b)
+				if err := windows.Step(gctx, b, closed); err != nil {
+					return err
+				}
+			}
+			return windows.Finish(gctx, closed)
+		})
+	}
 	g.Go(func() error {
 		defer close(registryRead)
 		tracker.ReadRegistry() // beside the stages: capture must not wait for it
 		return nil
-	})
-	g.Go(func() error {
-		defer stopPTR()
-		return windows.Run(gctx, resolved, closed)
 	})
 	if reverse != nil {
 		g.Go(func() error {
@@ -318,39 +324,6 @@ func stage(ctx context.Context, in <-chan *capture.Batch, out chan<- *capture.Ba
 		}
 	}
 	return nil
-}
-
-// lockstep holds the learn stage until the windows are done with every
-// batch it sent before.
-type lockstep struct {
-	sent    uint64        // batches the learn stage went on to learn (its goroutine only)
-	counted atomic.Uint64 // batches the windows are done with
-	signal  chan struct{}
-}
-
-func newLockstep() *lockstep { return &lockstep{signal: make(chan struct{}, 1)} }
-
-// done is the windows' Deps.Done.
-func (l *lockstep) done() {
-	l.counted.Add(1)
-	select {
-	case l.signal <- struct{}{}:
-	default:
-	}
-}
-
-// wait returns once the windows are done with every batch learned before;
-// false if ctx ended first.
-func (l *lockstep) wait(ctx context.Context) bool {
-	for l.counted.Load() < l.sent {
-		select {
-		case <-l.signal:
-		case <-ctx.Done():
-			return false
-		}
-	}
-	l.sent++
-	return true
 }
 
 // Store is the store stage: *store.Writer. Run must receive every window
