@@ -300,10 +300,7 @@ func (w *Windows) Run(ctx context.Context, in <-chan *capture.Batch, out chan<- 
 // it counts b, releases it and sends the windows it closes to out.
 func (w *Windows) Step(ctx context.Context, b *capture.Batch, out chan<- *Window) error {
 	if w.deps.Cut != nil && w.deps.Cut(b) {
-		if err := w.endInput(ctx, out); err != nil {
-			return err
-		}
-		return nil
+		return w.endInput(ctx, out)
 	}
 	w.Add(b)
 	b.Release()

@@ -67,7 +67,8 @@ func (w *Writer) writeBatch(ctx context.Context, e *spoolEntry, win *aggregate.W
 	wins := []*aggregate.Window{win}
 	for i, n := range more {
 		nw, err := w.spool.load(n)
-		if err != nil || items+BatchItems(nw) > limit {
+		add := BatchItems(nw) // 0 for a window that did not load
+		if err != nil || items+add > limit {
 			// A damaged file waits for its turn as the head, where it is
 			// set aside; a large window is written alone.
 			for _, x := range more[i:] {
@@ -75,7 +76,7 @@ func (w *Writer) writeBatch(ctx context.Context, e *spoolEntry, win *aggregate.W
 			}
 			break
 		}
-		items += BatchItems(nw)
+		items += add
 		entries = append(entries, n)
 		wins = append(wins, nw)
 	}
